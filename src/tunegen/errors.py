@@ -1,0 +1,21 @@
+"""Error classes: every user-facing failure is one line that names the file and the problem."""
+
+
+class TunegenError(Exception):
+    """Base class of errors that the CLI reports as one line with exit code 2."""
+
+
+class CorpusError(TunegenError):
+    """A corpus path, name or file cannot be used."""
+
+
+class VocabularyError(TunegenError):
+    """Text contains a symbol the model never saw."""
+
+
+class CheckpointError(TunegenError):
+    """A checkpoint file is missing, unreadable or not a tunegen checkpoint."""
+
+
+class UsageError(TunegenError):
+    """An option or combination of options is invalid."""

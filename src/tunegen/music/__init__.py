@@ -1,0 +1,1 @@
+"""The music representation: ABC and MIDI. Imports no ML library."""
