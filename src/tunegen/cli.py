@@ -3,11 +3,206 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tunegen import __version__
-from tunegen.errors import TunegenError
+from tunegen.errors import TunegenError, UsageError
+
+
+def write_new_file(path: Path, text: str, force: bool) -> None:
+    """Write `text` atomically; an existing file is only replaced with --force."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it or --out elsewhere")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+# ----------------------------------------------------------------------------------- train
+def add_train(commands) -> None:
+    p = commands.add_parser("train", help="train a model on ABC tunes")
+    p.add_argument(
+        "--abc",
+        nargs="+",
+        default=["oneills1850"],
+        metavar="SOURCE",
+        help="ABC files, folders, globs or bundled corpora (oneills1850, ryansMammoth, "
+        "airdsAirs, essenFolksong; join with +); default: oneills1850",
+    )
+    p.add_argument("--preset", default="default", help="seed, mit or default (see README)")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<corpus>-<preset>)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="CKPT_OR_RUN",
+        help="continue a run from a checkpoint or a run folder's last.ckpt",
+    )
+    p.add_argument("--force", action="store_true", help="start over in a folder with checkpoints")
+    model = p.add_argument_group("model shape (overrides the preset)")
+    model.add_argument("--embedding-size", type=int)
+    model.add_argument("--hidden-size", type=int)
+    model.add_argument("--layers", type=int, dest="num_layers")
+    model.add_argument("--dropout", type=float)
+    run = p.add_argument_group("training (overrides the preset)")
+    run.add_argument("--mode", choices=["stateful", "windows"])
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--seq-len", type=int)
+    run.add_argument("--lr", type=float)
+    run.add_argument("--grad-clip", type=float)
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--max-minutes", type=float, help="stop after this much training time")
+    run.add_argument("--val-fraction", type=float)
+    run.add_argument("--checkpoint-every", type=int, help="also keep a checkpoint every N epochs")
+    run.add_argument("--seed", type=int)
+    run.add_argument(
+        "--keep-metadata",
+        action="store_true",
+        default=None,
+        help="keep Z:, N:, B:, S:, ... fields and %% comments in the training text",
+    )
+    run.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
+    run.add_argument("--devices", help="number of devices or auto")
+    run.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed")
+    p.set_defaults(handler=run_train)
+
+
+MODEL_OPTIONS = ("embedding_size", "hidden_size", "num_layers", "dropout")
+TRAIN_OPTIONS = (
+    "mode",
+    "batch_size",
+    "seq_len",
+    "lr",
+    "grad_clip",
+    "epochs",
+    "max_minutes",
+    "val_fraction",
+    "checkpoint_every",
+    "seed",
+    "keep_metadata",
+    "accelerator",
+    "devices",
+    "precision",
+)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tunegen.training import check_run_dir, resolve_configs, train
+
+    chosen = {
+        name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None
+    }
+    if isinstance(chosen.get("devices"), str) and chosen["devices"].isdigit():
+        chosen["devices"] = int(chosen["devices"])
+    model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
+    model_config, config = resolve_configs(
+        args.preset, model_overrides, {**chosen, "corpus": tuple(args.abc)}
+    )
+    resume = args.resume
+    if resume is not None and resume.is_dir():
+        resume = resume / "last.ckpt"
+    run_dir = args.out or (resume.parent if resume else Path("runs") / default_run_name(args))
+    if resume is None:
+        check_run_dir(run_dir, args.force)
+    result = train(model_config, config, run_dir, resume)
+    state = "interrupted" if result.interrupted else "finished"
+    print(f"{state} after {result.epochs} epochs; best val bits/char {result.best_val_bpc:.3f}")
+    print(f"checkpoints: {run_dir}/best.ckpt, {run_dir}/last.ckpt")
+    print(f"log: {run_dir}/log.csv, plot: {run_dir}/curves.png")
+    return 130 if result.interrupted else 0
+
+
+def default_run_name(args: argparse.Namespace) -> str:
+    corpus = "+".join(Path(spec).stem or "abc" for spec in args.abc)[:40]
+    return f"{corpus}-{args.preset}"
+
+
+# -------------------------------------------------------------------------------- generate
+def add_generate(commands) -> None:
+    p = commands.add_parser("generate", help="compose new tunes with a trained model")
+    p.add_argument("checkpoint", type=Path, help="a .ckpt file or a run folder (uses last.ckpt)")
+    p.add_argument("--num-tunes", type=int, default=10)
+    p.add_argument("--primer", help=r"start every tune with this text (\n for new lines)")
+    p.add_argument("--title", help="title (T:) of every tune")
+    p.add_argument("--meter", help="metre (M:), e.g. 6/8")
+    p.add_argument("--key", help="key (K:), e.g. D or Ador")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: all)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    p.add_argument("--max-chars", type=int, default=2000, help="longest tune in characters")
+    p.add_argument("--seed", type=int, help="make the output reproducible")
+    p.add_argument("--out", type=Path, default=Path("generated.abc"), help="tunebook to write")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(handler=run_generate)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from tunegen.checkpoint import load_checkpoint
+    from tunegen.sampling import HeaderPlan, SamplingOptions, compose
+
+    plan = HeaderPlan(args.title, args.meter, args.key)
+    if args.primer is not None and plan != HeaderPlan():
+        raise UsageError("use --primer or --title/--meter/--key, not both")
+    if args.out.exists() and not args.force:
+        raise UsageError(
+            f"{args.out} already exists; use --force to overwrite it or --out elsewhere"
+        )
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
+    checkpoint = load_checkpoint(args.checkpoint)
+    primer = (args.primer or "").replace("\\n", "\n")
+    result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
+    write_new_file(args.out, result.tunebook, args.force)
+    complete = args.num_tunes - result.truncated
+    print(
+        f"wrote {args.num_tunes} tunes to {args.out} ({complete} ended by the model, "
+        f"{result.truncated} stopped at --max-chars)"
+    )
+    print(
+        f"sampled {result.chars:,} characters in {result.seconds:.1f} s "
+        f"({result.chars_per_s:,.0f} chars/s)"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------------ info
+def add_info(commands) -> None:
+    p = commands.add_parser("info", help="describe a checkpoint: model, vocabulary, corpus")
+    p.add_argument("checkpoint", type=Path)
+    p.set_defaults(handler=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from tunegen.checkpoint import load_checkpoint
+    from tunegen.models.summary import format_summary, model_summary
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    meta = checkpoint.meta
+    training, corpus = meta["training"], meta["corpus"]
+    print(f"checkpoint: {checkpoint.path}")
+    print(f"model: {meta['model']['kind']}, preset {training['preset']}")
+    print(format_summary(model_summary(checkpoint.model)))
+    symbols = "".join(s for s in checkpoint.vocab.symbols[1:] if s.isprintable())
+    print(f"vocabulary: {len(checkpoint.vocab)} symbols: <eot> {symbols}")
+    print(f"corpus: {corpus['description']}: {corpus['report']}")
+    print(
+        f"  train {corpus['train_tunes']} tunes ({corpus['train_chars']:,} chars), "
+        f"validation {corpus['val_tunes']} tunes ({corpus['val_chars']:,} chars)"
+    )
+    print(
+        f"training: {training['mode']} batches {training['batch_size']} x {training['seq_len']}, "
+        f"lr {training['lr']}, seed {training['seed']}"
+    )
+    print(
+        f"epochs trained: {meta['epochs']} ({meta['global_step']:,} steps); "
+        f"best val bits/char: {meta['best_val_bpc']:.3f}"
+    )
+    return 0
+
+
+COMMANDS = [add_train, add_generate, add_info]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TunegenError as err:
         print(f"tunegen: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("tunegen: interrupted", file=sys.stderr)
-        return 130
 
-
-COMMANDS: list = []
 
 if __name__ == "__main__":
     sys.exit(main())

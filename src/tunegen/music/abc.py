@@ -110,7 +110,7 @@ def _clean_body_line(line: str) -> str:
 
 
 def _split_raw_tunes(text: str) -> Iterable[tuple[int, list[str]]]:
-    """Yield (line number, lines) per tune: from an X: line to the first blank line (ABC 2.1 2.2)."""
+    """Yield (line number, lines) per tune: an X: line to the next blank line (ABC 2.1 s2.2)."""
     current: list[str] | None = None
     start = 0
     for number, line in enumerate(text.split("\n"), 1):
@@ -287,6 +287,22 @@ def split_train_val(tunes: Sequence[Tune], val_fraction: float) -> tuple[list[Tu
 def tunebook_text(tunes: Iterable[Tune]) -> str:
     """Tunes as one tunebook, X: renumbered 1..N, separated by blank lines."""
     return "\n".join(tune.abc(number) for number, tune in enumerate(tunes, 1))
+
+
+def tunebook_from_texts(texts: Sequence[str], notes: Sequence[str | None] = ()) -> str:
+    """Raw tune texts (e.g. model samples) as a tunebook that always parses as separate tunes.
+
+    X: is renumbered 1..N, blank lines (which would end a tune early) and stray X: lines are
+    removed, and an optional note per tune is kept as a % comment line.
+    """
+    tunes = []
+    for number, text in enumerate(texts, 1):
+        lines = [line.rstrip() for line in text.split("\n")]
+        lines = [line for line in lines if line and not line.startswith("X:")]
+        note = notes[number - 1] if number <= len(notes) else None
+        comment = [f"% tunegen: {note}"] if note else []
+        tunes.append("\n".join([f"X:{number}", *comment, *lines]) + "\n")
+    return "\n".join(tunes)
 
 
 def slugify(title: str, limit: int = 40) -> str:

@@ -1,0 +1,257 @@
+"""Batched generation without Lightning: primers, header constraints, sampling, tunebooks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from tunegen.errors import UsageError
+from tunegen.models.lstm import LSTMModel
+from tunegen.music.abc import tunebook_from_texts
+from tunegen.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How to pick each next symbol."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no limit
+    top_p: float = 1.0  # 1.0: no nucleus cut
+    max_chars: int = 2000
+    seed: int | None = None
+
+    def validate(self) -> None:
+        if self.temperature <= 0:
+            raise UsageError(f"--temperature must be > 0, got {self.temperature}")
+        if self.top_k < 0:
+            raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.max_chars < 1:
+            raise UsageError(f"--max-chars must be >= 1, got {self.max_chars}")
+
+
+class NumpyLSTMStepper:
+    """Steps an LSTMModel one symbol at a time with numpy float32 math.
+
+    On CPU, torch's per-call overhead (~5 us an op) and this machine's MKL matrix-vector product
+    (~80 us per 2 MB weight matrix vs ~26 us in numpy's OpenBLAS) dominate small-batch sampling.
+    The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih + biases.
+    """
+
+    def __init__(self, model: LSTMModel) -> None:
+        def array(t: torch.Tensor) -> np.ndarray:
+            return t.detach().float().cpu().numpy()
+
+        weights = [
+            tuple(array(w) for w in model._layer_weights(i)) for i in range(model.config.num_layers)
+        ]
+        w_ih0, _, b_ih0, b_hh0 = weights[0]
+        self.table = array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0  # [V, 4H]
+        self.w_hh = [np.ascontiguousarray(w[1].T) for w in weights]  # [H, 4H]
+        self.w_ih = [np.ascontiguousarray(w[0].T) for w in weights[1:]]  # [H, 4H]
+        self.bias = [w[2] + w[3] for w in weights[1:]]
+        self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H, V]
+        self.head_b = array(model.head.bias)
+        self.hidden = model.config.hidden_size
+        self.state: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def reset(self, batch_size: int) -> None:
+        zeros = np.zeros((batch_size, self.hidden), dtype=np.float32)
+        self.state = [(zeros, zeros) for _ in self.w_hh]
+
+    def step(self, ids: np.ndarray) -> np.ndarray:
+        """ids [B] -> logits [B, V]; advances the state."""
+        size = self.hidden
+        x = None
+        for layer, (h, c) in enumerate(self.state):
+            if layer == 0:
+                gates = self.table[ids] + h @ self.w_hh[0]  # [B, 4H], PyTorch order i, f, g, o
+            else:
+                gates = x @ self.w_ih[layer - 1] + h @ self.w_hh[layer] + self.bias[layer - 1]
+            sig = np.tanh(gates * 0.5) * 0.5 + 0.5  # sigmoid, one pass over all gates
+            c = sig[:, size : 2 * size] * c + sig[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
+            x = sig[:, 3 * size :] * np.tanh(c)
+            self.state[layer] = (x, c)
+        return x @ self.head_w + self.head_b
+
+
+class TorchStepper:
+    """Steps any model with `initial_state(B)` and `step(ids, state)` in torch (GPU, other kinds)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.state = None
+
+    def reset(self, batch_size: int) -> None:
+        self.state = self.model.initial_state(batch_size)
+
+    @torch.inference_mode()
+    def step(self, ids: np.ndarray) -> np.ndarray:
+        tensor = torch.from_numpy(ids).to(self.device)
+        logits, self.state = self.model.step(tensor, self.state)
+        return logits.float().cpu().numpy()
+
+
+def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
+    """The fastest stepper for `model`: numpy for LSTMs on the CPU, torch otherwise."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if isinstance(model, LSTMModel) and on_cpu:
+        return NumpyLSTMStepper(model)
+    return TorchStepper(model)
+
+
+def choose(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> np.ndarray:
+    """Sample one id per row from logits [B, V] with temperature, top-k and top-p (Gumbel-max)."""
+    scores = logits / options.temperature
+    vocab_size = scores.shape[1]
+    if 0 < options.top_k < vocab_size:
+        kth = np.partition(scores, vocab_size - options.top_k, axis=1)[:, -options.top_k]
+        scores = np.where(scores < kth[:, None], -np.inf, scores)
+    if options.top_p < 1.0:
+        order = np.argsort(-scores, axis=1)
+        ranked = np.take_along_axis(scores, order, axis=1)
+        probs = np.exp(ranked - ranked[:, :1])
+        probs /= probs.sum(axis=1, keepdims=True)
+        before = np.cumsum(probs, axis=1) - probs  # mass of strictly more likely symbols
+        cut = np.empty_like(scores)
+        np.put_along_axis(cut, order, np.where(before >= options.top_p, -np.inf, 0.0), axis=1)
+        scores = scores + cut
+    return np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+
+
+@dataclass(frozen=True)
+class HeaderPlan:
+    """Header fields to impose on every tune; the model writes the rest of the header itself."""
+
+    title: str | None = None
+    meter: str | None = None
+    key: str | None = None
+
+    def opening(self) -> str:
+        """Forced text at the start of a tune: the title line (or "T:"), then the meter line."""
+        if self.title is None:
+            return "T:" if self.meter else ""
+        meter = f"M:{self.meter}\n" if self.meter else ""
+        return f"T:{self.title}\n{meter}"
+
+
+class _RowConstraint:
+    """Per-tune forced text: the opening, the meter after a free title, the key after "K:"."""
+
+    def __init__(self, plan: HeaderPlan, vocab: Vocabulary) -> None:
+        self.plan, self.vocab = plan, vocab
+        self.pending: list[int] = list(vocab.encode(plan.opening()))[::-1]
+        self.meter_after_title = plan.title is None and plan.meter is not None
+        self.line = ""
+        self.in_header = True
+
+    def forced(self) -> int | None:
+        return self.pending.pop() if self.pending else None
+
+    def observe(self, symbol: str) -> None:
+        """Update after `symbol` was emitted; queue forced text when a trigger is reached."""
+        if symbol != "\n":
+            self.line += symbol
+            if self.line == "K:" and self.plan.key is not None and not self.pending:
+                self._queue(f"{self.plan.key}\n")
+            return
+        if self.line.startswith("K:"):
+            self.in_header = False
+        elif self.meter_after_title and self.line.startswith("T:"):
+            self.meter_after_title = False
+            self._queue(f"M:{self.plan.meter}\n")
+        self.line = ""
+
+    def _queue(self, text: str) -> None:
+        self.pending = list(self.vocab.encode(text))[::-1]
+
+
+def sample_tunes(
+    model: nn.Module,
+    vocab: Vocabulary,
+    num_tunes: int,
+    options: SamplingOptions,
+    primer: str = "",
+    plan: HeaderPlan | None = None,
+) -> list[str]:
+    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars."""
+    options.validate()
+    if num_tunes < 1:
+        raise UsageError(f"--num-tunes must be >= 1, got {num_tunes}")
+    plan = plan or HeaderPlan()
+    primer_ids = vocab.encode(primer)
+    stepper = make_stepper(model)
+    stepper.reset(num_tunes)
+    rng = np.random.default_rng(options.seed)
+    logits = stepper.step(np.full(num_tunes, vocab.end_id))
+    for symbol in primer_ids:
+        logits = stepper.step(np.full(num_tunes, symbol))
+    rows = [_RowConstraint(plan, vocab) for _ in range(num_tunes)] if plan != HeaderPlan() else []
+    out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
+    finished = np.zeros(num_tunes, dtype=bool)
+    length = 0
+    for length in range(1, options.max_chars + 1):
+        ids = choose(logits, options, rng)
+        for b, row in enumerate(rows):
+            if row.in_header and not finished[b]:
+                forced = row.forced()
+                ids[b] = ids[b] if forced is None else forced
+                row.observe(vocab.symbols[ids[b]])
+        ids[finished] = vocab.end_id
+        out[:, length - 1] = ids
+        finished |= ids == vocab.end_id
+        if finished.all():
+            break
+        logits = stepper.step(ids)
+    return [primer + vocab.decode(_until_end(row[:length])) for row in out]
+
+
+def _until_end(ids: Sequence[int]) -> list[int]:
+    ids = list(ids)
+    return ids[: ids.index(0)] if 0 in ids else ids
+
+
+@dataclass
+class Composition:
+    """Sampled tunes as a tunebook, with what happened to each."""
+
+    tunebook: str
+    texts: list[str]
+    truncated: int
+    chars: int
+    seconds: float
+
+    @property
+    def chars_per_s(self) -> float:
+        return self.chars / max(self.seconds, 1e-9)
+
+
+def compose(
+    model: nn.Module,
+    vocab: Vocabulary,
+    num_tunes: int,
+    options: SamplingOptions,
+    primer: str = "",
+    plan: HeaderPlan | None = None,
+) -> Composition:
+    """Sample tunes and assemble a tunebook that never fails on a bad sample."""
+    start = time.perf_counter()
+    texts = sample_tunes(model, vocab, num_tunes, options, primer, plan)
+    seconds = time.perf_counter() - start
+    notes = [
+        f"stopped at --max-chars {options.max_chars} before the end of the tune"
+        if len(text) - len(primer) >= options.max_chars
+        else None
+        for text in texts
+    ]
+    chars = sum(len(text) - len(primer) for text in texts)
+    truncated = sum(note is not None for note in notes)
+    return Composition(tunebook_from_texts(texts, notes), texts, truncated, chars, seconds)

@@ -1,0 +1,370 @@
+"""Training with Lightning: the LightningModule, data module, callbacks and Trainer setup."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from tunegen.checkpoint import FORMAT_VERSION, read_checkpoint_file
+from tunegen.data import StatefulBatches, WindowBatches, encode_tunes
+from tunegen.errors import UsageError
+from tunegen.models import build_model, preset
+from tunegen.music.abc import Corpus, read_corpus, split_train_val
+from tunegen.vocab import Vocabulary
+
+LOG_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "val_bpc",
+    "chars_per_s",
+    "lr",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; presets fill in the batching and learning rate of their write-up."""
+
+    preset: str = "default"
+    mode: str = "stateful"  # "stateful" streams (truncated BPTT) or random "windows"
+    batch_size: int = 32
+    seq_len: int = 128
+    lr: float = 3e-3
+    grad_clip: float = 1.0
+    epochs: int = 20
+    max_minutes: float | None = None
+    val_fraction: float = 0.05
+    checkpoint_every: int = 10
+    seed: int = 0
+    corpus: tuple[str, ...] = ("oneills1850",)
+    keep_metadata: bool = False
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    precision: str = "32-true"
+
+    def validate(self) -> None:
+        if self.mode not in ("stateful", "windows"):
+            raise UsageError(f"--mode must be stateful or windows, got {self.mode!r}")
+        for name in ("batch_size", "seq_len", "epochs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.lr <= 0:
+            raise UsageError(f"--lr must be > 0, got {self.lr}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
+        if not 0 < self.val_fraction < 1:
+            raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["corpus"] = list(self.corpus)
+        return data
+
+
+def resolve_configs(
+    preset_name: str, model_overrides: dict, train_overrides: dict
+) -> tuple[dict, TrainConfig]:
+    """Model config dict and TrainConfig: preset values, then the user's explicit options."""
+    chosen = preset(preset_name)
+    model_config = {**chosen["model"], **model_overrides}
+    train = replace(TrainConfig(preset=preset_name, **chosen["training"]), **train_overrides)
+    train.validate()
+    return model_config, train
+
+
+class CharLanguageModel(pl.LightningModule):
+    """Lightning wrapper holding only the training logic around a pure nn.Module."""
+
+    def __init__(self, model_config: dict, train: TrainConfig, vocab: Vocabulary, corpus: dict):
+        super().__init__()
+        self.model = build_model({**model_config, "vocab_size": len(vocab)})
+        self.model_config = self.model.config.to_dict()
+        self.train_config = train
+        self.vocab = vocab
+        self.corpus_info = corpus
+        self.best_val_bpc = math.inf
+        self._state = {"train": None, "val": None}
+        self._val_sums = [0.0, 0, 0]  # nll, correct, count: plain numbers keep checkpoints safe
+        self._epoch_chars = 0
+        self._epoch_started = 0.0
+        self._epoch_busy = 0.0
+        self.chars_per_s = 0.0
+
+    def _shared_step(self, batch, batch_idx: int, stage: str):
+        x, y = batch  # [B, T] each
+        state = None
+        if stage == "val" or self.train_config.mode == "stateful":
+            state = None if batch_idx == 0 else self._state[stage]
+        logits, new_state = self.model(x, state)
+        self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
+        flat = logits.reshape(-1, logits.shape[-1]).float()
+        loss = F.cross_entropy(flat, y.reshape(-1))
+        correct = (flat.argmax(-1) == y.reshape(-1)).sum()
+        return loss, correct, y.numel()
+
+    def training_step(self, batch, batch_idx: int):
+        loss, correct, count = self._shared_step(batch, batch_idx, "train")
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("acc", correct / count, prog_bar=False, on_step=False, on_epoch=True)
+        self._epoch_chars += count
+        return loss
+
+    def validation_step(self, batch, batch_idx: int):
+        loss, correct, count = self._shared_step(batch, batch_idx, "val")
+        nll, right, total = self._val_sums
+        self._val_sums = [nll + loss.item() * count, right + int(correct), total + count]
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_chars, self._epoch_started = 0, time.perf_counter()
+        train_batches = self.trainer.train_dataloader.dataset
+        if isinstance(train_batches, WindowBatches):
+            train_batches.epoch = self.current_epoch
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self._epoch_busy = time.perf_counter() - self._epoch_started
+        self.chars_per_s = self._epoch_chars / max(self._epoch_busy, 1e-9)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = [0.0, 0, 0]
+
+    def on_validation_epoch_end(self) -> None:
+        nll, correct, count = self._val_sums
+        val_loss = nll / max(count, 1)
+        bpc = val_loss / math.log(2)
+        self.log_dict({"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc})
+        self.log("val_bpc_shown", bpc, prog_bar=True, logger=False)
+        if not self.trainer.sanity_checking:
+            self.best_val_bpc = min(self.best_val_bpc, bpc)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.train_config.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["tunegen"] = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model_config,
+            "vocab": self.vocab.to_dict(),
+            "training": self.train_config.to_dict(),
+            "corpus": self.corpus_info,
+            "best_val_bpc": self.best_val_bpc,
+            "rng": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        meta = checkpoint["tunegen"]
+        self.best_val_bpc = meta["best_val_bpc"]
+        torch.set_rng_state(meta["rng"])
+
+
+class CharDataModule(pl.LightningDataModule):
+    """Encoded train/validation texts and their batch layouts."""
+
+    def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, train: TrainConfig):
+        super().__init__()
+        self.train_ids, self.val_ids, self.config = train_ids, val_ids, train
+
+    def train_dataloader(self) -> DataLoader:
+        c = self.config
+        if c.mode == "stateful":
+            batches = StatefulBatches(self.train_ids, c.batch_size, c.seq_len)
+        else:
+            batches = WindowBatches(self.train_ids, c.batch_size, c.seq_len, c.seed)
+        return DataLoader(batches, batch_size=None, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        c = self.config
+        streams = max(1, min(c.batch_size, (len(self.val_ids) - 1) // (c.seq_len + 1)))
+        return DataLoader(StatefulBatches(self.val_ids, streams, c.seq_len), batch_size=None)
+
+
+class EpochLog(Callback):
+    """One CSV row per epoch (LOG_COLUMNS) and a PNG of the curves, kept across --resume.
+
+    Lightning's CSVLogger deletes an existing metrics.csv when its folder is not empty, which
+    would lose the history of a resumed run; this log appends instead.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.csv_path = run_dir / "log.csv"
+        self.plot_path = run_dir / "curves.png"
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
+        rows = [r for r in self.rows() if int(r["epoch"]) <= trainer.current_epoch]
+        self._write(rows)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
+        if trainer.sanity_checking or "val_bpc" not in trainer.callback_metrics:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "train_loss": metrics.get("loss_epoch", math.nan),
+            "train_acc": metrics.get("acc", math.nan),
+            "val_loss": metrics["val_loss"],
+            "val_acc": metrics["val_acc"],
+            "val_bpc": metrics["val_bpc"],
+            "chars_per_s": round(pl_module.chars_per_s, 1),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+        }
+        self._write([*self.rows(), row])
+        plot_curves(self.csv_path, self.plot_path)
+
+    def rows(self) -> list[dict]:
+        if not self.csv_path.exists():
+            return []
+        with self.csv_path.open(newline="") as file:
+            return list(csv.DictReader(file))
+
+    def _write(self, rows: list[dict]) -> None:
+        with self.csv_path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def plot_curves(csv_path: Path, png_path: Path) -> None:
+    """Loss and bits-per-character curves from the epoch log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    epochs = [int(r["epoch"]) for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [float(r["train_loss"]) for r in rows], "o-", label="train loss")
+    left.plot(epochs, [float(r["val_loss"]) for r in rows], "o-", label="val loss")
+    left.set(xlabel="epoch", ylabel="cross-entropy (nats/char)", title="loss")
+    right.plot(epochs, [float(r["val_bpc"]) for r in rows], "o-", color="C2", label="val")
+    right.set(xlabel="epoch", ylabel="bits per character", title="held-out bits/char")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+class SaveOnInterrupt(Callback):
+    """Ctrl-C: write last.ckpt before Lightning shuts down, so --resume can continue."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / "last.ckpt"
+
+    def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            trainer.save_checkpoint(self.path)
+            print(f"\ninterrupted: saved {self.path}; continue with --resume {self.path.parent}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_val_bpc: float
+    epochs: int
+    interrupted: bool
+
+
+def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
+    """Read, split and encode the corpus; the vocabulary comes from the text unless given."""
+    corpus: Corpus = read_corpus(train.corpus, train.keep_metadata)
+    train_tunes, val_tunes = split_train_val(corpus.tunes, train.val_fraction)
+    vocab = vocab or Vocabulary.from_texts(t.text for t in corpus.tunes)
+    train_ids, val_ids = encode_tunes(train_tunes, vocab), encode_tunes(val_tunes, vocab)
+    info = {
+        "description": corpus.description,
+        "report": corpus.report.summary(),
+        "train_tunes": len(train_tunes),
+        "val_tunes": len(val_tunes),
+        "train_chars": len(train_ids),
+        "val_chars": len(val_ids),
+    }
+    return corpus, vocab, train_ids, val_ids, info
+
+
+def check_run_dir(run_dir: Path, force: bool) -> None:
+    """Refuse to write over the checkpoints of another run unless forced."""
+    existing = sorted(run_dir.glob("*.ckpt")) if run_dir.exists() else []
+    if existing and not force:
+        raise UsageError(
+            f"{run_dir} already holds checkpoints ({existing[0].name}); "
+            "use --resume to continue it, --force to start over, or --out for a new folder"
+        )
+    for path in existing:
+        path.unlink()
+    if force and (run_dir / "log.csv").exists():
+        (run_dir / "log.csv").unlink()
+
+
+def train(
+    model_config: dict, config: TrainConfig, run_dir: Path, resume_from: Path | None = None
+) -> TrainResult:
+    """Train (or resume) a model, writing checkpoints, log.csv and curves.png to run_dir."""
+    vocab = None
+    if resume_from is not None:
+        meta = read_checkpoint_file(resume_from)["tunegen"]
+        vocab = Vocabulary.from_dict(meta["vocab"])
+        model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
+    pl.seed_everything(config.seed, verbose=False)
+    _, vocab, train_ids, val_ids, info = prepare_corpus(config, vocab)
+    module = CharLanguageModel(model_config, config, vocab, info)
+    data = CharDataModule(train_ids, val_ids, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = build_trainer(config, run_dir)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+    except SystemExit:  # Lightning exits after a Ctrl-C, once SaveOnInterrupt has saved
+        if not trainer.interrupted:
+            raise
+    else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
+        trainer.save_checkpoint(run_dir / "last.ckpt")
+    return TrainResult(run_dir, module.best_val_bpc, trainer.current_epoch, trainer.interrupted)
+
+
+def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
+    """A Trainer with best/last/periodic checkpoints, the epoch log and Ctrl-C saving."""
+    best = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="best",
+        monitor="val_bpc",
+        mode="min",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
+    periodic = ModelCheckpoint(
+        dirpath=run_dir,
+        filename="epoch-{epoch:03d}",
+        every_n_epochs=config.checkpoint_every,
+        save_top_k=-1,
+        auto_insert_metric_name=False,
+    )
+    max_time = {"minutes": config.max_minutes} if config.max_minutes else None
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=config.epochs,
+        max_time=max_time,
+        accelerator=config.accelerator,
+        devices=config.devices,
+        precision=config.precision,
+        gradient_clip_val=config.grad_clip,
+        callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir)],
+        logger=False,
+        num_sanity_val_steps=0,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+    )
