@@ -83,7 +83,7 @@ class NumpyLSTMStepper:
 
 
 class TorchStepper:
-    """Steps any model with `initial_state(B)` and `step(ids, state)` in torch (GPU, other kinds)."""
+    """Steps a model with `initial_state(B)` and `step(ids, state)` in torch (GPU, other kinds)."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model

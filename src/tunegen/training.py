@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -201,7 +202,8 @@ class EpochLog(Callback):
         self.csv_path = run_dir / "log.csv"
         self.plot_path = run_dir / "curves.png"
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
+        # after a resume, current_epoch counts the epochs the checkpoint had completed
         rows = [r for r in self.rows() if int(r["epoch"]) <= trainer.current_epoch]
         self._write(rows)
 
@@ -326,7 +328,10 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(config, run_dir)
     try:
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        with warnings.catch_warnings():
+            if resume_from is not None:  # continuing in the run's own folder is the point
+                warnings.filterwarnings("ignore", ".*exists and is not empty", UserWarning)
+            trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     except SystemExit:  # Lightning exits after a Ctrl-C, once SaveOnInterrupt has saved
         if not trainer.interrupted:
             raise

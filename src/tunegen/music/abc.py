@@ -129,10 +129,13 @@ def _split_raw_tunes(text: str) -> Iterable[tuple[int, list[str]]]:
 
 
 def normalise_tune(lines: Sequence[str], source: str = "", keep_metadata: bool = False) -> Tune:
-    """Build a `Tune` from raw lines; raises ValueError with the drop reason if it has no music."""
+    """Build a `Tune` from raw lines; raises ValueError with the drop reason if it has no music.
+
+    The header runs to the first music line, so fields written after K: but before the music
+    move into it, and K: moves last (ABC 2.1 section 3.1.1: K: ends the header).
+    """
     fields: list[tuple[str, str]] = []
     body: list[str] = []
-    in_header = True
     continues_comment = False
     for raw in lines:
         line = raw.replace("\t", " ").rstrip()
@@ -140,22 +143,21 @@ def normalise_tune(lines: Sequence[str], source: str = "", keep_metadata: bool =
             continues_comment = line.endswith("\\")  # a %% directive continued on the next line
             continue
         match = _FIELD.match(line)
-        if in_header:
-            if not match:
-                raise ValueError("text in the header that is not a field")
-            key, value = match.group(1), _SPACES.sub(" ", match.group(2).split("%", 1)[0]).strip()
-            if keep_metadata or key not in NON_MUSIC_FIELDS:
-                fields.append((key, value))
-            in_header = key != "K"
-        elif match:
+        if match:
             key = match.group(1)
             if keep_metadata or key not in NON_MUSIC_FIELDS:
-                body.append(f"{key}:{match.group(2).strip()}")
-        else:
-            cleaned = _clean_body_line(line)
-            if cleaned:
-                body.append(cleaned)
-    if in_header:
+                value = _SPACES.sub(" ", match.group(2).split("%", 1)[0]).strip()
+                if body:
+                    body.append(f"{key}:{value}")
+                else:
+                    fields.append((key, value))
+            continue
+        cleaned = _clean_body_line(line)
+        if cleaned and not any(key == "K" for key, _ in fields):
+            raise ValueError("music before the K: field")
+        if cleaned:
+            body.append(cleaned)
+    if not any(key == "K" for key, _ in fields):
         raise ValueError("no K: field")
     if not any(_NOTE.search(line) for line in body if not _FIELD.match(line)):
         raise ValueError("no music")
@@ -165,7 +167,7 @@ def normalise_tune(lines: Sequence[str], source: str = "", keep_metadata: bool =
 def _canonical_header(fields: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """Order header fields X, T, M, L, then the others as found, K last (ABC 2.1 section 3.1)."""
     rank = {"X": 0, "T": 1, "M": 2, "L": 3, "K": 5}
-    key_field = [kv for kv in fields if kv[0] == "K"][:1]
+    key_field = [kv for kv in fields if kv[0] == "K"][-1:]  # the last K: before the music wins
     rest = [kv for kv in fields if kv[0] != "K"]
     ordered = sorted(rest, key=lambda kv: rank.get(kv[0], 4))  # stable: keeps order within a rank
     return tuple(ordered + key_field)

@@ -1,0 +1,69 @@
+"""Models: shapes and parameter counts per preset, and the step paths against forward()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tunegen.errors import UsageError
+from tunegen.models import PRESETS, build_model, parameter_count, preset
+from tunegen.models.summary import format_summary, model_summary
+from tunegen.sampling import NumpyLSTMStepper
+
+VOCAB = 90
+
+
+def lstm_params(inputs: int, hidden: int) -> int:
+    return 4 * hidden * (inputs + hidden) + 8 * hidden
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_shapes_per_preset(name):
+    config = PRESETS[name]["model"]
+    model = build_model({"vocab_size": VOCAB, **config}).eval()
+    logits, state = model(torch.randint(0, VOCAB, (2, 7)))
+    assert logits.shape == (2, 7, VOCAB)
+    assert len(state) == config["num_layers"]
+    assert state[0][0].shape == (2, config["hidden_size"])
+    e, h, n = config["embedding_size"], config["hidden_size"], config["num_layers"]
+    expected = VOCAB * e + lstm_params(e, h) + (n - 1) * lstm_params(h, h) + h * VOCAB + VOCAB
+    assert parameter_count(model) == expected
+    assert sum(row[3] for row in model_summary(model)) == expected
+
+
+def test_seed_preset_is_the_write_up():
+    assert PRESETS["seed"]["model"] == {
+        "embedding_size": 512,
+        "hidden_size": 256,
+        "num_layers": 3,
+        "dropout": 0.2,
+    }
+    assert PRESETS["mit"]["model"]["hidden_size"] == 1024
+    with pytest.raises(UsageError, match="unknown preset 'huge'"):
+        preset("huge")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_step_paths_match_forward(name):
+    torch.manual_seed(0)
+    model = build_model({"vocab_size": VOCAB, **PRESETS[name]["model"]}).eval()
+    ids = torch.randint(0, VOCAB, (3, 12))
+    with torch.no_grad():
+        reference, _ = model(ids)
+        state = model.initial_state(3)
+        stepped = []
+        for t in range(12):
+            logits, state = model.step(ids[:, t], state)
+            stepped.append(logits)
+    assert torch.allclose(torch.stack(stepped, 1), reference, atol=1e-5)
+    fast = NumpyLSTMStepper(model)
+    fast.reset(3)
+    numpy_logits = np.stack([fast.step(ids[:, t].numpy()) for t in range(12)], 1)
+    assert np.allclose(numpy_logits, reference.numpy(), atol=1e-4)
+
+
+def test_summary_lists_each_lstm_layer():
+    model = build_model({"vocab_size": VOCAB, **PRESETS["seed"]["model"]})
+    table = format_summary(model_summary(model))
+    assert "lstm.2" in table and "(batch, time, 256)" in table and "total" in table

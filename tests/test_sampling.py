@@ -1,0 +1,84 @@
+"""Sampling: temperature, top-k, top-p, reproducibility and imposed header fields."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+import torch
+
+from tunegen.errors import UsageError
+from tunegen.models import build_model
+from tunegen.music.abc import parse_tunebook
+from tunegen.sampling import HeaderPlan, SamplingOptions, _RowConstraint, choose, compose
+from tunegen.vocab import Vocabulary
+
+VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
+
+
+def tiny_model():
+    torch.manual_seed(0)
+    return build_model(
+        {"vocab_size": len(VOCAB), "embedding_size": 8, "hidden_size": 16, "num_layers": 2}
+    ).eval()
+
+
+def test_top_k_and_top_p_limit_the_choices():
+    rng = np.random.default_rng(0)
+    logits = np.tile(np.array([[4.0, 3.0, 2.0, 1.0, 0.0]]), (2000, 1))
+    picked = choose(logits, SamplingOptions(top_k=2), rng)
+    assert set(picked) == {0, 1}
+    picked = choose(logits, SamplingOptions(top_p=0.5), rng)  # p(0) = 0.64 covers 0.5 alone
+    assert set(picked) == {0}
+    cold = choose(logits, SamplingOptions(temperature=0.05), rng)
+    assert (cold == 0).mean() > 0.99
+    full = choose(logits, SamplingOptions(), rng)
+    assert abs((full == 0).mean() - 0.6439) < 0.04  # softmax([4,3,2,1,0])[0]
+
+
+def test_options_are_validated():
+    for bad in (
+        SamplingOptions(temperature=0),
+        SamplingOptions(top_p=0),
+        SamplingOptions(top_k=-1),
+    ):
+        with pytest.raises(UsageError):
+            bad.validate()
+
+
+def test_seed_makes_sampling_reproducible():
+    model, options = tiny_model(), SamplingOptions(max_chars=200, seed=5)
+    first = compose(model, VOCAB, 4, options)
+    assert compose(model, VOCAB, 4, options).tunebook == first.tunebook
+    other = compose(model, VOCAB, 4, SamplingOptions(max_chars=200, seed=6))
+    assert other.tunebook != first.tunebook
+    assert first.tunebook.count("X:") == 4
+
+
+def test_primer_starts_every_tune():
+    result = compose(
+        tiny_model(), VOCAB, 3, SamplingOptions(max_chars=50, seed=1), primer="M:6/8\n"
+    )
+    assert all(text.startswith("M:6/8\n") for text in result.texts)
+
+
+def test_row_constraint_forces_title_meter_and_key():
+    row = _RowConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB)
+    emitted = ""
+    script = iter("Jig\nL:1/8\nK:xxxxxx|ABc|\n")  # what the "model" would write when free
+    while len(emitted) < 40 and row.in_header:
+        forced = row.forced()
+        symbol = VOCAB.symbols[forced] if forced is not None else next(script)
+        row.observe(symbol)
+        emitted += symbol
+    assert emitted == "T:Jig\nM:6/8\nL:1/8\nK:Dmix\n"
+
+
+def test_header_plan_appears_in_every_sampled_header():
+    plan = HeaderPlan("Test Tune", "3/4", None)
+    result = compose(tiny_model(), VOCAB, 5, SamplingOptions(max_chars=60, seed=2), plan=plan)
+    tunes_text = result.tunebook
+    assert tunes_text.count("T:Test Tune\nM:3/4\n") == 5
+    _, report = parse_tunebook(tunes_text)
+    assert report.read == 5

@@ -1,0 +1,159 @@
+"""Training end to end on real tunes: loss falls, exact resume, Ctrl-C saves, generation."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunegen.checkpoint import load_checkpoint, read_checkpoint_file
+from tunegen.cli import main
+from tunegen.music.abc import parse_tunebook
+
+TINY = ["--embedding-size", "16", "--hidden-size", "48", "--layers", "2", "--dropout", "0.1"]
+FAST = ["--batch-size", "8", "--seq-len", "32", "--lr", "0.01", "--checkpoint-every", "2"]
+
+
+def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--abc", str(corpus), "--out", str(out), *TINY, *FAST, *extra]
+
+
+def log_rows(run: Path) -> list[dict]:
+    with (run / "log.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def weights(path: Path) -> dict:
+    return read_checkpoint_file(path)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def trained(small_abc_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(train_args(small_abc_dir, run, "--epochs", "4", "--seed", "1")) == 0
+    return run
+
+
+def test_training_writes_log_plot_and_checkpoints_and_loss_falls(trained):
+    rows = log_rows(trained)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert list(rows[0]) == [
+        "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_bpc", "chars_per_s", "lr",
+    ]  # fmt: skip
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 0.3
+    assert float(rows[-1]["val_bpc"]) < float(rows[0]["val_bpc"])
+    assert all(float(r["chars_per_s"]) > 0 for r in rows)
+    names = {p.name for p in trained.iterdir()}
+    assert {"best.ckpt", "last.ckpt", "epoch-001.ckpt", "epoch-003.ckpt", "curves.png"} <= names
+    assert (trained / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_carries_everything_generation_needs(trained):
+    checkpoint = load_checkpoint(trained / "best.ckpt")
+    meta = checkpoint.meta
+    assert meta["model"]["hidden_size"] == 48 and meta["model"]["kind"] == "lstm"
+    assert meta["training"]["batch_size"] == 8 and meta["corpus"]["train_tunes"] > 50
+    assert meta["best_val_bpc"] == pytest.approx(
+        min(float(r["val_bpc"]) for r in log_rows(trained))
+    )
+    assert checkpoint.vocab.symbols[0] == "<eot>"
+
+
+@pytest.mark.parametrize("mode", ["stateful", "windows"])
+def test_resume_continues_exactly(small_abc_dir, tmp_path, mode):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    common = ["--mode", mode, "--seed", "3"]
+    assert main(train_args(small_abc_dir, straight, *common, "--epochs", "2")) == 0
+    assert main(train_args(small_abc_dir, split, *common, "--epochs", "1")) == 0
+    assert (
+        main(train_args(small_abc_dir, split, *common, "--epochs", "2", "--resume", str(split)))
+        == 0
+    )
+    a, b = weights(straight / "last.ckpt"), weights(split / "last.ckpt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    assert [r["epoch"] for r in log_rows(split)] == ["1", "2"]
+    assert float(log_rows(split)[1]["val_bpc"]) == pytest.approx(
+        float(log_rows(straight)[1]["val_bpc"])
+    )
+
+
+def test_ctrl_c_saves_then_resume_and_generate(small_abc_dir, tmp_path):
+    run = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "tunegen", *train_args(small_abc_dir, run, "--epochs", "500")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "log.csv").exists() or len(log_rows(run)) < 1:
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "interrupted: saved" in output
+    done = len(log_rows(run))
+    assert load_checkpoint(run / "last.ckpt").meta["epochs"] >= done
+    resumed = train_args(small_abc_dir, run, "--epochs", str(done + 1), "--resume", str(run))
+    assert main(resumed) == 0
+    assert len(log_rows(run)) == done + 1
+
+    out = tmp_path / "tunes.abc"
+    assert main(["generate", str(run), "--num-tunes", "5", "--seed", "7", "--out", str(out)]) == 0
+    book = out.read_text()
+    assert [line for line in book.splitlines() if line.startswith("X:")] == [
+        f"X:{n}" for n in range(1, 6)
+    ]
+    _, report = parse_tunebook(book)
+    assert report.read == 5
+
+
+def test_generate_does_not_import_lightning(trained, tmp_path):
+    out = tmp_path / "book.abc"
+    code = (
+        "import sys\nfrom tunegen.cli import main\n"
+        f"rc = main(['generate', {str(trained)!r}, '--num-tunes', '3', '--max-chars', '200',"
+        f" '--seed', '1', '--out', {str(out)!r}])\n"
+        "assert rc == 0, rc\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded & {'lightning', 'pytorch_lightning'}, loaded"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert out.read_text().count("X:") == 3
+
+
+def test_generate_is_reproducible_with_seed(trained, tmp_path):
+    books = []
+    for name in ("a.abc", "b.abc"):
+        args = ["generate", str(trained / "best.ckpt"), "--num-tunes", "4", "--seed", "11"]
+        assert main([*args, "--meter", "6/8", "--out", str(tmp_path / name)]) == 0
+        books.append((tmp_path / name).read_text())
+    assert books[0] == books[1]
+    assert books[0].count("M:6/8\n") >= 4
+
+
+def test_info_describes_the_checkpoint(trained, capsys):
+    assert main(["info", str(trained / "best.ckpt")]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "lstm.1",
+        "(batch, time, 48)",
+        "vocabulary:",
+        "epochs trained: 4",
+        "bits/char",
+    ):
+        assert expected in out
+
+
+def test_unknown_primer_character(trained, tmp_path, capsys):
+    args = ["generate", str(trained), "--primer", "T:€", "--out", str(tmp_path / "x.abc")]
+    assert main(args) == 2
+    assert "'€' (U+20AC) is not in the model's vocabulary" in capsys.readouterr().err
+    assert not (tmp_path / "x.abc").exists()
