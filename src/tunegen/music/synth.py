@@ -61,7 +61,9 @@ def synthesize(performance: Performance) -> np.ndarray:
     total = int((performance.seconds(performance.end) + TAIL_SECONDS) * SAMPLE_RATE)
     out = np.zeros(total + release, dtype=np.float32)
     fade = np.linspace(1.0, 0.0, release, dtype=np.float32)
-    spans = [(int(e.start * rate), max(int(e.duration * rate), 1) + release) for e in performance.events]
+    spans = [
+        (int(e.start * rate), max(int(e.duration * rate), 1) + release) for e in performance.events
+    ]
     longest: dict[tuple[int, bool], int] = {}
     for event, (_, length) in zip(performance.events, spans, strict=True):
         key = (event.pitch, event.program in _SUSTAINED)
