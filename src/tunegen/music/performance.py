@@ -25,6 +25,9 @@ MELODY_CHANNEL, CHORD_CHANNEL = 0, 1
 CHORD_PROGRAM = 24  # General MIDI acoustic guitar (nylon), counted from 0
 MELODY_VELOCITY, CHORD_VELOCITY, BASS_VELOCITY = 90, 55, 65
 _EPS = 1e-6
+# music21 reads ABC without a version line as ABC 1.3, where an accidental holds for one note;
+# in ABC 2.1 (section 4.2) it holds to the end of the bar, as players and abc2midi read it.
+ABC_VERSION_LINE = "%abc-2.1\n"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ def parse_abc(text: str, beams: bool = True):  # -> music21 Score; music21 is sl
 
     try:
         with contextlib.nullcontext() if beams else _without_beaming():
-            score = converter.parse(text, format="abc")
+            score = converter.parse(ABC_VERSION_LINE + text, format="abc")
     except Exception as err:  # music21 raises many unrelated types for bad ABC
         raise RenderError(f"ABC not understood ({_first_line(err)})") from err
     if not score.flatten().notes:
@@ -125,8 +128,14 @@ def measure_order(measures: list) -> list[int]:
 
 
 def _unrolled(part) -> Iterator[tuple[float, object, list]]:
-    """(time the bar starts, bar, its elements flattened) for each bar in playing order."""
+    """(time the bar starts, bar, its elements flattened) for each bar in playing order.
+
+    music21 makes no bars of a tune with fewer than two plain bar lines: that plays as one bar.
+    """
     measures = list(part.getElementsByClass("Measure"))
+    if not measures:
+        yield 0.0, part, list(part.flatten())
+        return
     time = 0.0
     for i in measure_order(measures):
         measure = measures[i]
@@ -179,7 +188,8 @@ def _harmony(part) -> tuple[list[tuple[float, object]], list[tuple[float, bool]]
         signature = measure.timeSignature or signature
         beat = float(signature.beatDuration.quarterLength)
         end = bar_time + float(measure.duration.quarterLength)
-        time, number = bar_time - float(measure.paddingLeft), 0  # a pickup starts mid-bar
+        pickup = float(getattr(measure, "paddingLeft", 0.0))  # a pickup bar starts mid-bar
+        time, number = bar_time - pickup, 0
         while time < end - _EPS:
             if time >= bar_time - _EPS:
                 beats.append((time, number == 0))
