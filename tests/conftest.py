@@ -47,6 +47,6 @@ def cuckoos_nest() -> Tune:
 
 @pytest.fixture(scope="session")
 def ryans_tunes() -> list[Tune]:
-    """The first few tunes of music21's Ryan's Mammoth Collection."""
-    tunes, _ = read_abc_file(bundled_corpus_files("ryansMammoth")[0], keep_metadata=True)
-    return tunes[:3]
+    """The first three tunes of music21's Ryan's Mammoth Collection (a file per tune)."""
+    files = bundled_corpus_files("ryansMammoth")[:3]
+    return [read_abc_file(path, keep_metadata=True)[0][0] for path in files]
