@@ -166,3 +166,9 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, 
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert message in error
+
+
+def test_an_output_folder_that_is_a_file_is_a_usage_error(tmp_path):
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(UsageError, match="out: cannot make the output folder"):
+        render_tunebook([one_tune(GOLDEN_ABC)], tmp_path / "out", RenderOptions(("midi",)))

@@ -161,7 +161,10 @@ def render_tunebook(tunes: Sequence[Tune], out_dir: Path, options: RenderOptions
     if not options.force:
         _check_overwrite(out_dir, [result.stem for result in results])
     synth = choose_synth(options.synth, options.soundfont) if "wav" in options.formats else ""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
     with SheetRenderer() as sheets:
         for tune, result in zip(tunes, results, strict=True):
             (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")

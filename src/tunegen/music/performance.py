@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tunegen.errors import RenderError
 from tunegen.music.midi_io import NoteEvent, Performance
@@ -160,8 +160,7 @@ def _melody(part, program: int) -> list[NoteEvent]:
             for pitch in (p.midi for p in element.pitches):
                 held = tied.pop(pitch, None)
                 if held is not None and abs(events[held].end - start) < _EPS:
-                    old = events[held]
-                    events[held] = NoteEvent(pitch, old.start, old.duration + length, *_tail(old))
+                    events[held] = replace(events[held], duration=events[held].duration + length)
                     index = held
                 else:
                     events.append(
@@ -171,10 +170,6 @@ def _melody(part, program: int) -> list[NoteEvent]:
                 if tie in ("start", "continue"):
                     tied[pitch] = index
     return events
-
-
-def _tail(event: NoteEvent) -> tuple[int, int, int]:
-    return event.velocity, event.channel, event.program
 
 
 def _harmony(part) -> tuple[list[tuple[float, object]], list[tuple[float, bool]]]:
