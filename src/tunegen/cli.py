@@ -40,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def add_render_options(parser: argparse.ArgumentParser) -> None:
-    """Add the rendering options shared by `render` and `generate --render`."""
+    """Add the rendering options shared by `render` and `generate --render` (not --force,
+    which each command has with its own help)."""
     from tunegen.music.synth import SYNTHS
 
     group = parser.add_argument_group("rendering")
@@ -61,7 +62,6 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-chords", action="store_true", help="do not play the chord symbols in quotes"
     )
-    group.add_argument("--force", action="store_true", help="overwrite files in the output folder")
 
 
 def _midi_program(text: str) -> int:
@@ -71,7 +71,7 @@ def _midi_program(text: str) -> int:
 
 
 def render_options_from_args(args: argparse.Namespace, formats: str) -> RenderOptions:
-    """RenderOptions from the options `add_render_options` added and a 'midi,wav,svg' list."""
+    """RenderOptions from `add_render_options`'s options, --force and a 'midi,wav,svg' list."""
     from tunegen.music.performance import PlayOptions
     from tunegen.render import RenderOptions, parse_formats
 
@@ -84,7 +84,7 @@ def render_options_from_args(args: argparse.Namespace, formats: str) -> RenderOp
     )
 
 
-def _render(args: argparse.Namespace) -> int:
+def run_render(args: argparse.Namespace) -> int:
     from tunegen.music.abc import read_abc_file
     from tunegen.render import render_tunebook
 
@@ -102,7 +102,7 @@ def _render(args: argparse.Namespace) -> int:
     return 0 if report.any_rendered else 2
 
 
-def register_render(commands: argparse._SubParsersAction) -> None:
+def add_render(commands: argparse._SubParsersAction) -> None:
     """`tunegen render FILE.abc`: MIDI, WAV, SVG and a tunebook page for every tune."""
     parser = commands.add_parser(
         "render",
@@ -117,11 +117,12 @@ def register_render(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, help="output folder (default: FILE-render in the current folder)"
     )
+    parser.add_argument("--force", action="store_true", help="overwrite files in the output folder")
     add_render_options(parser)
-    parser.set_defaults(handler=_render)
+    parser.set_defaults(handler=run_render)
 
 
-COMMANDS: list = [register_render]
+COMMANDS: list = [add_render]
 
 if __name__ == "__main__":
     sys.exit(main())
