@@ -1,4 +1,4 @@
-"""Shared fixtures: small real corpora cut from music21's bundled collections."""
+"""Shared fixtures: real tunes from music21's corpora, and small inline ABC with known notes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,59 @@ from pathlib import Path
 
 import pytest
 
-from tunegen.music.abc import bundled_corpus_files, read_corpus, tunebook_text
+from tunegen.music.abc import (
+    Tune,
+    bundled_corpus_files,
+    parse_tunebook,
+    read_abc_file,
+    read_corpus,
+    tunebook_text,
+)
+
+# A repeat with first and second endings, a tie into the first ending and three chord symbols.
+GOLDEN_ABC = """X:1
+T:Golden Repeat
+M:4/4
+L:1/8
+Q:1/4=120
+K:G
+|:"G"GABc d2 e2-|1 "D7"e2f2 "D/F#"d4:|2 "G"g4 G4||
+"""
+
+# (MIDI pitch, start, duration in quarter notes) of the melody above, repeats written out.
+GOLDEN_MELODY = [
+    (67, 0.0, 0.5), (69, 0.5, 0.5), (71, 1.0, 0.5), (72, 1.5, 0.5), (74, 2.0, 1.0),
+    (76, 3.0, 2.0), (78, 5.0, 1.0), (74, 6.0, 2.0),  # first time: e2- ties into e2 of ending 1
+    (67, 8.0, 0.5), (69, 8.5, 0.5), (71, 9.0, 0.5), (72, 9.5, 0.5), (74, 10.0, 1.0),
+    (76, 11.0, 1.0), (79, 12.0, 2.0), (67, 14.0, 2.0),  # second time: ending 2
+]  # fmt: skip
+
+BROKEN_ABC = {
+    "unclosed chord": "X:1\nT:Unclosed\nM:4/4\nL:1/8\nK:C\n[CEG cdef|g4 a4|\n",
+    "unknown key": "X:1\nT:Unknown Key\nM:4/4\nL:1/8\nK:Xyz\nCDEF GABc|\n",
+    "garbage": "X:1\nT:Garbage\nK:C\n}}}{{{ ]]][[[ abc @@@ ###\n",
+}
+
+
+def one_tune(text: str) -> Tune:
+    tunes, _ = parse_tunebook(text, keep_metadata=True)
+    assert len(tunes) == 1
+    return tunes[0]
+
+
+@pytest.fixture(scope="session")
+def cuckoos_nest() -> Tune:
+    """A real reel from music21's Nottingham corpus: chord symbols, a pickup, two repeats."""
+    path = bundled_corpus_files("nottingham-dataset")[0]
+    tunes, _ = read_abc_file(path, keep_metadata=True)
+    return next(tune for tune in tunes if tune.title == "Cuckoo's Nest")
+
+
+@pytest.fixture(scope="session")
+def ryans_tunes() -> list[Tune]:
+    """The first three tunes of music21's Ryan's Mammoth Collection (a file per tune)."""
+    files = bundled_corpus_files("ryansMammoth")[:3]
+    return [read_abc_file(path, keep_metadata=True)[0][0] for path in files]
 
 
 @pytest.fixture(scope="session")

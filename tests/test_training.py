@@ -157,3 +157,13 @@ def test_unknown_primer_character(trained, tmp_path, capsys):
     assert main(args) == 2
     assert "'€' (U+20AC) is not in the model's vocabulary" in capsys.readouterr().err
     assert not (tmp_path / "x.abc").exists()
+
+
+def test_generate_then_render(trained, tmp_path, capsys):
+    out = tmp_path / "new.abc"
+    args = ["generate", str(trained), "--num-tunes", "2", "--seed", "3", "--out", str(out)]
+    code = main([*args, "--render", "midi,svg", "--max-chars", "300"])
+    page = tmp_path / "new-render" / "index.html"
+    assert page.exists() and "001-" in page.read_text()
+    assert code in (0, 2)  # 2 only if no sampled tune of this tiny model could be rendered
+    assert "index.html" in capsys.readouterr().out

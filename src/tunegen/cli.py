@@ -7,9 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tunegen import __version__
-from tunegen.errors import TunegenError, UsageError
+from tunegen.errors import CorpusError, TunegenError, UsageError
+
+if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
+    from tunegen.render import RenderOptions
 
 
 def write_new_file(path: Path, text: str, force: bool) -> None:
@@ -136,6 +140,12 @@ def add_generate(commands) -> None:
     p.add_argument("--seed", type=int, help="make the output reproducible")
     p.add_argument("--out", type=Path, default=Path("generated.abc"), help="tunebook to write")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument(
+        "--render",
+        metavar="FORMATS",
+        help="also render the tunes (midi,wav,svg) and index.html into OUT's -render folder",
+    )
+    add_render_options(p)
     p.set_defaults(handler=run_generate)
 
 
@@ -151,6 +161,7 @@ def run_generate(args: argparse.Namespace) -> int:
             f"{args.out} already exists; use --force to overwrite it or --out elsewhere"
         )
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
+    render = render_options_from_args(args, args.render) if args.render else None
     checkpoint = load_checkpoint(args.checkpoint)
     primer = (args.primer or "").replace("\\n", "\n")
     result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
@@ -164,7 +175,9 @@ def run_generate(args: argparse.Namespace) -> int:
         f"sampled {result.chars:,} characters in {result.seconds:.1f} s "
         f"({result.chars_per_s:,.0f} chars/s)"
     )
-    return 0
+    if render is None:
+        return 0
+    return render_file(args.out, args.out.with_name(f"{args.out.stem}-render"), render)
 
 
 # ------------------------------------------------------------------------------------ info
@@ -202,7 +215,95 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [add_train, add_generate, add_info]
+# ---------------------------------------------------------------------------------- render
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """Add the rendering options shared by `render` and `generate --render` (not --force,
+    which each command has with its own help)."""
+    from tunegen.music.synth import SYNTHS
+
+    group = parser.add_argument_group("rendering")
+    group.add_argument(
+        "--synth",
+        choices=SYNTHS,
+        default="auto",
+        help="WAV synthesizer: fluidsynth if installed with a GM soundfont (auto), or builtin",
+    )
+    group.add_argument("--soundfont", type=Path, help="General MIDI .sf2 file for fluidsynth")
+    group.add_argument(
+        "--program",
+        type=_midi_program,
+        default=0,
+        metavar="N",
+        help="General MIDI program of the melody, 0-127 (default 0, piano)",
+    )
+    group.add_argument(
+        "--no-chords", action="store_true", help="do not play the chord symbols in quotes"
+    )
+
+
+def _midi_program(text: str) -> int:
+    if not text.isdigit() or int(text) > 127:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a General MIDI program (0-127)")
+    return int(text)
+
+
+def render_options_from_args(args: argparse.Namespace, formats: str) -> RenderOptions:
+    """RenderOptions from `add_render_options`'s options, --force and a 'midi,wav,svg' list."""
+    from tunegen.music.performance import PlayOptions
+    from tunegen.render import RenderOptions, parse_formats
+
+    return RenderOptions(
+        formats=parse_formats(formats),
+        synth=args.synth,
+        play=PlayOptions(program=args.program, chords=not args.no_chords),
+        soundfont=args.soundfont,
+        force=args.force,
+    )
+
+
+def run_render(args: argparse.Namespace) -> int:
+    options = render_options_from_args(args, args.formats)
+    return render_file(args.file, args.out or Path(f"{args.file.stem}-render"), options)
+
+
+def render_file(path: Path, out_dir: Path, options: RenderOptions) -> int:
+    """Render every tune of an ABC file into out_dir; exit code 0 if any tune rendered."""
+    from tunegen.music.abc import read_abc_file
+    from tunegen.render import render_tunebook
+
+    if not path.is_file():
+        raise CorpusError(f"{path}: no such file")
+    tunes, read_report = read_abc_file(path, keep_metadata=True)
+    for problem in read_report.problems:
+        print(f"tunegen: {problem}", file=sys.stderr)
+    if not tunes:
+        raise CorpusError(f"{path}: no tunes to render")
+    report = render_tunebook(tunes, out_dir, options)
+    print(report.summary())
+    return 0 if report.any_rendered else 2
+
+
+def add_render(commands: argparse._SubParsersAction) -> None:
+    """`tunegen render FILE.abc`: MIDI, WAV, SVG and a tunebook page for every tune."""
+    parser = commands.add_parser(
+        "render",
+        help="render an ABC tunebook to MIDI, WAV, SVG sheet music and index.html",
+        description="Render every tune of an ABC file to MIDI, WAV and SVG sheet music, "
+        "with index.html, a tunebook page that works opened from disk.",
+    )
+    parser.add_argument("file", type=Path, metavar="FILE.abc", help="ABC tunebook")
+    parser.add_argument(
+        "--formats", default="midi,wav,svg", help="comma-separated: midi,wav,svg (default all)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: FILE-render in the current folder)"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite files in the output folder")
+    add_render_options(parser)
+    parser.set_defaults(handler=run_render)
+
+
+COMMANDS = [add_train, add_generate, add_info, add_render]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,3 +19,7 @@ class CheckpointError(TunegenError):
 
 class UsageError(TunegenError):
     """An option or combination of options is invalid."""
+
+
+class RenderError(TunegenError):
+    """A tune cannot be rendered to one output format (MIDI, WAV or SVG)."""

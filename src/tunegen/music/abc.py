@@ -311,3 +311,18 @@ def slugify(title: str, limit: int = 40) -> str:
     """A file-name-safe slug of a title: lowercase ASCII letters, digits and dashes."""
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
     return slug[:limit].rstrip("-") or "untitled"
+
+
+# A K: field (ABC 2.1 section 3.1.14): a tonic and mode (only the first three letters of a mode
+# count), none or a bagpipe key, or only a clef; then anything (accidentals, clef=, middle=...).
+_KEY_FIELD = re.compile(
+    r"(?:[A-G][#b]?\s*(?:(?:maj|min|ion|mix|dor|phr|lyd|loc|aeo)[a-z]*|m)?|none|HP|Hp"
+    r"|(?:clef=)?(?:treble|bass|alto|tenor|perc)\S*)?(?:\s.*)?",
+    re.IGNORECASE,
+)
+
+
+def check_key(value: str) -> None:
+    """Raise ValueError naming the key if a K: field value is not an ABC key."""
+    if not _KEY_FIELD.fullmatch(value.strip()):
+        raise ValueError(f"unknown key {value!r} in the K: field")

@@ -1,0 +1,238 @@
+"""Render ABC tunes to MIDI, WAV and SVG sheet music, with a static tunebook page (index.html)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from tunegen.errors import RenderError, UsageError
+from tunegen.music.abc import Tune, check_key, slugify
+from tunegen.music.midi_io import performance_to_midi
+from tunegen.music.performance import PlayOptions, abc_to_performance
+from tunegen.music.sheet import SheetRenderer
+from tunegen.music.synth import choose_synth, render_wav
+
+FORMATS = ("midi", "wav", "svg")
+EXTENSIONS = {"abc": ".abc", "midi": ".mid", "wav": ".wav", "svg": ".svg"}
+INDEX = "index.html"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What to render and how: formats, synthesizer, melody program, chords, overwriting."""
+
+    formats: tuple[str, ...] = FORMATS
+    synth: str = "auto"
+    play: PlayOptions = field(default_factory=PlayOptions)
+    soundfont: Path | None = None
+    force: bool = False
+
+
+@dataclass
+class TuneResult:
+    """One tune's files by format (file names in the output folder) and failures by format."""
+
+    number: int
+    title: str
+    stem: str
+    abc: str
+    files: dict[str, list[str]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RenderReport:
+    """Everything a render run wrote and every per-tune, per-format failure."""
+
+    out_dir: Path
+    formats: tuple[str, ...]
+    synth: str
+    tunes: list[TuneResult]
+
+    @property
+    def index(self) -> Path:
+        return self.out_dir / INDEX
+
+    def rendered(self, fmt: str) -> int:
+        """How many tunes were rendered to `fmt`."""
+        return sum(fmt in tune.files for tune in self.tunes)
+
+    @property
+    def any_rendered(self) -> bool:
+        return any(self.rendered(fmt) for fmt in self.formats)
+
+    def summary(self) -> str:
+        """A few lines for the terminal: counts per format, failures, where the page is."""
+        counts = ", ".join(f"{fmt} {self.rendered(fmt)}" for fmt in self.formats)
+        lines = [f"rendered {len(self.tunes)} tunes to {self.out_dir}: {counts}"]
+        if "wav" in self.formats:
+            lines[0] += f" (synth: {self.synth})"
+        for tune in self.tunes:
+            lines += [f"  {tune.stem}: {fmt} failed: {why}" for fmt, why in tune.failures.items()]
+        lines.append(f"tunebook page: {self.index}")
+        return "\n".join(lines)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """'midi,wav,svg' -> ('midi', 'wav', 'svg'); an unknown or empty list is a UsageError."""
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [fmt for fmt in formats if fmt not in FORMATS]
+    if unknown or not formats:
+        raise UsageError(f"--formats {text!r}: choose from {','.join(FORMATS)}")
+    return formats
+
+
+def _outputs(stem: str) -> re.Pattern[str]:
+    """File names a tune's stem can produce: the ABC, MIDI, WAV and SVG pages 2, 3..."""
+    return re.compile(rf"{re.escape(stem)}(?:-\d+)?\.(?:abc|mid|wav|svg)")
+
+
+def _check_overwrite(out_dir: Path, stems: Sequence[str]) -> None:
+    if not out_dir.is_dir():
+        return
+    patterns = [_outputs(stem) for stem in stems]
+    for path in sorted(out_dir.iterdir()):
+        if path.name == INDEX or any(p.fullmatch(path.name) for p in patterns):
+            raise UsageError(f"{path}: already exists (use --force to overwrite)")
+
+
+def _attempt(result: TuneResult, fmt: str, action: Callable[[], list[str]]) -> None:
+    """Run one format's rendering; record its files, or its failure without stopping the run."""
+    try:
+        result.files[fmt] = action()
+    except Exception as err:  # one odd tune must never stop a batch of hundreds
+        result.failures[fmt] = _why(err)
+
+
+def _why(err: Exception) -> str:
+    """A failure's one-line reason; errors that are not RenderErrors are bugs, so say their type."""
+    text = str(err).strip().split("\n", 1)[0]
+    return text if isinstance(err, RenderError) else f"unexpected {type(err).__name__}: {text}"
+
+
+def _write_svgs(out_dir: Path, stem: str, pages: list[str]) -> list[str]:
+    names = [f"{stem}{'' if page == 1 else f'-{page}'}.svg" for page in range(1, len(pages) + 1)]
+    for name, svg in zip(names, pages, strict=True):
+        (out_dir / name).write_text(svg, encoding="utf-8")
+    return names
+
+
+def _render_one(
+    result: TuneResult, out_dir: Path, options: RenderOptions, synth: str, sheets: SheetRenderer
+) -> None:
+    """All requested formats for one tune; the SVG is drawn by the worker meanwhile."""
+    stem, wanted = result.stem, options.formats
+    if "svg" in wanted:
+        sheets.submit(result.abc)
+    performance = midi = None
+    if "midi" in wanted or "wav" in wanted:
+        try:
+            performance = abc_to_performance(result.abc, options.play)
+            midi = performance_to_midi(performance)
+        except Exception as err:  # as in _attempt: both formats need the performance
+            result.failures.update({fmt: _why(err) for fmt in ("midi", "wav") if fmt in wanted})
+    if "midi" in wanted and midi is not None:
+        (out_dir / f"{stem}.mid").write_bytes(midi)
+        result.files["midi"] = [f"{stem}.mid"]
+    if "wav" in wanted and performance is not None:
+        wav = out_dir / f"{stem}.wav"
+
+        def write_wav() -> list[str]:
+            render_wav(performance, midi, wav, synth, options.soundfont)
+            return [wav.name]
+
+        _attempt(result, "wav", write_wav)
+    if "svg" in wanted:
+        _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, sheets.collect()))
+
+
+def render_tunebook(tunes: Sequence[Tune], out_dir: Path, options: RenderOptions) -> RenderReport:
+    """Render every tune to `options.formats` in `out_dir`, plus index.html; never raises for a
+    bad tune (its failures are in the report). UsageError if files would be overwritten."""
+    width = max(3, len(str(len(tunes))))
+    results = [
+        TuneResult(n, tune.title, f"{n:0{width}d}-{slugify(tune.title)}", tune.abc(n))
+        for n, tune in enumerate(tunes, 1)
+    ]
+    if not options.force:
+        _check_overwrite(out_dir, [result.stem for result in results])
+    synth = choose_synth(options.synth, options.soundfont) if "wav" in options.formats else ""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
+    with SheetRenderer() as sheets:
+        for tune, result in zip(tunes, results, strict=True):
+            (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")
+            result.files["abc"] = [f"{result.stem}.abc"]
+            try:
+                check_key(tune.field("K") or "")
+            except ValueError as err:
+                result.failures.update({fmt: str(err) for fmt in options.formats})
+                continue
+            _render_one(result, out_dir, options, synth, sheets)
+    report = RenderReport(out_dir, options.formats, synth, results)
+    report.index.write_text(tunebook_page(report), encoding="utf-8")
+    return report
+
+
+_STYLE = """
+body { font-family: Georgia, serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }
+section { border-top: 1px solid #ccc; padding: 1rem 0; }
+img.sheet { width: 100%; background: #fff; }
+audio { width: 100%; }
+pre { background: #f6f6f6; padding: .5rem; overflow-x: auto; }
+.failure { color: #a00; }
+nav a { margin-right: .5rem; }
+"""
+
+
+def _tune_section(tune: TuneResult) -> str:
+    e = html.escape
+    parts = [f'<section id="{e(tune.stem)}">', f"<h2>{tune.number}. {e(tune.title)}</h2>"]
+    parts += [
+        f'<img class="sheet" src="{quote(n)}" alt="{e(tune.title)}, sheet music">'
+        for n in tune.files.get("svg", [])
+    ]
+    parts += [
+        f'<audio controls preload="none" src="{quote(n)}"></audio>'
+        for n in tune.files.get("wav", [])
+    ]
+    parts += [
+        f'<p class="failure">{e(fmt)} failed: {e(why)}</p>' for fmt, why in tune.failures.items()
+    ]
+    links = [
+        f'<a href="{quote(n)}" download>{e(n)}</a>' for names in tune.files.values() for n in names
+    ]
+    parts.append(f"<nav>{' '.join(links)}</nav>")
+    parts.append(f"<details><summary>ABC</summary><pre>{e(tune.abc)}</pre></details>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def tunebook_page(report: RenderReport) -> str:
+    """The static tunebook page: works opened from disk, with no server and no internet."""
+    counts = ", ".join(f"{fmt} {report.rendered(fmt)}" for fmt in report.formats)
+    contents = "".join(
+        f'<li><a href="#{html.escape(t.stem)}">{html.escape(t.title)}</a></li>'
+        for t in report.tunes
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            '<head><meta charset="utf-8"><title>Tunebook</title>',
+            f"<style>{_STYLE}</style></head>",
+            "<body>",
+            f"<h1>Tunebook</h1><p>{len(report.tunes)} tunes; rendered: {html.escape(counts)}</p>",
+            f"<ol>{contents}</ol>",
+            *(_tune_section(tune) for tune in report.tunes),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
