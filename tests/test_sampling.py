@@ -11,7 +11,14 @@ import torch
 from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.music.abc import parse_tunebook
-from tunegen.sampling import HeaderPlan, SamplingOptions, _RowConstraint, choose, compose
+from tunegen.sampling import (
+    GumbelNoise,
+    HeaderPlan,
+    SamplingOptions,
+    _RowConstraint,
+    choose,
+    compose,
+)
 from tunegen.vocab import Vocabulary
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
@@ -25,15 +32,15 @@ def tiny_model():
 
 
 def test_top_k_and_top_p_limit_the_choices():
-    rng = np.random.default_rng(0)
+    noise = GumbelNoise(0, (2000, 5))
     logits = np.tile(np.array([[4.0, 3.0, 2.0, 1.0, 0.0]]), (2000, 1))
-    picked = choose(logits, SamplingOptions(top_k=2), rng)
+    picked = choose(logits, SamplingOptions(top_k=2), noise.next())
     assert set(picked) == {0, 1}
-    picked = choose(logits, SamplingOptions(top_p=0.5), rng)  # p(0) = 0.64 covers 0.5 alone
+    picked = choose(logits, SamplingOptions(top_p=0.5), noise.next())  # p(0) = 0.64 > 0.5
     assert set(picked) == {0}
-    cold = choose(logits, SamplingOptions(temperature=0.05), rng)
+    cold = choose(logits, SamplingOptions(temperature=0.05), noise.next())
     assert (cold == 0).mean() > 0.99
-    full = choose(logits, SamplingOptions(), rng)
+    full = choose(logits, SamplingOptions(), noise.next())
     assert abs((full == 0).mean() - 0.6439) < 0.04  # softmax([4,3,2,1,0])[0]
 
 

@@ -52,11 +52,14 @@ class NumpyLSTMStepper:
         weights = [
             tuple(array(w) for w in model._layer_weights(i)) for i in range(model.config.num_layers)
         ]
-        w_ih0, _, b_ih0, b_hh0 = weights[0]
+        w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
         self.table = array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0  # [V, 4H]
-        self.w_hh = [np.ascontiguousarray(w[1].T) for w in weights]  # [H, 4H]
-        self.w_ih = [np.ascontiguousarray(w[0].T) for w in weights[1:]]  # [H, 4H]
-        self.bias = [w[2] + w[3] for w in weights[1:]]
+        self.w_hh0 = np.ascontiguousarray(w_hh0.T)  # [H, 4H]
+        # upper layers: one product of [x, h] with the stacked [W_ih; W_hh]
+        self.w_upper = [
+            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T) for w in weights[1:]
+        ]
+        self.b_upper = [w[2] + w[3] for w in weights[1:]]
         self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H, V]
         self.head_b = array(model.head.bias)
         self.hidden = model.config.hidden_size
@@ -64,7 +67,7 @@ class NumpyLSTMStepper:
 
     def reset(self, batch_size: int) -> None:
         zeros = np.zeros((batch_size, self.hidden), dtype=np.float32)
-        self.state = [(zeros, zeros) for _ in self.w_hh]
+        self.state = [(zeros, zeros) for _ in range(1 + len(self.w_upper))]
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state."""
@@ -72,9 +75,10 @@ class NumpyLSTMStepper:
         x = None
         for layer, (h, c) in enumerate(self.state):
             if layer == 0:
-                gates = self.table[ids] + h @ self.w_hh[0]  # [B, 4H], PyTorch order i, f, g, o
+                gates = self.table[ids] + h @ self.w_hh0  # [B, 4H], PyTorch order i, f, g, o
             else:
-                gates = x @ self.w_ih[layer - 1] + h @ self.w_hh[layer] + self.bias[layer - 1]
+                xh = np.concatenate([x, h], axis=1)  # [B, 2H]
+                gates = xh @ self.w_upper[layer - 1] + self.b_upper[layer - 1]
             sig = np.tanh(gates * 0.5) * 0.5 + 0.5  # sigmoid, one pass over all gates
             c = sig[:, size : 2 * size] * c + sig[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
             x = sig[:, 3 * size :] * np.tanh(c)
@@ -108,9 +112,12 @@ def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
     return TorchStepper(model)
 
 
-def choose(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> np.ndarray:
-    """Sample one id per row from logits [B, V] with temperature, top-k and top-p (Gumbel-max)."""
-    scores = logits / options.temperature
+def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> np.ndarray:
+    """One id per row from logits [B, V] with temperature, top-k and top-p.
+
+    Gumbel-max: argmax(scores + Gumbel noise) is a draw from softmax(scores); `noise` is [B, V].
+    """
+    scores = logits / options.temperature if options.temperature != 1.0 else logits
     vocab_size = scores.shape[1]
     if 0 < options.top_k < vocab_size:
         kth = np.partition(scores, vocab_size - options.top_k, axis=1)[:, -options.top_k]
@@ -124,7 +131,23 @@ def choose(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generato
         cut = np.empty_like(scores)
         np.put_along_axis(cut, order, np.where(before >= options.top_p, -np.inf, 0.0), axis=1)
         scores = scores + cut
-    return np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+    return np.argmax(scores + noise, axis=1)
+
+
+class GumbelNoise:
+    """Gumbel noise drawn in blocks of steps: one generator call per block, not per step."""
+
+    def __init__(self, seed: int | None, shape: tuple[int, int], block: int = 256) -> None:
+        self.rng, self.shape, self.block = np.random.default_rng(seed), shape, block
+        self.buffer = np.empty((0, *shape), dtype=np.float32)
+        self.used = 0
+
+    def next(self) -> np.ndarray:
+        if self.used == len(self.buffer):
+            self.buffer = self.rng.gumbel(size=(self.block, *self.shape)).astype(np.float32)
+            self.used = 0
+        self.used += 1
+        return self.buffer[self.used - 1]
 
 
 @dataclass(frozen=True)
@@ -190,7 +213,7 @@ def sample_tunes(
     primer_ids = vocab.encode(primer)
     stepper = make_stepper(model)
     stepper.reset(num_tunes)
-    rng = np.random.default_rng(options.seed)
+    noise = GumbelNoise(options.seed, (num_tunes, len(vocab)))
     logits = stepper.step(np.full(num_tunes, vocab.end_id))
     for symbol in primer_ids:
         logits = stepper.step(np.full(num_tunes, symbol))
@@ -199,7 +222,7 @@ def sample_tunes(
     finished = np.zeros(num_tunes, dtype=bool)
     length = 0
     for length in range(1, options.max_chars + 1):
-        ids = choose(logits, options, rng)
+        ids = choose(logits, options, noise.next())
         for b, row in enumerate(rows):
             if row.in_header and not finished[b]:
                 forced = row.forced()
