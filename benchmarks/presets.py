@@ -19,17 +19,17 @@ from tunegen.training import resolve_configs, train
 CANDIDATES: dict[str, dict] = {
     "seed": {"preset": "seed"},
     "mit": {"preset": "mit"},
-    "wide-1x512": {
-        "model": {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.1},
-        "training": {"mode": "stateful", "batch_size": 32, "seq_len": 128, "lr": 3e-3},
-    },
-    "2x384": {
-        "model": {"embedding_size": 64, "hidden_size": 384, "num_layers": 2, "dropout": 0.1},
-        "training": {"mode": "stateful", "batch_size": 32, "seq_len": 128, "lr": 3e-3},
-    },
-    "small-1x256": {
+    "1x256": {
         "model": {"embedding_size": 32, "hidden_size": 256, "num_layers": 1, "dropout": 0.0},
         "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 5e-3},
+    },
+    "1x384": {
+        "model": {"embedding_size": 48, "hidden_size": 384, "num_layers": 1, "dropout": 0.0},
+        "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 4e-3},
+    },
+    "2x256": {
+        "model": {"embedding_size": 48, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
+        "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 4e-3},
     },
 }
 

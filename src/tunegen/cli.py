@@ -9,10 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# Sampling multiplies small matrices in numpy: OpenBLAS threads only add contention there (and
-# collapse under load), so one thread unless the user says otherwise. Set before numpy loads.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
 

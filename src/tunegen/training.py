@@ -41,9 +41,9 @@ class TrainConfig:
 
     preset: str = "default"
     mode: str = "stateful"  # "stateful" streams (truncated BPTT) or random "windows"
-    batch_size: int = 32
+    batch_size: int = 64
     seq_len: int = 128
-    lr: float = 3e-3
+    lr: float = 5e-3
     grad_clip: float = 1.0
     epochs: int = 20
     max_minutes: float | None = None
