@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tunegen.cli import main
 from tunegen.music.abc import (
     Tune,
     bundled_corpus_files,
@@ -78,3 +79,18 @@ def small_abc_dir(tmp_path_factory, oneills) -> Path:
 @pytest.fixture(scope="session")
 def first_oneills_file() -> Path:
     return bundled_corpus_files("oneills1850")[0]
+
+
+TINY = ["--embedding-size", "16", "--hidden-size", "48", "--layers", "2", "--dropout", "0.1"]
+FAST = ["--batch-size", "8", "--seq-len", "32", "--lr", "0.01", "--checkpoint-every", "2"]
+
+
+def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--abc", str(corpus), "--out", str(out), *TINY, *FAST, *extra]
+
+
+@pytest.fixture(scope="session")
+def trained(small_abc_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(train_args(small_abc_dir, run, "--epochs", "4", "--seed", "1")) == 0
+    return run

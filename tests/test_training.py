@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_args
 
 from tunegen.checkpoint import load_checkpoint, read_checkpoint_file
 from tunegen.cli import main
 from tunegen.music.abc import parse_tunebook
-
-TINY = ["--embedding-size", "16", "--hidden-size", "48", "--layers", "2", "--dropout", "0.1"]
-FAST = ["--batch-size", "8", "--seq-len", "32", "--lr", "0.01", "--checkpoint-every", "2"]
-
-
-def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--abc", str(corpus), "--out", str(out), *TINY, *FAST, *extra]
 
 
 def log_rows(run: Path) -> list[dict]:
@@ -32,13 +26,6 @@ def log_rows(run: Path) -> list[dict]:
 
 def weights(path: Path) -> dict:
     return read_checkpoint_file(path)["state_dict"]
-
-
-@pytest.fixture(scope="module")
-def trained(small_abc_dir, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("runs") / "tiny"
-    assert main(train_args(small_abc_dir, run, "--epochs", "4", "--seed", "1")) == 0
-    return run
 
 
 def test_training_writes_log_plot_and_checkpoints_and_loss_falls(trained):

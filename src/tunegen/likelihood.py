@@ -1,0 +1,59 @@
+"""Held-out loss of a checkpoint on any corpus: nats and bits per character, and perplexity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from tunegen.checkpoint import Checkpoint
+from tunegen.data import StatefulBatches, encode_tunes
+from tunegen.errors import CorpusError, VocabularyError
+from tunegen.music.abc import Tune
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """How well a model predicts a corpus, per character (the end-of-tune marker included)."""
+
+    tunes: int
+    skipped: int  # tunes with a character the model never saw
+    chars: int
+    loss: float  # mean cross-entropy, nats per character
+
+    @property
+    def bits_per_char(self) -> float:
+        return self.loss / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.loss)
+
+
+def corpus_likelihood(
+    checkpoint: Checkpoint, tunes: Sequence[Tune], streams: int = 32, seq_len: int = 256
+) -> Likelihood:
+    """Score `tunes` as the model was validated: parallel streams with the state carried along."""
+    usable = []
+    for tune in tunes:
+        try:
+            checkpoint.vocab.encode(tune.text)
+            usable.append(tune)
+        except VocabularyError:
+            continue
+    if not usable:
+        raise CorpusError("no tune of the corpus fits the model's vocabulary")
+    ids = encode_tunes(usable, checkpoint.vocab)
+    streams = max(1, min(streams, (len(ids) - 1) // (seq_len + 1)))
+    batches = StatefulBatches(ids, streams, seq_len)
+    total, count, state = 0.0, 0, None
+    with torch.inference_mode():
+        for step in range(len(batches)):
+            x, y = batches[step]  # [B, T]
+            logits, state = checkpoint.model(x, state)
+            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+    return Likelihood(len(usable), len(tunes) - len(usable), count, total / count)

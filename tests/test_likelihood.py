@@ -1,0 +1,30 @@
+"""Held-out likelihood of a checkpoint agrees with the validation numbers of training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tunegen.checkpoint import load_checkpoint
+from tunegen.likelihood import corpus_likelihood
+from tunegen.music.abc import Tune, read_corpus, split_train_val
+
+
+def test_matches_training_validation(trained):
+    checkpoint = load_checkpoint(trained / "best.ckpt")
+    corpus = read_corpus(checkpoint.meta["training"]["corpus"])
+    _, val = split_train_val(corpus.tunes, checkpoint.meta["training"]["val_fraction"])
+    seq_len = checkpoint.meta["training"]["seq_len"]
+    result = corpus_likelihood(checkpoint, val, streams=8, seq_len=seq_len)
+    assert result.bits_per_char == pytest.approx(checkpoint.meta["best_val_bpc"], rel=0.05)
+    assert result.perplexity == pytest.approx(math.exp(result.loss))
+    assert result.tunes == len(val) and result.skipped == 0
+
+
+def test_unknown_characters_skip_tunes(trained):
+    checkpoint = load_checkpoint(trained / "best.ckpt")
+    odd = Tune((("T", "€uro"), ("K", "D")), ("ABcd|",))
+    plain = Tune((("T", "Plain"), ("K", "D")), ("ABcd|dcBA|",))
+    result = corpus_likelihood(checkpoint, [odd, plain])
+    assert result.tunes == 1 and result.skipped == 1 and result.chars > 0
