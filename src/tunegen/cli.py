@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tunegen import __version__
-from tunegen.errors import TunegenError
+from tunegen.errors import TunegenError, UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-COMMANDS: list = []
+def register_evaluate(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "evaluate",
+        help="score generated tunes against a corpus (validity, metre, novelty, style)",
+        description="Evaluate generated ABC tunes (or a folder of .mid files) against a corpus.",
+    )
+    parser.add_argument("checkpoint", nargs="?", help="a model checkpoint to score")
+    parser.add_argument("--tunes", help="generated tunes: .abc file, folder or glob, or .mid files")
+    parser.add_argument("--against", help="corpus: bundled name, file, folder or glob; join with +")
+    parser.add_argument("--out", type=Path, help="report folder (default: TUNES-eval next to it)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing report")
+    parser.add_argument(
+        "--no-validity", action="store_true", help="skip the (slow) music21 and verovio parse"
+    )
+    parser.set_defaults(handler=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a checkpoint, or generated tunes against a corpus, and write the report."""
+    if args.checkpoint is None and args.tunes is None:
+        raise UsageError("evaluate needs a CHECKPOINT or --tunes FILE")
+    if args.checkpoint is not None:
+        # Held-out loss, bits per character and perplexity of a checkpoint: the ML core fills this.
+        raise UsageError(f"{args.checkpoint}: checkpoint evaluation is not in this build yet")
+    if args.against is None:
+        raise UsageError("--tunes needs --against CORPUS to compare with")
+    from tunegen.evaluate import evaluate, load_generated  # local: pulls in numpy and music21
+    from tunegen.evaluate_report import headline, write_report
+    from tunegen.music.abc import read_corpus
+
+    generated = load_generated(args.tunes)
+    corpus = read_corpus([args.against])
+    report = evaluate(generated, corpus, validity=not args.no_validity)
+    tunes = Path(args.tunes.rstrip("/"))
+    folder = args.out or tunes.with_name(f"{tunes.stem}-eval")
+    write_report(report, folder, force=args.force)
+    print("\n".join(headline(report)))
+    print(f"report: {folder / 'report.md'}")
+    return 0
+
+
+COMMANDS: list = [register_evaluate]
 
 if __name__ == "__main__":
     sys.exit(main())
