@@ -143,8 +143,10 @@ def bar_structure(bars: list[Bar]) -> Structure:
     for bar, following in zip(bars, [*bars[1:], None], strict=True):
         since_close += bool(bar.notes or bar.rest_bars)
         repeats += bar.end.startswith(":")
-        # A first ending's :| does not close the part: the second ending follows.
+        # A first ending's :| does not close the part: the second ending follows. Nor does a
+        # pickup before |: make a part of its own.
         in_endings = following is not None and following.ending[:1] not in ("", "1")
-        if bar.end not in ("", "|") and since_close and not in_endings:
+        closes = bar.end.startswith(":") or "||" in bar.end or "]" in bar.end or since_close > 1
+        if bar.end not in ("", "|") and since_close and closes and not in_endings:
             parts, since_close = parts + 1, 0
     return Structure(length, parts + bool(since_close), repeats)
