@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import statistics
 import time
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,23 +111,22 @@ def music21_error(text: str) -> str | None:
 
 
 def verovio_error(text: str) -> str | None:
-    """ "verovio: ..." when verovio cannot load ABC `text`, else None (also if not installed)."""
+    """The error when verovio cannot load ABC `text`; None if it can or is not installed."""
     toolkit = _verovio_toolkit()
     if toolkit is None or toolkit.loadData(text):
         return None
     return f"verovio: cannot load the tune {toolkit.getLog().strip()}".strip()
 
 
-def _verovio_toolkit():  # -> verovio.toolkit | None; one toolkit, made on first use
-    if not hasattr(_verovio_toolkit, "toolkit"):
-        try:
-            import verovio
-        except ImportError:
-            _verovio_toolkit.toolkit = None
-        else:
-            verovio.enableLog(verovio.LOG_OFF)
-            _verovio_toolkit.toolkit = verovio.toolkit()
-    return _verovio_toolkit.toolkit
+@functools.cache
+def _verovio_toolkit() -> Any:
+    """One verovio toolkit with its log silenced, made on first use; None without verovio."""
+    try:
+        import verovio
+    except ImportError:
+        return None
+    verovio.enableLog(verovio.LOG_OFF)
+    return verovio.toolkit()
 
 
 def check_validity(tune: Tune) -> tuple[bool, str | None]:
@@ -291,7 +292,7 @@ def evaluate(
         start = time.perf_counter()
 
     corpus_facts = [abc_facts(tune) for tune in corpus.tunes]
-    lap("read corpus")
+    lap("corpus bars and melodies")
     report: dict = {
         "tunes": {
             "source": generated.source,
