@@ -20,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tunes", type=int, default=1000)
     parser.add_argument("--no-validity", action="store_true", help="skip music21 and verovio")
+    parser.add_argument("--jobs", type=int, default=2, help="processes for music21 and verovio")
     args = parser.parse_args()
     rows: list[tuple[str, float]] = []
     start = time.perf_counter()
@@ -30,7 +31,7 @@ def main() -> None:
         generated = load_generated(str(path))
         corpus = read_corpus(["oneills1850"])
         rows.append(("read and tokenize tunes", time.perf_counter() - start))
-        report = evaluate(generated, corpus, validity=not args.no_validity)
+        report = evaluate(generated, corpus, validity=not args.no_validity, jobs=args.jobs)
         rows += list(report["seconds"].items())
         lap = time.perf_counter()
         write_report(report, Path(folder) / "report")

@@ -13,6 +13,7 @@ from tunegen.music.metre import metre_share
 
 NEW = "X:1\nT:New\nM:4/4\nL:1/8\nK:Am\nE2AB c2BA|G2EG D2ED|C2EG c2Bc|d2fe d2cB|A4 e4|]\n"
 BROKEN = "X:1\nT:Unclosed chord\nM:4/4\nL:1/8\nK:D\nA2 [B c d2 e2|\n"
+CRASHES_VEROVIO = "X:1\nT:End repeat\nM:6/8\nL:1/8\nK:G\nABc def :]\n"  # verovio 6.4.1 segfaults
 NO_KEY = "X:1\nT:No key\nM:4/4\nABcd efga|\n"
 
 
@@ -27,11 +28,11 @@ def corpus_tunes() -> list[Tune]:
 
 @pytest.fixture
 def files(tmp_path: Path, corpus_tunes: list[Tune]) -> tuple[Path, Path]:
-    """A corpus file of 60 tunes and a generated file: 4 copies, 1 new, 1 broken, 1 without K:."""
+    """A corpus file of 60 tunes and generated tunes: 4 copies, 1 new, 2 broken, 1 without K:."""
     corpus = tmp_path / "corpus.abc"
     corpus.write_text(tunebook_text(corpus_tunes))
     generated = tmp_path / "generated.abc"
-    tunes = [*corpus_tunes[10:14], one(NEW), one(BROKEN)]
+    tunes = [*corpus_tunes[10:14], one(NEW), one(BROKEN), one(CRASHES_VEROVIO)]
     generated.write_text(tunebook_text(tunes) + "\n" + NO_KEY)
     return generated, corpus
 
@@ -46,6 +47,12 @@ def test_a_broken_tune_is_invalid_with_the_first_error() -> None:
     assert reason is not None and reason.startswith("music21:") and "chord" in reason
 
 
+def test_a_crash_in_verovio_costs_one_tune_not_the_run() -> None:
+    valid, reason = check_validity(one(CRASHES_VEROVIO))
+    assert valid or reason == "verovio: crashed loading the tune"
+    assert check_validity(one(NEW)) == (True, None)
+
+
 def test_report_files_hold_the_numbers(files: tuple[Path, Path], capsys) -> None:
     generated, corpus = files
     out = generated.parent / "report"
@@ -54,16 +61,17 @@ def test_report_files_hold_the_numbers(files: tuple[Path, Path], capsys) -> None
         == 0
     )
     report = json.loads((out / "report.json").read_text())
-    assert report["tunes"]["count"] == 6 and report["tunes"]["unreadable"] == 1
+    assert report["tunes"]["count"] == 7 and report["tunes"]["unreadable"] == 1
     validity = report["validity"]
-    assert validity["total"] == 7
-    assert validity["valid"] == round(5 / 7, 4)
-    assert {f["title"] for f in validity["failures"]} == {"Unclosed chord", None}
+    assert validity["total"] == 8
+    titles = {f["title"] for f in validity["failures"]}
+    assert titles in ({"Unclosed chord", None}, {"Unclosed chord", None, "End repeat"})
+    assert validity["valid"] == round((8 - len(validity["failures"])) / 8, 4)
     copies = [row["copy"] for row in report["novelty"]["per_tune"]]
     assert copies[:5] == [True, True, True, True, False]
     shares = [metre_share(t).all_right for t in read_corpus([str(corpus)]).tunes]
     assert report["metre"]["corpus"]["every_bar_right"] == round(sum(shares) / len(shares), 4)
-    assert report["metre"]["tunes"]["tunes_checked"] == 6
+    assert report["metre"]["tunes"]["tunes_checked"] == 7
     assert 0 < report["style"]["pitch_classes"]["overlap"] <= 1
     assert len(report["style"]["intervals"]["tunes"]) == 25
     markdown = (out / "report.md").read_text()

@@ -49,6 +49,9 @@ def register_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-validity", action="store_true", help="skip the (slow) music21 and verovio parse"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="worker processes for the validity pass (default 2)"
+    )
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -61,13 +64,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.checkpoint}: checkpoint evaluation is not in this build yet")
     if args.against is None:
         raise UsageError("--tunes needs --against CORPUS to compare with")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     from tunegen.evaluate import evaluate, load_generated  # local: pulls in numpy and music21
     from tunegen.evaluate_report import headline, write_report
     from tunegen.music.abc import read_corpus
 
     generated = load_generated(args.tunes)
     corpus = read_corpus([args.against])
-    report = evaluate(generated, corpus, validity=not args.no_validity)
+    report = evaluate(generated, corpus, validity=not args.no_validity, jobs=args.jobs)
     tunes = Path(args.tunes.rstrip("/"))
     folder = args.out or tunes.with_name(f"{tunes.stem}-eval")
     write_report(report, folder, force=args.force)

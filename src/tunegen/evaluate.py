@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import random
 import statistics
 import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,10 +132,61 @@ def _verovio_toolkit() -> Any:
     return verovio.toolkit()
 
 
+def _errors(text: str) -> tuple[str | None, str | None]:
+    return music21_error(text), verovio_error(text)
+
+
+class _Checkers:
+    """Worker processes for the validity checks: verovio crashes on some input (6.4.1 on a `:]`
+    bar line), and a crash must cost one tune, not the whole evaluation."""
+
+    def __init__(self) -> None:
+        self.pool: ProcessPoolExecutor | None = None
+        self.jobs = 0
+
+    def _pool(self, jobs: int) -> ProcessPoolExecutor:
+        if self.pool is None or self.jobs != jobs:
+            self.close()
+            spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+            self.pool, self.jobs = ProcessPoolExecutor(jobs, mp_context=spawn), jobs
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
+
+    def errors(self, texts: Sequence[str], jobs: int) -> list[tuple[str | None, str | None]]:
+        """(music21 error, verovio error) per text; after a crash the rest run one at a time,
+        where the first unfinished text is the one that crashed."""
+        results: dict[int, tuple[str | None, str | None]] = {}
+        pending = list(range(len(texts)))
+        while pending:
+            pool = self._pool(jobs)
+            futures = [(i, pool.submit(_errors, texts[i])) for i in pending]
+            pending = []
+            for i, future in futures:
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    pending.append(i)
+            if pending:
+                self.close()
+                if jobs == 1:
+                    crashed = pending.pop(0)
+                    crash = "verovio: crashed loading the tune"
+                    results[crashed] = (music21_error(texts[crashed]), crash)
+                jobs = 1
+        return [results[i] for i in range(len(texts))]
+
+
+_CHECKERS = _Checkers()
+
+
 def check_validity(tune: Tune) -> tuple[bool, str | None]:
     """(True, None) if music21 and verovio both read `tune`, else (False, the first error)."""
-    text = tune.abc(1)
-    error = music21_error(text) or verovio_error(text)
+    music21, verovio = _CHECKERS.errors([tune.abc(1)], jobs=1)[0]
+    error = music21 or verovio
     return error is None, error
 
 
@@ -140,7 +194,7 @@ def _share(count: int, total: int) -> float | None:
     return round(count / total, 4) if total else None
 
 
-def _validity(generated: Generated) -> dict:
+def _validity(generated: Generated, jobs: int) -> dict:
     failures = [{"tune": None, "title": None, "error": line} for line in generated.unreadable]
     total = len(generated.facts) + len(generated.unreadable)
     if generated.kind == "midi":  # a MIDI file is valid when music21 reads notes from it
@@ -153,9 +207,9 @@ def _validity(generated: Generated) -> dict:
             "failures": failures,
         }
     music21_bad = verovio_bad = 0
-    for number, tune in enumerate(generated.tunes, 1):
-        text = tune.abc(number)
-        errors = [music21_error(text), verovio_error(text)]
+    texts = [tune.abc(number) for number, tune in enumerate(generated.tunes, 1)]
+    checked = _CHECKERS.errors(texts, jobs)
+    for number, (tune, errors) in enumerate(zip(generated.tunes, checked, strict=True), 1):
         music21_bad += errors[0] is not None
         verovio_bad += errors[1] is not None
         if any(errors):
@@ -280,9 +334,14 @@ def _style(facts: Sequence[TuneFacts], corpus_facts: Sequence[TuneFacts]) -> dic
 
 
 def evaluate(
-    generated: Generated, corpus: Corpus, validity: bool = True, reference_sample: int = 200
+    generated: Generated,
+    corpus: Corpus,
+    validity: bool = True,
+    reference_sample: int = 200,
+    jobs: int = 2,
 ) -> dict:
-    """The whole evaluation as a JSON-ready dict; `validity=False` skips music21 and verovio."""
+    """The whole evaluation as a JSON-ready dict; `validity=False` skips music21 and verovio,
+    which otherwise run in `jobs` worker processes."""
     seconds: dict[str, float] = {}
     start = time.perf_counter()
 
@@ -302,7 +361,7 @@ def evaluate(
         },
         "corpus": {"source": corpus.description, "count": len(corpus.tunes)},
     }
-    report["validity"] = _validity(generated) if validity else None
+    report["validity"] = _validity(generated, jobs) if validity else None
     lap("validity")
     report["metre"] = _metre(generated, corpus_facts)
     report["structure"] = {
