@@ -28,3 +28,13 @@ def test_unknown_characters_skip_tunes(trained):
     plain = Tune((("T", "Plain"), ("K", "D")), ("ABcd|dcBA|",))
     result = corpus_likelihood(checkpoint, [odd, plain])
     assert result.tunes == 1 and result.skipped == 1 and result.chars > 0
+
+
+def test_evaluate_command_scores_a_checkpoint(trained, small_abc_dir, capsys):
+    from tunegen.cli import main
+
+    assert main(["evaluate", str(trained / "best.ckpt")]) == 0
+    out = capsys.readouterr().out
+    assert "held-out tunes" in out and "bits/char" in out and "perplexity" in out
+    assert main(["evaluate", str(trained), "--corpus", str(small_abc_dir / "a.abc")]) == 0
+    assert "30 tunes" in capsys.readouterr().out
