@@ -155,8 +155,10 @@ class _Checkers:
     def _pool(self, jobs: int) -> ProcessPoolExecutor:
         if self.pool is None or self.jobs != jobs:
             self.close()
-            spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
-            self.pool = ProcessPoolExecutor(jobs, spawn, initializer=_skip_beaming)
+            # fork, not spawn: spawn re-runs the caller's main module in every worker (a script
+            # without a main guard, `python -m tunegen`), and fork starts without re-importing.
+            fork = multiprocessing.get_context("fork")
+            self.pool = ProcessPoolExecutor(jobs, fork, initializer=_skip_beaming)
             self.jobs = jobs
         return self.pool
 
