@@ -145,6 +145,12 @@ def add_generate(commands) -> None:
         metavar="FORMATS",
         help="also render the tunes (midi,wav,svg) and index.html into OUT's -render folder",
     )
+    p.add_argument(
+        "--keep",
+        metavar="CHECKS",
+        help="keep sampling until --num-tunes tunes pass these checks: valid,metre,novel",
+    )
+    p.add_argument("--max-samples", type=int, help="give up after this many samples (10 x N)")
     add_render_options(p)
     p.set_defaults(handler=run_generate)
 
@@ -164,11 +170,14 @@ def run_generate(args: argparse.Namespace) -> int:
     render = render_options_from_args(args, args.render) if args.render else None
     checkpoint = load_checkpoint(args.checkpoint)
     primer = (args.primer or "").replace("\\n", "\n")
-    result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
+    if args.keep:
+        result = compose_keeping(args, checkpoint, options, primer, plan)
+    else:
+        result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
     write_new_file(args.out, result.tunebook, args.force)
-    complete = args.num_tunes - result.truncated
+    complete = len(result.texts) - result.truncated
     print(
-        f"wrote {args.num_tunes} tunes to {args.out} ({complete} ended by the model, "
+        f"wrote {len(result.texts)} tunes to {args.out} ({complete} ended by the model, "
         f"{result.truncated} stopped at --max-chars)"
     )
     print(
@@ -178,6 +187,25 @@ def run_generate(args: argparse.Namespace) -> int:
     if render is None:
         return 0
     return render_file(args.out, args.out.with_name(f"{args.out.stem}-render"), render)
+
+
+def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, plan):
+    """`generate --keep`: sample until --num-tunes tunes pass the checks; report rejections."""
+    from tunegen.music.abc import read_corpus
+    from tunegen.selection import compose_kept, parse_checks
+
+    checks = parse_checks(args.keep)
+    if args.max_samples is not None and args.max_samples < args.num_tunes:
+        raise UsageError(f"--max-samples must be >= --num-tunes ({args.num_tunes})")
+    corpus = read_corpus(checkpoint.meta["training"]["corpus"]).tunes if "novel" in checks else []
+    selection = compose_kept(
+        checkpoint.model, checkpoint.vocab, args.num_tunes, options, checks, corpus,
+        args.max_samples, primer, plan,
+    )  # fmt: skip
+    reasons = ", ".join(f"{n} {why}" for why, n in selection.rejected.most_common()) or "none"
+    print(f"kept {len(selection.composition.texts)} of {selection.sampled} samples "
+          f"passing {','.join(checks)}; rejected: {reasons}")  # fmt: skip
+    return selection.composition
 
 
 # ------------------------------------------------------------------------------------ info
