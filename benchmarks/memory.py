@@ -2,11 +2,13 @@
 
     python benchmarks/memory.py [--megabytes 200] [--steps 50]
 
-Builds an ABC file of about --megabytes by repeating music21's bundled essenFolksong and
-oneills1850 tunes (each copy gets an extra `T:copy N` line, so no copy is dropped as a duplicate).
+Builds a folder of about --megabytes of ABC by repeating music21's bundled essenFolksong and
+oneills1850 tunes, a tunebook per copy (each copy's tunes get an extra `T:copy N` line, so none is
+dropped as a duplicate).
 In this process it reads the file as `tunegen train` does, then encodes the tunes into .npy files;
 in a fresh process that never sees the text it trains the `default` preset for --steps steps with
-Lightning on the memory-mapped stateful batches. Peak RSS comes from resource.getrusage. The last
+Lightning on the memory-mapped stateful batches. Peak RSS comes from resource.getrusage (the
+training process reports its own VmHWM, since ru_maxrss carries over the parent's). The last
 row scales the measured peaks linearly to a 1 GB corpus (training from the memmap does not grow
 with the corpus). Prints a table; asserts nothing.
 """
@@ -33,31 +35,40 @@ MB = 2**20
 SOURCES = ["essenFolksong+oneills1850"]
 
 
-def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident set size so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(who).ru_maxrss / 1024
+def peak_mb() -> float:
+    """Peak resident set size of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def since(started: float) -> float:
     return time.perf_counter() - started
 
 
-def write_big_corpus(path: Path, megabytes: float) -> int:
-    """Append copies of the bundled tunes to `path` until it holds `megabytes`; returns bytes."""
+def write_big_corpus(folder: Path, megabytes: float) -> int:
+    """Write copies of the bundled tunes, one tunebook per copy, until `megabytes`; bytes."""
     tunes = read_corpus(SOURCES).tunes
-    written, copy, number = 0, 0, 0
-    with path.open("w", encoding="utf-8") as file:
-        while written < megabytes * MB:
-            copy += 1
-            for tune in tunes:
-                number += 1
+    folder.mkdir()
+    written, copy = 0, 0
+    while written < megabytes * MB:
+        copy += 1
+        with (folder / f"copy-{copy:04d}.abc").open("w", encoding="utf-8") as file:
+            for number, tune in enumerate(tunes, 1):
                 text = f"X:{number}\nT:copy {copy}\n{tune.text}\n"
                 file.write(text)
                 written += len(text.encode("utf-8"))
     return written
 
 
-def train_steps(npy: Path, symbols: list[str], steps: int) -> None:
+def own_peak_mb() -> float:
+    """Peak RSS of this process image (VmHWM): ru_maxrss would include the forking parent's."""
+    status = Path("/proc/self/status").read_text()
+    return (
+        int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+        / 1024
+    )
+
+
+def train_steps(npy: Path, symbols: list[str], steps: int, peaks: multiprocessing.Queue) -> None:
     """Train the default preset for `steps` steps on memory-mapped stateful batches."""
     vocab = Vocabulary(symbols)
     config = TrainConfig()
@@ -73,6 +84,7 @@ def train_steps(npy: Path, symbols: list[str], steps: int) -> None:
         limit_val_batches=0,
     )
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
+    peaks.put(own_peak_mb())
 
 
 def main() -> None:
@@ -83,11 +95,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        corpus_mb = write_big_corpus(root / "big.abc", args.megabytes) / MB
+        corpus_mb = write_big_corpus(root / "big", args.megabytes) / MB
         rows.append(("imports + corpus file written", corpus_mb, None, peak_mb(), None))
 
         started = time.perf_counter()
-        corpus = read_corpus([str(root / "big.abc")])
+        corpus = read_corpus([str(root / "big")])
         rows.append(("read + normalise tunes", corpus_mb, None, peak_mb(), since(started)))
 
         started = time.perf_counter()
@@ -100,13 +112,14 @@ def main() -> None:
         del corpus, train_tunes
 
         started = time.perf_counter()
-        child = multiprocessing.get_context("spawn").Process(
-            target=train_steps, args=(npy, vocab.symbols, args.steps)
-        )
+        spawn = multiprocessing.get_context("spawn")
+        peaks = spawn.Queue()
+        child = spawn.Process(target=train_steps, args=(npy, vocab.symbols, args.steps, peaks))
         child.start()
+        child_peak = peaks.get()
         child.join()
         label = f"train {args.steps} steps from memmap (new process)"
-        rows.append((label, corpus_mb, npy_mb, peak_mb(resource.RUSAGE_CHILDREN), since(started)))
+        rows.append((label, corpus_mb, npy_mb, child_peak, since(started)))
     print_table(rows)
 
 

@@ -72,9 +72,9 @@ def test_two_processes_write_one_run_and_match_one_process(
     assert main([*train_args(small_abc_dir, single), "--batch-size", "8"]) == 0
     two, one = log_rows(run)[0], log_rows(single)[0]
     # 2 ranks x 4 streams is the same layout as 8 streams in one process, and DDP averages the
-    # gradients, so the runs differ only by rounding; 0.05 nats leaves a wide margin
-    assert float(two["train_loss"]) == pytest.approx(float(one["train_loss"]), abs=0.05)
-    assert float(two["val_bpc"]) == pytest.approx(float(one["val_bpc"]), abs=0.05)
+    # gradients, so the runs differ only by rounding (~1e-6 measured): 0.01 is a wide margin
+    assert float(two["train_loss"]) == pytest.approx(float(one["train_loss"]), abs=0.01)
+    assert float(two["val_bpc"]) == pytest.approx(float(one["val_bpc"]), abs=0.01)
 
 
 def test_resume_a_two_process_run_in_one_process(two_process_run, small_abc_dir):

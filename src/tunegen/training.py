@@ -337,7 +337,7 @@ class SaveOnInterrupt(Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt) and trainer.is_global_zero:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)
             print(f"\ninterrupted: saved {self.path}; continue with --resume {self.path.parent}")
 
 
@@ -411,7 +411,7 @@ def train(
         if not trainer.interrupted:
             raise
     else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
-        trainer.save_checkpoint(run_dir / "last.ckpt")
+        trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)
     epochs, rank = trainer.current_epoch, trainer.global_rank
     return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank)
 
