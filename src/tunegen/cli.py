@@ -69,8 +69,9 @@ def add_train(commands) -> None:
         help="keep Z:, N:, B:, S:, ... fields and %% comments in the training text",
     )
     run.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
-    run.add_argument("--devices", help="number of devices or auto")
-    run.add_argument("--precision", help="32-true, bf16-mixed or 16-mixed")
+    run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
+    run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
+    run.add_argument("--precision", help="32, 32-true, bf16-mixed or 16-mixed")
     p.set_defaults(handler=run_train)
 
 
@@ -89,6 +90,7 @@ TRAIN_OPTIONS = (
     "keep_metadata",
     "accelerator",
     "devices",
+    "num_nodes",
     "precision",
 )
 
@@ -112,6 +114,8 @@ def run_train(args: argparse.Namespace) -> int:
     if resume is None:
         check_run_dir(run_dir, args.force)
     result = train(model_config, config, run_dir, resume)
+    if result.global_rank != 0:  # under DDP every process runs this; one reports
+        return 0
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} after {result.epochs} epochs; best val bits/char {result.best_val_bpc:.3f}")
     print(f"checkpoints: {run_dir}/best.ckpt, {run_dir}/last.ckpt")

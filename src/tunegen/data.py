@@ -1,8 +1,11 @@
-"""Corpora -> id arrays -> batches: stateful streams (truncated BPTT) or random windows."""
+"""Corpora -> id arrays (in memory or memory-mapped .npy) -> stateful streams or random windows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,34 +15,86 @@ from tunegen.music.abc import Tune
 from tunegen.vocab import Vocabulary
 
 
-def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary) -> np.ndarray:
-    """One id array: <eot> tune <eot> tune ... <eot>, so every tune starts after a marker."""
-    parts = [np.zeros(1, dtype=np.int64)]
+def id_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned dtype that holds every id: one byte per symbol for ABC's ~90."""
+    if vocab_size <= 2**8:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16 if vocab_size <= 2**16 else np.int32)
+
+
+def _encoded_parts(tunes: Sequence[Tune], vocab: Vocabulary) -> Iterator[np.ndarray]:
+    """<eot> tune <eot> tune ... <eot>, one piece at a time, so every tune starts after a marker."""
+    marker = np.zeros(1, dtype=id_dtype(len(vocab)))
+    yield marker
     for tune in tunes:
-        parts.append(vocab.encode(tune.text))
-        parts.append(np.zeros(1, dtype=np.int64))
-    return np.concatenate(parts)
+        yield vocab.encode(tune.text)
+        yield marker
+
+
+def encoded_length(tunes: Sequence[Tune]) -> int:
+    """Symbols in encode_tunes' output: one per character plus the markers."""
+    return 1 + sum(len(tune.text) + 1 for tune in tunes)
+
+
+def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary, path: Path | None = None) -> np.ndarray:
+    """One id array: <eot> tune <eot> tune ... <eot>.
+
+    Without `path` the array is built in memory. With `path` the tunes are encoded one by one into
+    a .npy file (written under a temporary name, then renamed, so readers never see half a file)
+    and the file is returned memory-mapped read-only: a corpus larger than RAM never sits in memory
+    as ids.
+    """
+    dtype = id_dtype(len(vocab))
+    if path is None:
+        return np.concatenate([part.astype(dtype) for part in _encoded_parts(tunes, vocab)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a unique temporary name: every node's local rank 0 may write the same shared file
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    out = np.lib.format.open_memmap(partial, "w+", dtype, (encoded_length(tunes),))
+    at = 0
+    for part in _encoded_parts(tunes, vocab):
+        out[at : at + len(part)] = part
+        at += len(part)
+    out.flush()
+    del out
+    os.replace(partial, path)
+    return load_encoded(path)
+
+
+def load_encoded(path: Path) -> np.ndarray:
+    """An encoded corpus .npy, memory-mapped read-only: pages are read as batches touch them."""
+    return np.load(path, mmap_mode="r")
+
+
+def _batch(ids: np.ndarray, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets [B, T] from index [B, T+1]; only this batch is copied out of `ids`."""
+    chunk = torch.from_numpy(ids[index].astype(np.int64))
+    return chunk[:, :-1], chunk[:, 1:]
 
 
 class StatefulBatches(Dataset):
-    """The seed's batching: B parallel streams of consecutive chunks.
+    """The seed's batching: B parallel streams of consecutive chunks, per rank of a DDP run.
 
-    The id array is cut into B equal streams; batch t holds chunk t of every stream, so row b of
-    batch t+1 continues exactly where row b of batch t ended and the model may carry its hidden
-    state across batches (detached: truncated back-propagation through time).
+    The id array is cut into B * world_size equal streams; rank r takes streams r, r + W, r + 2W,
+    ..., so ranks never share a stream and together cover the same layout as one process with
+    batch B * W. Batch t holds chunk t of every stream of this rank, so row b of batch t+1 continues
+    exactly where row b of batch t ended and the model may carry its hidden state across batches
+    (detached: truncated back-propagation through time). Every rank has the same number of steps.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
-        self.stream_len = (len(ids) - 1) // batch_size
+    def __init__(
+        self, ids: np.ndarray, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
+    ) -> None:
+        streams = batch_size * world_size
+        self.stream_len = (len(ids) - 1) // streams
         self.steps = (self.stream_len - 1) // seq_len + 1 if self.stream_len > 1 else 0
         if self.steps < 1:
-            raise ValueError(
-                f"{len(ids)} symbols are too few for {batch_size} streams of {seq_len} symbols"
-            )
-        self.batch_size, self.seq_len = batch_size, seq_len
-        # streams[b] = ids[b*L : b*L + L + 1]: the extra symbol is the last target.
-        starts = np.arange(batch_size)[:, None] * self.stream_len
-        self.streams = torch.from_numpy(ids[starts + np.arange(self.stream_len + 1)[None, :]])
+            raise ValueError(f"{len(ids)} symbols are too few for {streams} streams of {seq_len}")
+        self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
+        # stream b of this rank is ids[starts[b] : starts[b] + L + 1]; the extra symbol is the
+        # last target
+        self.starts = (np.arange(batch_size) * world_size + rank) * self.stream_len
 
     def __len__(self) -> int:
         return self.steps
@@ -49,22 +104,31 @@ class StatefulBatches(Dataset):
             raise IndexError(step)
         start = step * self.seq_len
         end = min(start + self.seq_len, self.stream_len)
-        chunk = self.streams[:, start : end + 1]  # [B, T+1]
-        return chunk[:, :-1], chunk[:, 1:]
+        return _batch(self.ids, self.starts[:, None] + np.arange(start, end + 1)[None, :])
 
 
 class WindowBatches(Dataset):
     """The MIT lab's batching: random windows with fresh state, one epoch ~ one pass of symbols.
 
-    Windows depend only on (seed, epoch, step), so a resumed run sees the same batches.
+    Windows depend only on (seed, epoch, step, rank), so a resumed run sees the same batches. Under
+    DDP each rank draws its own windows and an epoch has 1 / world_size of the steps: for windows
+    drawn at random, that is what a DistributedSampler over window indices would do.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, seed: int) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if len(ids) < seq_len + 2:
             raise ValueError(f"{len(ids)} symbols are too few for windows of {seq_len}")
-        self.ids = torch.from_numpy(ids)
-        self.batch_size, self.seq_len, self.seed = batch_size, seq_len, seed
-        self.steps = max(1, (len(ids) - 1) // (batch_size * seq_len))
+        self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
+        self.seed, self.rank = seed, rank
+        self.steps = max(1, (len(ids) - 1) // (batch_size * seq_len * world_size))
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -73,8 +137,6 @@ class WindowBatches(Dataset):
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= step < self.steps:
             raise IndexError(step)
-        rng = np.random.default_rng((self.seed, self.epoch, step))
+        rng = np.random.default_rng((self.seed, self.epoch, step, self.rank))
         starts = rng.integers(0, len(self.ids) - self.seq_len - 1, size=self.batch_size)
-        index = torch.from_numpy(starts)[:, None] + torch.arange(self.seq_len + 1)[None, :]
-        chunk = self.ids[index]  # [B, T+1]
-        return chunk[:, :-1], chunk[:, 1:]
+        return _batch(self.ids, starts[:, None] + np.arange(self.seq_len + 1)[None, :])

@@ -10,17 +10,23 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
 from torch.nn import functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from tunegen.checkpoint import FORMAT_VERSION, read_checkpoint_file
-from tunegen.data import StatefulBatches, WindowBatches, encode_tunes
+from tunegen.data import (
+    StatefulBatches,
+    WindowBatches,
+    encode_tunes,
+    encoded_length,
+    load_encoded,
+)
 from tunegen.errors import UsageError
 from tunegen.models import build_model, preset
-from tunegen.music.abc import Corpus, read_corpus, split_train_val
+from tunegen.music.abc import Tune, read_corpus, split_train_val
 from tunegen.vocab import Vocabulary
 
 LOG_COLUMNS = (
@@ -33,6 +39,8 @@ LOG_COLUMNS = (
     "chars_per_s",
     "lr",
 )
+ACCELERATORS = ("auto", "cpu", "gpu")
+PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ class TrainConfig:
     corpus: tuple[str, ...] = ("oneills1850",)
     keep_metadata: bool = False
     accelerator: str = "cpu"
-    devices: int | str = 1
+    devices: int | str = 1  # per node; "auto" lets Lightning count them
+    num_nodes: int = 1
     precision: str = "32-true"
 
     def validate(self) -> None:
@@ -68,6 +77,22 @@ class TrainConfig:
             raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        self._validate_devices()
+
+    def _validate_devices(self) -> None:
+        if self.accelerator not in ACCELERATORS:
+            raise UsageError(f"--accelerator must be one of {', '.join(ACCELERATORS)}")
+        if self.devices != "auto" and not (isinstance(self.devices, int) and self.devices >= 1):
+            raise UsageError(f"--devices must be a number >= 1 or auto, got {self.devices!r}")
+        if self.num_nodes < 1:
+            raise UsageError(f"--num-nodes must be >= 1, got {self.num_nodes}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process: Lightning's DDP, one process per device."""
+        return self.num_nodes > 1 or (isinstance(self.devices, int) and self.devices > 1)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -118,15 +143,19 @@ class CharLanguageModel(pl.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         loss, correct, count = self._shared_step(batch, batch_idx, "train")
-        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True)
-        self.log("acc", correct / count, prog_bar=False, on_step=False, on_epoch=True)
-        self._epoch_chars += count
+        # sync_dist: under DDP the logged loss is the mean over every rank's streams
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("acc", correct / count, on_step=False, on_epoch=True, sync_dist=True)
+        self._epoch_chars += count * self.trainer.world_size  # every rank steps the same shape
         return loss
 
     def validation_step(self, batch, batch_idx: int):
         loss, correct, count = self._shared_step(batch, batch_idx, "val")
         nll, right, total = self._val_sums
         self._val_sums = [nll + loss.item() * count, right + int(correct), total + count]
+
+    def on_train_start(self) -> None:
+        rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
 
     def on_train_epoch_start(self) -> None:
         self._epoch_chars, self._epoch_started = 0, time.perf_counter()
@@ -142,11 +171,16 @@ class CharLanguageModel(pl.LightningModule):
         self._val_sums = [0.0, 0, 0]
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.world_size > 1:  # each rank saw its own streams: sum for the global value
+            sums = torch.tensor(self._val_sums, dtype=torch.float64, device=self.device)
+            self._val_sums = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
         nll, correct, count = self._val_sums
         val_loss = nll / max(count, 1)
         bpc = val_loss / math.log(2)
-        self.log_dict({"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc})
-        self.log("val_bpc_shown", bpc, prog_bar=True, logger=False)
+        # the values are equal on every rank; sync_dist only says so to Lightning
+        metrics = {"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc}
+        self.log_dict(metrics, sync_dist=True)
+        self.log("val_bpc_shown", bpc, prog_bar=True, logger=False, sync_dist=True)
         if not self.trainer.sanity_checking:
             self.best_val_bpc = min(self.best_val_bpc, bpc)
 
@@ -170,25 +204,56 @@ class CharLanguageModel(pl.LightningModule):
         torch.set_rng_state(meta["rng"])
 
 
-class CharDataModule(pl.LightningDataModule):
-    """Encoded train/validation texts and their batch layouts."""
+def describe_batch(config: TrainConfig, world_size: int) -> str:
+    """The effective batch of one optimizer step across every process, and the learning rate."""
+    unit = "streams" if config.mode == "stateful" else "windows"
+    chars = world_size * config.batch_size * config.seq_len
+    return (
+        f"effective batch {world_size} x {config.batch_size} {unit} x {config.seq_len} chars "
+        f"= {chars:,} chars per step; lr {config.lr} (not scaled with the number of devices)"
+    )
 
-    def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, train: TrainConfig):
+
+class CharDataModule(pl.LightningDataModule):
+    """Train/validation tunes encoded once into memory-mapped .npy files, and their batches.
+
+    Each item of a loader is already a whole [B, T] batch for this rank (batch_size=None), so the
+    Trainer must not add a DistributedSampler (use_distributed_sampler=False).
+    """
+
+    def __init__(
+        self, tunes: dict[str, list[Tune]], vocab: Vocabulary, train: TrainConfig, run_dir: Path
+    ) -> None:
         super().__init__()
-        self.train_ids, self.val_ids, self.config = train_ids, val_ids, train
+        self.tunes, self.vocab, self.config = tunes, vocab, train
+        self.paths = {split: run_dir / f"corpus-{split}.npy" for split in ("train", "val")}
+        self.batches: dict[str, Dataset] = {}
+
+    def prepare_data(self) -> None:
+        # Lightning calls this on local rank 0 of each node and holds the other ranks meanwhile
+        for split, path in self.paths.items():
+            encode_tunes(self.tunes[split], self.vocab, path)
+
+    def setup(self, stage: str) -> None:
+        trainer = self.trainer  # None when the module is used on its own
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        c = self.config
+        train_ids, val_ids = load_encoded(self.paths["train"]), load_encoded(self.paths["val"])
+        if c.mode == "stateful":
+            train = StatefulBatches(train_ids, c.batch_size, c.seq_len, rank, world)
+        else:
+            train = WindowBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
+        streams = max(1, min(c.batch_size, (len(val_ids) - 1) // (world * (c.seq_len + 1))))
+        self.batches = {
+            "train": train,
+            "val": StatefulBatches(val_ids, streams, c.seq_len, rank, world),
+        }
 
     def train_dataloader(self) -> DataLoader:
-        c = self.config
-        if c.mode == "stateful":
-            batches = StatefulBatches(self.train_ids, c.batch_size, c.seq_len)
-        else:
-            batches = WindowBatches(self.train_ids, c.batch_size, c.seq_len, c.seed)
-        return DataLoader(batches, batch_size=None, shuffle=False)
+        return DataLoader(self.batches["train"], batch_size=None, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
-        c = self.config
-        streams = max(1, min(c.batch_size, (len(self.val_ids) - 1) // (c.seq_len + 1)))
-        return DataLoader(StatefulBatches(self.val_ids, streams, c.seq_len), batch_size=None)
+        return DataLoader(self.batches["val"], batch_size=None)
 
 
 class EpochLog(Callback):
@@ -203,14 +268,17 @@ class EpochLog(Callback):
         self.plot_path = run_dir / "curves.png"
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
+        if not trainer.is_global_zero:
+            return
         # after a resume, current_epoch counts the epochs the checkpoint had completed
         rows = [r for r in self.rows() if int(r["epoch"]) <= trainer.current_epoch]
         self._write(rows)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: CharLanguageModel) -> None:
-        if trainer.sanity_checking or "val_bpc" not in trainer.callback_metrics:
+        metrics = trainer.callback_metrics
+        if not trainer.is_global_zero or trainer.sanity_checking or "val_bpc" not in metrics:
             return
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics = {k: float(v) for k, v in metrics.items()}
         row = {
             "epoch": trainer.current_epoch + 1,
             "train_loss": metrics.get("loss_epoch", math.nan),
@@ -268,8 +336,8 @@ class SaveOnInterrupt(Callback):
         self.path = run_dir / "last.ckpt"
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
-            trainer.save_checkpoint(self.path)
+        if isinstance(exception, KeyboardInterrupt) and trainer.is_global_zero:
+            trainer.save_checkpoint(self.path, weights_only=False)
             print(f"\ninterrupted: saved {self.path}; continue with --resume {self.path.parent}")
 
 
@@ -279,23 +347,28 @@ class TrainResult:
     best_val_bpc: float
     epochs: int
     interrupted: bool
+    global_rank: int  # 0 in the process that reports; DDP runs this in every process
 
 
 def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
-    """Read, split and encode the corpus; the vocabulary comes from the text unless given."""
-    corpus: Corpus = read_corpus(train.corpus, train.keep_metadata)
+    """Read and split the corpus; the vocabulary comes from the text unless given.
+
+    Returns (tunes by split, vocabulary, corpus description for the checkpoint). The tunes are
+    held in memory as text; CharDataModule encodes them into memory-mapped .npy files.
+    """
+    corpus = read_corpus(train.corpus, train.keep_metadata)
     train_tunes, val_tunes = split_train_val(corpus.tunes, train.val_fraction)
+    tunes = {"train": train_tunes, "val": val_tunes}
     vocab = vocab or Vocabulary.from_texts(t.text for t in corpus.tunes)
-    train_ids, val_ids = encode_tunes(train_tunes, vocab), encode_tunes(val_tunes, vocab)
     info = {
         "description": corpus.description,
         "report": corpus.report.summary(),
-        "train_tunes": len(train_tunes),
-        "val_tunes": len(val_tunes),
-        "train_chars": len(train_ids),
-        "val_chars": len(val_ids),
+        "train_tunes": len(tunes["train"]),
+        "val_tunes": len(tunes["val"]),
+        "train_chars": encoded_length(tunes["train"]),
+        "val_chars": encoded_length(tunes["val"]),
     }
-    return corpus, vocab, train_ids, val_ids, info
+    return tunes, vocab, info
 
 
 def check_run_dir(run_dir: Path, force: bool) -> None:
@@ -306,10 +379,11 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
             f"{run_dir} already holds checkpoints ({existing[0].name}); "
             "use --resume to continue it, --force to start over, or --out for a new folder"
         )
+    # missing_ok: under torchrun or SLURM every rank runs this at the same time
     for path in existing:
-        path.unlink()
-    if force and (run_dir / "log.csv").exists():
-        (run_dir / "log.csv").unlink()
+        path.unlink(missing_ok=True)
+    if force:
+        (run_dir / "log.csv").unlink(missing_ok=True)
 
 
 def train(
@@ -322,26 +396,33 @@ def train(
         vocab = Vocabulary.from_dict(meta["vocab"])
         model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
     pl.seed_everything(config.seed, verbose=False)
-    _, vocab, train_ids, val_ids, info = prepare_corpus(config, vocab)
+    tunes, vocab, info = prepare_corpus(config, vocab)
     module = CharLanguageModel(model_config, config, vocab, info)
-    data = CharDataModule(train_ids, val_ids, config)
+    data = CharDataModule(tunes, vocab, config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = build_trainer(config, run_dir)
     try:
         with warnings.catch_warnings():
-            if resume_from is not None:  # continuing in the run's own folder is the point
-                warnings.filterwarnings("ignore", ".*exists and is not empty", UserWarning)
+            # the folder holds this run's corpus .npy files (and log when resuming), and
+            # check_run_dir has already refused to write over another run's checkpoints
+            warnings.filterwarnings("ignore", ".*exists and is not empty", UserWarning)
             trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     except SystemExit:  # Lightning exits after a Ctrl-C, once SaveOnInterrupt has saved
         if not trainer.interrupted:
             raise
     else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
-        trainer.save_checkpoint(run_dir / "last.ckpt")
-    return TrainResult(run_dir, module.best_val_bpc, trainer.current_epoch, trainer.interrupted)
+        trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)
+    epochs, rank = trainer.current_epoch, trainer.global_rank
+    return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank)
 
 
 def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
-    """A Trainer with best/last/periodic checkpoints, the epoch log and Ctrl-C saving."""
+    """A Trainer with best/last/periodic checkpoints, the epoch log and Ctrl-C saving.
+
+    With several devices or nodes it runs Lightning's DDP: one process per device, launched by
+    Lightning itself or found in the environment of torchrun or SLURM; checkpoints are written by
+    rank 0 only.
+    """
     best = ModelCheckpoint(
         dirpath=run_dir,
         filename="best",
@@ -365,6 +446,9 @@ def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
         max_time=max_time,
         accelerator=config.accelerator,
         devices=config.devices,
+        num_nodes=config.num_nodes,
+        strategy="ddp" if config.distributed else "auto",
+        use_distributed_sampler=False,  # each dataset item is already this rank's whole batch
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
         callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir)],

@@ -248,16 +248,17 @@ def read_corpus(specs: Sequence[str], keep_metadata: bool = False) -> Corpus:
         raise CorpusError("no corpus given")
     report = ReadReport()
     tunes: list[Tune] = []
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # digests, not texts: a large corpus would be held twice
     for name in names:
         for path in resolve_abc_files(name):
             file_tunes, file_report = read_abc_file(path, keep_metadata)
             for tune in file_tunes:
-                if tune.text in seen:
+                digest = hashlib.blake2b(tune.text.encode("utf-8"), digest_size=16).digest()
+                if digest in seen:
                     file_report.kept -= 1
                     file_report.dropped["duplicate"] += 1
                     continue
-                seen.add(tune.text)
+                seen.add(digest)
                 tunes.append(tune)
             report.merge(file_report)
     description = "+".join(names)
