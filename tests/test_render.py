@@ -172,3 +172,14 @@ def test_an_output_folder_that_is_a_file_is_a_usage_error(tmp_path):
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(UsageError, match="out: cannot make the output folder"):
         render_tunebook([one_tune(GOLDEN_ABC)], tmp_path / "out", RenderOptions(("midi",)))
+
+
+def test_a_tune_without_key_is_kept_and_listed_on_the_page(tmp_path):
+    book = tmp_path / "mixed.abc"
+    book.write_text("X:1\nT:Keyless\nM:4/4\nABcd|\n\nX:2\nT:Fine\nM:4/4\nL:1/8\nK:D\nABcd efga|\n")
+    out = tmp_path / "out"
+    assert main(["render", str(book), "--formats", "midi", "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "Keyless" in page and "music before the K: field" in page
+    assert (out / "001-keyless.abc").exists() and (out / "002-fine.mid").exists()
+    assert not (out / "001-keyless.mid").exists()

@@ -150,9 +150,15 @@ def _render_one(
         _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, sheets.collect()))
 
 
-def render_tunebook(tunes: Sequence[Tune], out_dir: Path, options: RenderOptions) -> RenderReport:
+def render_tunebook(
+    tunes: Sequence[Tune],
+    out_dir: Path,
+    options: RenderOptions,
+    problems: Sequence[str | None] = (),
+) -> RenderReport:
     """Render every tune to `options.formats` in `out_dir`, plus index.html; never raises for a
-    bad tune (its failures are in the report). UsageError if files would be overwritten."""
+    bad tune (its failures are in the report). UsageError if files would be overwritten.
+    `problems[i]`, when given, is why tune i cannot be rendered at all (e.g. it has no K:)."""
     width = max(3, len(str(len(tunes))))
     results = [
         TuneResult(n, tune.title, f"{n:0{width}d}-{slugify(tune.title)}", tune.abc(n))
@@ -169,7 +175,10 @@ def render_tunebook(tunes: Sequence[Tune], out_dir: Path, options: RenderOptions
         for tune, result in zip(tunes, results, strict=True):
             (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")
             result.files["abc"] = [f"{result.stem}.abc"]
+            problem = problems[result.number - 1] if result.number <= len(problems) else None
             try:
+                if problem:
+                    raise ValueError(problem)
                 check_key(tune.field("K") or "")
             except ValueError as err:
                 result.failures.update({fmt: str(err) for fmt in options.formats})

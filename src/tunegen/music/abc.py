@@ -198,6 +198,25 @@ def parse_tunebook(
     return tunes, report
 
 
+def parse_tunebook_leniently(text: str, source: str = "<text>") -> list[tuple[Tune, str | None]]:
+    """Every tune of a tunebook with metadata kept, paired with why it could not be normalised.
+
+    A tune that cannot be normalised (no K:, no music, ...) comes back raw, so that renderers can
+    keep and list it instead of silently dropping it.
+    """
+    tunes: list[tuple[Tune, str | None]] = []
+    for line_number, lines in _split_raw_tunes(text):
+        where = f"{source}:{line_number}"
+        try:
+            tunes.append((normalise_tune(lines, where, keep_metadata=True), None))
+        except ValueError as err:
+            titles = [line[2:].strip() for line in lines if line.startswith("T:")]
+            body = [line for line in lines if not line.startswith(("X:", "T:"))]
+            header = (("T", titles[0]),) if titles else ()
+            tunes.append((Tune(header, tuple(body), where), str(err)))
+    return tunes
+
+
 def bundled_corpus_files(name: str) -> list[Path]:
     """The .abc files of one of music21's bundled corpora."""
     import music21  # local import: music21 is slow to import and only needed for its files
