@@ -24,7 +24,7 @@ BUNDLED_CORPORA = ("oneills1850", "ryansMammoth", "airdsAirs", "essenFolksong")
 NON_MUSIC_FIELDS = frozenset("ZNBSHODFCAGIWwr")
 
 MAX_TUNE_CHARS = 100_000
-_FIELD = re.compile(r"^([A-Za-z+]):(.*)$")
+FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
 _NOTE = re.compile(r"[A-Ga-g]")
 _SPACES = re.compile(r"[ \t]+")
 
@@ -142,7 +142,7 @@ def normalise_tune(lines: Sequence[str], source: str = "", keep_metadata: bool =
         if continues_comment or line.lstrip().startswith("%"):
             continues_comment = line.endswith("\\")  # a %% directive continued on the next line
             continue
-        match = _FIELD.match(line)
+        match = FIELD_LINE.match(line)
         if match:
             key = match.group(1)
             if keep_metadata or key not in NON_MUSIC_FIELDS:
@@ -159,7 +159,7 @@ def normalise_tune(lines: Sequence[str], source: str = "", keep_metadata: bool =
             body.append(cleaned)
     if not any(key == "K" for key, _ in fields):
         raise ValueError("no K: field")
-    if not any(_NOTE.search(line) for line in body if not _FIELD.match(line)):
+    if not any(_NOTE.search(line) for line in body if not FIELD_LINE.match(line)):
         raise ValueError("no music")
     return Tune(_canonical_header(fields), tuple(body), source)
 

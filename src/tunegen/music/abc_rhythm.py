@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from tunegen.music.abc import Tune
+from tunegen.music.abc import FIELD_LINE, Tune
 
 # ABC 2.1 section 4.1: semitones of the natural notes above C.
 _SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -25,7 +25,6 @@ _BAR = re.compile(r":*\[?\|+\]?:*|::+")
 _ENDING = re.compile(r"\[?(\d+(?:[-,]\d+)*)")
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]]*)\]")
 _TUPLET = re.compile(r"\((\d)(?::(\d*))?(?::(\d*))?")
-_FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
 _KEY = re.compile(r"^([A-G])([#b]?)\s*([A-Za-z]*)")
 _KEY_ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 # Annotations and chord symbols "...", grace notes {...} and decorations !...! +...+ take no time.
@@ -177,7 +176,7 @@ def read_bars(tune: Tune) -> list[Bar]:
     """Split a tune body into bars of timed notes; empty bars are kept (the caller drops them)."""
     reader = _Reader(tune)
     for line in tune.body:
-        field_line = _FIELD_LINE.match(line)
+        field_line = FIELD_LINE.match(line)
         if field_line:
             reader.set_field(field_line.group(1), field_line.group(2))
         else:
