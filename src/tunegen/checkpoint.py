@@ -16,6 +16,8 @@ from tunegen.vocab import Vocabulary
 
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."  # the LightningModule holds the nn.Module as `self.model`
+# The pretrained model shipped inside the package (see its MODEL_CARD.md beside it).
+BUNDLED_MODEL = Path(__file__).parent / "pretrained" / "folk.ckpt"
 
 
 @dataclass
