@@ -52,6 +52,11 @@ def add_train(commands) -> None:
     model.add_argument("--layers", type=int, dest="num_layers")
     model.add_argument("--dropout", type=float)
     run = p.add_argument_group("training (overrides the preset)")
+    run.add_argument(
+        "--tokenizer",
+        choices=["chars", "abc"],
+        help="symbols: single characters, or folk-rnn-style ABC tokens (notes, bar lines, ...)",
+    )
     run.add_argument("--mode", choices=["stateful", "windows"])
     run.add_argument("--batch-size", type=int)
     run.add_argument("--seq-len", type=int)
@@ -77,6 +82,7 @@ def add_train(commands) -> None:
 
 MODEL_OPTIONS = ("embedding_size", "hidden_size", "num_layers", "dropout")
 TRAIN_OPTIONS = (
+    "tokenizer",
     "mode",
     "batch_size",
     "seq_len",

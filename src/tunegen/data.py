@@ -31,9 +31,9 @@ def _encoded_parts(tunes: Sequence[Tune], vocab: Vocabulary) -> Iterator[np.ndar
         yield marker
 
 
-def encoded_length(tunes: Sequence[Tune]) -> int:
-    """Symbols in encode_tunes' output: one per character plus the markers."""
-    return 1 + sum(len(tune.text) + 1 for tune in tunes)
+def encoded_length(tunes: Sequence[Tune], vocab: Vocabulary | None = None) -> int:
+    """Symbols in encode_tunes' output, the markers included; without `vocab`, characters."""
+    return 1 + sum((vocab.length(t.text) if vocab else len(t.text)) + 1 for t in tunes)
 
 
 def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary, path: Path | None = None) -> np.ndarray:
@@ -51,7 +51,7 @@ def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary, path: Path | None = N
     # a unique temporary name: every node's local rank 0 may write the same shared file
     handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     os.close(handle)
-    out = np.lib.format.open_memmap(partial, "w+", dtype, (encoded_length(tunes),))
+    out = np.lib.format.open_memmap(partial, "w+", dtype, (encoded_length(tunes, vocab),))
     at = 0
     for part in _encoded_parts(tunes, vocab):
         out[at : at + len(part)] = part

@@ -10,14 +10,17 @@ import torch
 from torch.nn import functional as F
 
 from tunegen.checkpoint import Checkpoint
-from tunegen.data import StatefulBatches, encode_tunes
+from tunegen.data import StatefulBatches, encode_tunes, encoded_length
 from tunegen.errors import CorpusError, VocabularyError
 from tunegen.music.abc import Tune
 
 
 @dataclass(frozen=True)
 class Likelihood:
-    """How well a model predicts a corpus, per character (the end-of-tune marker included)."""
+    """How well a model predicts a corpus, per character (the end-of-tune marker included).
+
+    For a word-level vocabulary (MIDI events) "character" means one symbol.
+    """
 
     tunes: int
     skipped: int  # tunes with a character the model never saw
@@ -56,4 +59,10 @@ def corpus_likelihood(
             logits, state = checkpoint.model(x, state)
             total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
             count += y.numel()
-    return Likelihood(len(usable), len(tunes) - len(usable), count, total / count)
+    # a symbol may span several characters ("abc" tokens): the loss is spread over characters
+    vocab = checkpoint.vocab
+    chars_per_symbol = encoded_length(usable) / len(ids) if vocab.counts_characters else 1.0
+    chars = round(count * chars_per_symbol)
+    return Likelihood(
+        len(usable), len(tunes) - len(usable), chars, total / (count * chars_per_symbol)
+    )

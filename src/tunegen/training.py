@@ -27,7 +27,7 @@ from tunegen.data import (
 from tunegen.errors import UsageError
 from tunegen.models import build_model, preset
 from tunegen.music.abc import Tune, read_corpus, split_train_val
-from tunegen.vocab import Vocabulary
+from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
     "epoch",
@@ -48,6 +48,7 @@ class TrainConfig:
     """How to train; presets fill in the batching and learning rate of their write-up."""
 
     preset: str = "default"
+    tokenizer: str = "chars"  # chars, abc (folk-rnn-style tokens) or words (see vocab.py)
     mode: str = "stateful"  # "stateful" streams (truncated BPTT) or random "windows"
     batch_size: int = 64
     seq_len: int = 128
@@ -66,6 +67,8 @@ class TrainConfig:
     precision: str = "32-true"
 
     def validate(self) -> None:
+        if self.tokenizer not in TOKENIZERS:
+            raise UsageError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}")
         if self.mode not in ("stateful", "windows"):
             raise UsageError(f"--mode must be stateful or windows, got {self.mode!r}")
         for name in ("batch_size", "seq_len", "epochs", "checkpoint_every"):
@@ -124,7 +127,14 @@ class CharLanguageModel(pl.LightningModule):
         self.best_val_bpc = math.inf
         self._state = {"train": None, "val": None}
         self._val_sums = [0.0, 0, 0]  # nll, correct, count: plain numbers keep checkpoints safe
-        self._epoch_chars = 0
+        # losses are per symbol; bits per character and chars/s need characters per symbol
+        self.chars_per_symbol = {
+            split: corpus[f"{split}_chars"] / corpus[f"{split}_symbols"]
+            if vocab.counts_characters
+            else 1.0
+            for split in ("train", "val")
+        }
+        self._epoch_chars = 0.0
         self._epoch_started = 0.0
         self._epoch_busy = 0.0
         self.chars_per_s = 0.0
@@ -146,7 +156,8 @@ class CharLanguageModel(pl.LightningModule):
         # sync_dist: under DDP the logged loss is the mean over every rank's streams
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
         self.log("acc", correct / count, on_step=False, on_epoch=True, sync_dist=True)
-        self._epoch_chars += count * self.trainer.world_size  # every rank steps the same shape
+        # every rank steps the same shape
+        self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
         return loss
 
     def validation_step(self, batch, batch_idx: int):
@@ -158,7 +169,7 @@ class CharLanguageModel(pl.LightningModule):
         rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
 
     def on_train_epoch_start(self) -> None:
-        self._epoch_chars, self._epoch_started = 0, time.perf_counter()
+        self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
         train_batches = self.trainer.train_dataloader.dataset
         if isinstance(train_batches, WindowBatches):
             train_batches.epoch = self.current_epoch
@@ -176,7 +187,7 @@ class CharLanguageModel(pl.LightningModule):
             self._val_sums = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
         nll, correct, count = self._val_sums
         val_loss = nll / max(count, 1)
-        bpc = val_loss / math.log(2)
+        bpc = val_loss / self.chars_per_symbol["val"] / math.log(2)
         # the values are equal on every rank; sync_dist only says so to Lightning
         metrics = {"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc}
         self.log_dict(metrics, sync_dist=True)
@@ -359,7 +370,7 @@ def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
     corpus = read_corpus(train.corpus, train.keep_metadata)
     train_tunes, val_tunes = split_train_val(corpus.tunes, train.val_fraction)
     tunes = {"train": train_tunes, "val": val_tunes}
-    vocab = vocab or Vocabulary.from_texts(t.text for t in corpus.tunes)
+    vocab = vocab or Vocabulary.from_texts((t.text for t in corpus.tunes), train.tokenizer)
     info = {
         "description": corpus.description,
         "report": corpus.report.summary(),
@@ -367,6 +378,8 @@ def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
         "val_tunes": len(tunes["val"]),
         "train_chars": encoded_length(tunes["train"]),
         "val_chars": encoded_length(tunes["val"]),
+        "train_symbols": encoded_length(tunes["train"], vocab),
+        "val_symbols": encoded_length(tunes["val"], vocab),
     }
     return tunes, vocab, info
 
