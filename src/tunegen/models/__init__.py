@@ -6,6 +6,7 @@ from torch import nn
 
 from tunegen.errors import UsageError
 from tunegen.models.lstm import LSTMConfig, LSTMModel
+from tunegen.models.transformer import TransformerConfig, TransformerModel
 
 # Each preset: the model shape and the training settings of the write-up it comes from.
 PRESETS: dict[str, dict] = {
@@ -26,9 +27,24 @@ PRESETS: dict[str, dict] = {
         "model": {"embedding_size": 32, "hidden_size": 256, "num_layers": 1, "dropout": 0.0},
         "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 5e-3},
     },
+    # A small decoder-only Transformer with a sliding memory, trained on streams like the LSTM.
+    "transformer": {
+        "model": {
+            "kind": "transformer",
+            "d_model": 192,
+            "num_heads": 4,
+            "num_layers": 4,
+            "context": 128,
+            "dropout": 0.0,
+        },
+        "training": {"mode": "stateful", "batch_size": 32, "seq_len": 128, "lr": 1e-3},
+    },
 }
 
-MODEL_KINDS = {"lstm": (LSTMConfig, LSTMModel)}
+MODEL_KINDS = {
+    "lstm": (LSTMConfig, LSTMModel),
+    "transformer": (TransformerConfig, TransformerModel),
+}
 
 
 def preset(name: str) -> dict:
@@ -44,6 +60,11 @@ def build_model(config: dict) -> nn.Module:
     if kind not in MODEL_KINDS:
         raise UsageError(f"unknown model kind {kind!r}")
     config_class, model_class = MODEL_KINDS[kind]
+    known = set(config_class.__dataclass_fields__)
+    unknown = sorted(set(config) - known)
+    if unknown:
+        names = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise UsageError(f"{names} does not apply to a {kind} model")
     return model_class(config_class(**config))
 
 

@@ -6,11 +6,26 @@ import torch
 from torch import nn
 
 
+def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's top-level layers, with the elements of a ModuleList (Transformer blocks)."""
+    layers = []
+    for name, module in model.named_children():
+        if isinstance(module, nn.ModuleList):
+            layers += [(f"{name}.{i}", block) for i, block in enumerate(module)]
+        elif any(True for _ in module.parameters()) or isinstance(module, nn.Dropout):
+            layers.append((name, module))
+    return layers
+
+
 def model_summary(model: nn.Module) -> list[tuple[str, str, str, int]]:
-    """Rows (name, type, output shape, parameters) from one forward pass on a [1, 1] input."""
+    """Rows (name, type, output shape, parameters) from one forward pass on a [1, 1] input.
+
+    A weight shared by two layers (a head tied to the embedding) is counted once, at its first.
+    """
+    layers = _layers(model)
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
-    for name, module in model.named_children():
+    for name, module in layers:
 
         def record(_module, _inputs, output, name=name):
             tensor = output[0] if isinstance(output, tuple) else output
@@ -23,19 +38,22 @@ def model_summary(model: nn.Module) -> list[tuple[str, str, str, int]]:
     finally:
         for hook in hooks:
             hook.remove()
+    seen: set[int] = set()
+
+    def count(parameters) -> int:
+        fresh = [p for p in parameters if id(p) not in seen]
+        seen.update(id(p) for p in fresh)
+        return sum(p.numel() for p in fresh)
+
     rows = []
-    for name, module in model.named_children():
+    for name, module in layers:
         shape = "(batch, time, " + ", ".join(str(d) for d in shapes.get(name, ())[2:]) + ")"
         if isinstance(module, nn.LSTM):
             for layer in range(module.num_layers):
-                params = sum(
-                    p.numel() for n, p in module.named_parameters() if n.endswith(f"_l{layer}")
-                )
-                rows.append((f"{name}.{layer}", "LSTM", shape, params))
+                own = [p for n, p in module.named_parameters() if n.endswith(f"_l{layer}")]
+                rows.append((f"{name}.{layer}", "LSTM", shape, count(own)))
         else:
-            rows.append(
-                (name, type(module).__name__, shape, sum(p.numel() for p in module.parameters()))
-            )
+            rows.append((name, type(module).__name__, shape, count(module.parameters())))
     return rows
 
 
