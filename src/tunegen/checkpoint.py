@@ -68,3 +68,30 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     model.eval()
     meta = {**meta, "epochs": raw.get("epoch", -1) + 1, "global_step": raw.get("global_step", 0)}
     return Checkpoint(model, Vocabulary.from_dict(meta["vocab"]), meta, Path(path))
+
+
+def export_checkpoint(source: str | Path, dest: Path, half: bool = True) -> Path:
+    """A compact copy of a checkpoint for sharing or bundling: the model's weights (in half
+    precision unless `half` is False), vocabulary and configs, without optimizer or trainer state.
+
+    The copy loads with load_checkpoint like any other (weights return to float32 on loading).
+    """
+    raw = read_checkpoint_file(source)
+    dtype = torch.float16 if half else torch.float32
+    weights = {
+        key: value.to(dtype) if value.is_floating_point() else value
+        for key, value in raw["state_dict"].items()
+        if key.startswith(MODEL_PREFIX)
+    }
+    meta = {key: value for key, value in raw["tunegen"].items() if key != "rng"}
+    compact = {
+        "state_dict": weights,
+        "tunegen": {**meta, "exported_from": str(source), "weights_dtype": str(dtype)},
+        "epoch": raw.get("epoch", -1),
+        "global_step": raw.get("global_step", 0),
+    }
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.partial")
+    torch.save(compact, partial)
+    partial.replace(dest)
+    return dest

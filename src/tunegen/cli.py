@@ -137,7 +137,12 @@ def default_run_name(args: argparse.Namespace) -> str:
 # -------------------------------------------------------------------------------- generate
 def add_generate(commands) -> None:
     p = commands.add_parser("generate", help="compose new tunes with a trained model")
-    p.add_argument("checkpoint", type=Path, help="a .ckpt file or a run folder (uses last.ckpt)")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        type=Path,
+        help="a .ckpt file or a run folder (uses last.ckpt); default: the bundled model",
+    )
     p.add_argument("--num-tunes", type=int, default=10)
     p.add_argument("--primer", help=r"start every tune with this text (\n for new lines)")
     p.add_argument("--title", help="title (T:) of every tune")
@@ -166,7 +171,7 @@ def add_generate(commands) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from tunegen.checkpoint import load_checkpoint
+    from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
     from tunegen.sampling import HeaderPlan, SamplingOptions, compose
 
     plan = HeaderPlan(args.title, args.meter, args.key)
@@ -178,7 +183,7 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     render = render_options_from_args(args, args.render) if args.render else None
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     primer = (args.primer or "").replace("\\n", "\n")
     if args.keep:
         result = compose_keeping(args, checkpoint, options, primer, plan)
@@ -235,8 +240,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"checkpoint: {checkpoint.path}")
     print(f"model: {meta['model']['kind']}, preset {training['preset']}")
     print(format_summary(model_summary(checkpoint.model)))
-    symbols = "".join(s for s in checkpoint.vocab.symbols[1:] if s.isprintable())
-    print(f"vocabulary: {len(checkpoint.vocab)} symbols: <eot> {symbols}")
+    vocab = checkpoint.vocab
+    separator = "" if vocab.tokenizer == "chars" else " "
+    symbols = separator.join(s for s in vocab.symbols[1:] if s.isprintable())
+    print(f"vocabulary: {len(vocab)} symbols ({vocab.tokenizer}): <eot> {symbols}")
     print(f"corpus: {corpus['description']}: {corpus['report']}")
     print(
         f"  train {corpus['train_tunes']} tunes ({corpus['train_chars']:,} chars), "
@@ -417,7 +424,31 @@ def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate]
+# ---------------------------------------------------------------------------------- export
+def add_export(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="write a compact copy of a checkpoint (weights and configs, half precision)",
+    )
+    parser.add_argument("checkpoint", type=Path, help="a .ckpt file or a run folder")
+    parser.add_argument("--out", type=Path, required=True, help="the .ckpt file to write")
+    parser.add_argument("--float32", action="store_true", help="keep full-precision weights")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from tunegen.checkpoint import export_checkpoint, load_checkpoint
+
+    if args.out.exists() and not args.force:
+        raise UsageError(f"{args.out} already exists; use --force to overwrite it")
+    export_checkpoint(args.checkpoint, args.out, half=not args.float32)
+    load_checkpoint(args.out)  # the copy must load before we say it is done
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
