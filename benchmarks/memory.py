@@ -5,7 +5,8 @@
 Builds a folder of about --megabytes of ABC by repeating music21's bundled essenFolksong and
 oneills1850 tunes, a tunebook per copy (each copy's tunes get an extra `T:copy N` line, so none is
 dropped as a duplicate).
-In this process it reads the file as `tunegen train` does, then encodes the tunes into .npy files;
+In this process it reads the corpus as `tunegen train` does (one streaming pass into split text
+files, then the vocabulary), then encodes the training split into a .npy file;
 in a fresh process that never sees the text it trains the `default` preset for --steps steps with
 Lightning on the memory-mapped stateful batches. Peak RSS comes from resource.getrusage (the
 training process reports its own VmHWM, since ru_maxrss carries over the parent's). The last
@@ -25,10 +26,10 @@ from pathlib import Path
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
-from tunegen.data import StatefulBatches, encode_tunes, load_encoded
+from tunegen.data import StatefulBatches, encode_texts, load_encoded
 from tunegen.models import preset
-from tunegen.music.abc import read_corpus, split_train_val
-from tunegen.training import CharLanguageModel, TrainConfig
+from tunegen.music.abc import read_corpus
+from tunegen.training import CharLanguageModel, TrainConfig, prepare_corpus
 from tunegen.vocab import Vocabulary
 
 MB = 2**20
@@ -99,17 +100,16 @@ def main() -> None:
         rows.append(("imports + corpus file written", corpus_mb, None, peak_mb(), None))
 
         started = time.perf_counter()
-        corpus = read_corpus([str(root / "big")])
-        rows.append(("read + normalise tunes", corpus_mb, None, peak_mb(), since(started)))
+        config = TrainConfig(corpus=(str(root / "big"),))
+        texts, vocab, _ = prepare_corpus(config, root / "run")
+        label = "read, normalise, split to text files, vocabulary (streamed)"
+        rows.append((label, corpus_mb, None, peak_mb(), since(started)))
 
         started = time.perf_counter()
-        vocab = Vocabulary.from_texts(t.text for t in corpus.tunes)
-        train_tunes, _ = split_train_val(corpus.tunes, 0.05)
         npy = root / "corpus-train.npy"
-        encode_tunes(train_tunes, vocab, npy)
+        encode_texts(texts["train"], vocab, npy)
         npy_mb = npy.stat().st_size / MB
         rows.append(("encode to .npy (streamed)", corpus_mb, npy_mb, peak_mb(), since(started)))
-        del corpus, train_tunes
 
         started = time.perf_counter()
         spawn = multiprocessing.get_context("spawn")

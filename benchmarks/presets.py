@@ -54,8 +54,8 @@ def measure(name: str, spec: dict, corpus: str, minutes: float, root: Path) -> d
     train(model, config, root / name)
     # the model as the budget left it, mid-epoch or not, scored as it was validated in training
     trained = load_checkpoint(root / name / "last.ckpt")
-    tunes, _, _ = prepare_corpus(config, trained.vocab)
-    held_out = corpus_likelihood(trained, tunes["val"], config.batch_size, config.seq_len)
+    texts, _, _ = prepare_corpus(config, root / name, trained.vocab)
+    held_out = corpus_likelihood(trained, texts["val"], config.batch_size, config.seq_len)
     info = trained.meta["corpus"]
     symbols_seen = trained.meta["global_step"] * config.batch_size * config.seq_len
     chars_seen = symbols_seen * info["train_chars"] / info["train_symbols"]

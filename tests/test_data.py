@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from tunegen.data import StatefulBatches, WindowBatches, encode_tunes
+from tunegen.data import StatefulBatches, WindowBatches, encode_texts, write_splits
+from tunegen.errors import CorpusError
+from tunegen.music.abc import split_train_val
 from tunegen.vocab import Vocabulary
 
 
-def test_encode_tunes_separates_with_the_marker(oneills):
+def test_encode_texts_separates_with_the_marker(oneills):
     tunes = oneills.tunes[:3]
     vocab = Vocabulary.from_texts(t.text for t in tunes)
-    ids = encode_tunes(tunes, vocab)
+    ids = encode_texts([t.text for t in tunes], vocab)
     assert ids[0] == 0 and ids[-1] == 0 and (ids == 0).sum() == 4
     assert vocab.decode(ids) == "".join(t.text for t in tunes)
 
@@ -50,3 +52,26 @@ def test_windows_are_reproducible_per_epoch():
     again.epoch = 1
     assert not torch.equal(again[2][0], x)
     assert len(windows) == (5000 - 1) // (8 * 32)
+
+
+def test_split_files_hold_split_train_vals_tunes_and_read_back_exactly(oneills, tmp_path):
+    tunes = oneills.tunes[:400]
+    splits = write_splits((t.text for t in tunes), tmp_path, 0.05)
+    train, val = split_train_val(tunes, 0.05)
+    assert list(splits["train"]) == [t.text for t in train]
+    assert list(splits["val"]) == [t.text for t in val] and len(splits["val"]) == len(val) > 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus-train.txt", "corpus-val.txt"]
+
+
+def test_a_tiny_corpus_still_holds_one_tune_out(oneills, tmp_path):
+    tunes = oneills.tunes[:3]
+    splits = write_splits((t.text for t in tunes), tmp_path, 0.01)
+    train, val = split_train_val(tunes, 0.01)
+    assert (list(splits["train"]), list(splits["val"])) == (
+        [t.text for t in train],
+        [t.text for t in val],
+    )
+    assert len(val) == 1
+    with pytest.raises(CorpusError, match="at least 2 tunes"):
+        write_splits(iter([tunes[0].text]), tmp_path / "one", 0.05)
+    assert not list((tmp_path / "one").iterdir())  # no partial files left behind

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tunegen.cli import main
-from tunegen.data import StatefulBatches, WindowBatches, encode_tunes
+from tunegen.data import StatefulBatches, WindowBatches, encode_texts
 from tunegen.training import CharDataModule, TrainConfig
 from tunegen.vocab import Vocabulary
 
@@ -86,14 +86,17 @@ def test_resume_a_two_process_run_in_one_process(two_process_run, small_abc_dir)
 
 
 def test_datasets_read_memory_mapped_ids(oneills, tmp_path):
-    tunes = {"train": oneills.tunes[:36], "val": oneills.tunes[36:40]}
+    tunes = {
+        "train": [t.text for t in oneills.tunes[:36]],
+        "val": [t.text for t in oneills.tunes[36:40]],
+    }
     vocab = Vocabulary.from_texts(t.text for t in oneills.tunes[:40])
     data = CharDataModule(tunes, vocab, TrainConfig(batch_size=4, seq_len=32), tmp_path)
     data.prepare_data()
     data.setup("fit")
     batches = data.train_dataloader().dataset
     assert isinstance(batches.ids, np.memmap) and batches.ids.dtype == np.uint8
-    in_memory = StatefulBatches(encode_tunes(tunes["train"], vocab), 4, 32)
+    in_memory = StatefulBatches(encode_texts(tunes["train"], vocab), 4, 32)
     assert len(batches) == len(in_memory)
     for step in (0, 1, len(in_memory) - 1):
         for mapped, held in zip(batches[step], in_memory[step], strict=True):

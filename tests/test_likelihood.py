@@ -16,7 +16,7 @@ def test_matches_training_validation(trained):
     corpus = read_corpus(checkpoint.meta["training"]["corpus"])
     _, val = split_train_val(corpus.tunes, checkpoint.meta["training"]["val_fraction"])
     seq_len = checkpoint.meta["training"]["seq_len"]
-    result = corpus_likelihood(checkpoint, val, streams=8, seq_len=seq_len)
+    result = corpus_likelihood(checkpoint, [t.text for t in val], streams=8, seq_len=seq_len)
     assert result.bits_per_char == pytest.approx(checkpoint.meta["best_val_bpc"], rel=0.05)
     assert result.perplexity == pytest.approx(math.exp(result.loss))
     assert result.tunes == len(val) and result.skipped == 0
@@ -26,7 +26,7 @@ def test_unknown_characters_skip_tunes(trained):
     checkpoint = load_checkpoint(trained / "best.ckpt")
     odd = Tune((("T", "€uro"), ("K", "D")), ("ABcd|",))
     plain = Tune((("T", "Plain"), ("K", "D")), ("ABcd|dcBA|",))
-    result = corpus_likelihood(checkpoint, [odd, plain])
+    result = corpus_likelihood(checkpoint, [odd.text, plain.text])
     assert result.tunes == 1 and result.skipped == 1 and result.chars > 0
 
 

@@ -12,13 +12,14 @@ from tunegen.models.summary import format_summary, model_summary
 from tunegen.sampling import NumpyLSTMStepper
 
 VOCAB = 90
+LSTM_PRESETS = sorted(n for n, p in PRESETS.items() if p["model"].get("kind", "lstm") == "lstm")
 
 
 def lstm_params(inputs: int, hidden: int) -> int:
     return 4 * hidden * (inputs + hidden) + 8 * hidden
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", LSTM_PRESETS)
 def test_shapes_per_preset(name):
     config = PRESETS[name]["model"]
     model = build_model({"vocab_size": VOCAB, **config}).eval()
@@ -44,7 +45,7 @@ def test_seed_preset_is_the_write_up():
         preset("huge")
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", LSTM_PRESETS)
 def test_step_paths_match_forward(name):
     torch.manual_seed(0)
     model = build_model({"vocab_size": VOCAB, **PRESETS[name]["model"]}).eval()
@@ -67,3 +68,38 @@ def test_summary_lists_each_lstm_layer():
     model = build_model({"vocab_size": VOCAB, **PRESETS["seed"]["model"]})
     table = format_summary(model_summary(model))
     assert "lstm.2" in table and "(batch, time, 256)" in table and "total" in table
+
+
+def tiny_transformer(context: int = 8):
+    torch.manual_seed(0)
+    config = {"kind": "transformer", "d_model": 16, "num_heads": 2, "num_layers": 2}
+    return build_model({"vocab_size": VOCAB, **config, "context": context}).eval()
+
+
+def test_transformer_shapes_and_parameters():
+    d, layers = 16, 2
+    model = tiny_transformer()
+    logits, memory = model(torch.randint(0, VOCAB, (3, 5)))
+    assert logits.shape == (3, 5, VOCAB) and len(memory) == layers
+    assert memory[0][0].shape == (3, 2, 5, d // 2)  # [B, heads, T, head size]
+    block = 12 * d * d + 13 * d  # qkv, projection, 4x MLP, two layer norms
+    expected = VOCAB * d + layers * block + 2 * d  # the head shares the embedding's weights
+    assert parameter_count(model) == expected
+    assert sum(row[3] for row in model_summary(model)) == expected
+    with pytest.raises(UsageError, match="--hidden-size does not apply to a transformer model"):
+        build_model({"vocab_size": VOCAB, "kind": "transformer", "hidden_size": 8})
+
+
+def test_transformer_chunks_with_memory_match_steps():
+    """Two chunks with the first one's memory give the logits of one symbol at a time."""
+    model = tiny_transformer(context=8)
+    ids = torch.randint(0, VOCAB, (2, 16))
+    with torch.no_grad():
+        first, memory = model(ids[:, :8])
+        second, memory = model(ids[:, 8:], memory)
+        assert memory[0][0].shape[2] == 8  # the memory keeps `context` keys
+        state, stepped = model.initial_state(2), []
+        for t in range(16):
+            logits, state = model.step(ids[:, t], state)
+            stepped.append(logits)
+    assert torch.allclose(torch.cat([first, second], 1), torch.stack(stepped, 1), atol=1e-5)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import train_args
+from conftest import FAST, TINY, train_args
 
 from tunegen.checkpoint import load_checkpoint, read_checkpoint_file
 from tunegen.cli import main
@@ -155,3 +155,24 @@ def test_generate_then_render(trained, tmp_path, capsys):
     assert page.exists() and "001-" in page.read_text()
     assert code in (0, 2)  # 2 only if no sampled tune of this tiny model could be rendered
     assert "index.html" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--preset", "transformer", "--d-model", "16", "--heads", "2", "--layers", "1",
+         "--context", "16"],
+        [*TINY, "--tokenizer", "abc"],
+    ],
+    ids=["transformer", "abc-tokens"],
+)  # fmt: skip
+def test_other_models_and_tokenizers_train_and_compose(options, small_abc_dir, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--abc", str(small_abc_dir), "--out", str(run), *FAST, *options]
+    assert main([*args, "--epochs", "1"]) == 0
+    out = tmp_path / "jigs.abc"
+    assert main(["generate", str(run), "--num-tunes", "3", "--max-chars", "300", "--seed", "1",
+                 "--title", "Test", "--meter", "6/8", "--out", str(out)]) == 0  # fmt: skip
+    tunes = out.read_text().split("\n\n")  # an untrained model may not write K: yet
+    assert [tune.split("\n")[1:3] for tune in tunes] == [["T:Test", "M:6/8"]] * 3
+    assert load_checkpoint(run).meta["corpus"]["val_symbols"] > 0

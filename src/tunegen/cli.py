@@ -37,7 +37,9 @@ def add_train(commands) -> None:
         help="ABC files, folders, globs or bundled corpora (oneills1850, ryansMammoth, "
         "airdsAirs, essenFolksong; join with +); default: oneills1850",
     )
-    p.add_argument("--preset", default="default", help="seed, mit or default (see README)")
+    p.add_argument(
+        "--preset", default="default", help="seed, mit, default or transformer (see README)"
+    )
     p.add_argument("--out", type=Path, help="run folder (default: runs/<corpus>-<preset>)")
     p.add_argument(
         "--resume",
@@ -51,6 +53,9 @@ def add_train(commands) -> None:
     model.add_argument("--hidden-size", type=int)
     model.add_argument("--layers", type=int, dest="num_layers")
     model.add_argument("--dropout", type=float)
+    model.add_argument("--d-model", type=int, help="Transformer width")
+    model.add_argument("--heads", type=int, dest="num_heads", help="Transformer attention heads")
+    model.add_argument("--context", type=int, help="Transformer memory, in symbols")
     run = p.add_argument_group("training (overrides the preset)")
     run.add_argument(
         "--tokenizer",
@@ -80,7 +85,15 @@ def add_train(commands) -> None:
     p.set_defaults(handler=run_train)
 
 
-MODEL_OPTIONS = ("embedding_size", "hidden_size", "num_layers", "dropout")
+MODEL_OPTIONS = (
+    "embedding_size",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "d_model",
+    "num_heads",
+    "context",
+)
 TRAIN_OPTIONS = (
     "tokenizer",
     "mode",
@@ -415,7 +428,8 @@ def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
         all_tunes = read_corpus(training["corpus"]).tunes
         tunes = split_train_val(all_tunes, training["val_fraction"])[1]
         what = f"the held-out tunes of {'+'.join(training['corpus'])}"
-    result = corpus_likelihood(checkpoint, tunes, seq_len=training["seq_len"])
+    texts = [tune.text for tune in tunes]
+    result = corpus_likelihood(checkpoint, texts, seq_len=training["seq_len"])
     print(f"{args.checkpoint} on {what}: {result.tunes} tunes, {result.chars:,} characters")
     if result.skipped:
         print(f"skipped {result.skipped} tunes with characters the model never saw")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tunegen.music.abc import Tune
+from tunegen.errors import CorpusError
+from tunegen.music.abc import hash_fraction
 from tunegen.vocab import Vocabulary
 
 
@@ -22,43 +24,141 @@ def id_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 2**16 else np.int32)
 
 
-def _encoded_parts(tunes: Sequence[Tune], vocab: Vocabulary) -> Iterator[np.ndarray]:
+def _temporary_beside(path: Path) -> Path:
+    """A new empty file with a unique name beside `path`: every rank of a DDP run (or node) may
+    write the same file at the same time, each renaming its own copy into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(handle)
+    return Path(partial)
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write `path` under a temporary name, then rename it: readers never see half a file."""
+    partial = _temporary_beside(path)
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class TuneTexts:
+    """Tune texts kept in a UTF-8 file, one after another with a blank line between them.
+
+    A tune's text never holds a blank line (a blank line ends a tune in ABC), so the file reads
+    back exactly. Iterating reads it again from disk: a split of any size never sits in memory.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[str]:
+        lines: list[str] = []
+        with self.path.open(encoding="utf-8", newline="\n") as file:
+            for line in file:
+                if line == "\n":
+                    yield "".join(lines)
+                    lines = []
+                else:
+                    lines.append(line)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def write_splits(texts: Iterable[str], folder: Path, val_fraction: float) -> dict[str, TuneTexts]:
+    """Stream tune texts into corpus-train.txt and corpus-val.txt in `folder`.
+
+    The rule is split_train_val's: a tune is held out when its hash fraction is below
+    `val_fraction`; if none is, the train tune with the smallest fraction is held out instead.
+    """
+    paths = {split: folder / f"corpus-{split}.txt" for split in ("train", "val")}
+    partials = {split: _temporary_beside(path) for split, path in paths.items()}
+    counts = {"train": 0, "val": 0}
+    lowest = (1.0, -1)  # (hash fraction, index) of the train tune with the smallest fraction
+    try:
+        with ExitStack() as stack:
+            files = {
+                split: stack.enter_context(path.open("w", encoding="utf-8", newline="\n"))
+                for split, path in partials.items()
+            }
+            for text in texts:
+                fraction = hash_fraction(text)
+                split = "val" if fraction < val_fraction else "train"
+                if split == "train":
+                    lowest = min(lowest, (fraction, counts["train"]))
+                files[split].write(text + "\n")
+                counts[split] += 1
+        if counts["train"] + counts["val"] < 2:
+            total = counts["train"] + counts["val"]
+            raise CorpusError(f"need at least 2 tunes to hold some out, got {total}")
+        if counts["val"] == 0:
+            _hold_out_one(partials, lowest[1])
+        for split, path in paths.items():
+            os.replace(partials[split], path)
+    finally:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+    return {split: TuneTexts(path) for split, path in paths.items()}
+
+
+def _hold_out_one(partials: dict[str, Path], index: int) -> None:
+    """Move train tune number `index` to the (empty) validation file: tiny corpora only."""
+    train = list(TuneTexts(partials["train"]))
+    partials["val"].write_text(train.pop(index) + "\n", encoding="utf-8")
+    partials["train"].write_text("".join(text + "\n" for text in train), encoding="utf-8")
+
+
+Texts = Sequence[str] | TuneTexts  # tune texts that can be read more than once
+
+
+def _encoded_parts(texts: Iterable[str], vocab: Vocabulary) -> Iterator[np.ndarray]:
     """<eot> tune <eot> tune ... <eot>, one piece at a time, so every tune starts after a marker."""
     marker = np.zeros(1, dtype=id_dtype(len(vocab)))
     yield marker
-    for tune in tunes:
-        yield vocab.encode(tune.text)
+    for text in texts:
+        yield vocab.encode(text)
         yield marker
 
 
-def encoded_length(tunes: Sequence[Tune], vocab: Vocabulary | None = None) -> int:
-    """Symbols in encode_tunes' output, the markers included; without `vocab`, characters."""
-    return 1 + sum((vocab.length(t.text) if vocab else len(t.text)) + 1 for t in tunes)
+def encoded_length(texts: Iterable[str], vocab: Vocabulary | None = None) -> int:
+    """Symbols in encode_texts' output, the markers included; without `vocab`, characters."""
+    return 1 + sum((vocab.length(text) if vocab else len(text)) + 1 for text in texts)
 
 
-def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary, path: Path | None = None) -> np.ndarray:
+def split_counts(texts: Iterable[str], vocab: Vocabulary) -> dict[str, int]:
+    """Tunes, characters and symbols of a split in one pass (encode_texts' markers included)."""
+    tunes = chars = symbols = 0
+    for text in texts:
+        tunes += 1
+        chars += len(text) + 1
+        symbols += vocab.length(text) + 1
+    return {"tunes": tunes, "chars": chars + 1, "symbols": symbols + 1}
+
+
+def encode_texts(texts: Texts, vocab: Vocabulary, path: Path | None = None) -> np.ndarray:
     """One id array: <eot> tune <eot> tune ... <eot>.
 
     Without `path` the array is built in memory. With `path` the tunes are encoded one by one into
-    a .npy file (written under a temporary name, then renamed, so readers never see half a file)
-    and the file is returned memory-mapped read-only: a corpus larger than RAM never sits in memory
-    as ids.
+    a .npy file (written atomically) and the file is returned memory-mapped read-only: a corpus
+    larger than RAM never sits in memory as ids. `texts` is read twice (to size the file, then to
+    fill it), so it must be a sequence or a TuneTexts, not a generator.
     """
     dtype = id_dtype(len(vocab))
     if path is None:
-        return np.concatenate([part.astype(dtype) for part in _encoded_parts(tunes, vocab)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique temporary name: every node's local rank 0 may write the same shared file
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    out = np.lib.format.open_memmap(partial, "w+", dtype, (encoded_length(tunes, vocab),))
-    at = 0
-    for part in _encoded_parts(tunes, vocab):
-        out[at : at + len(part)] = part
-        at += len(part)
-    out.flush()
-    del out
-    os.replace(partial, path)
+        return np.concatenate([part.astype(dtype) for part in _encoded_parts(texts, vocab)])
+
+    def fill(partial: Path) -> None:
+        out = np.lib.format.open_memmap(partial, "w+", dtype, (encoded_length(texts, vocab),))
+        at = 0
+        for part in _encoded_parts(texts, vocab):
+            out[at : at + len(part)] = part
+            at += len(part)
+        out.flush()
+        del out
+
+    _write_atomically(path, fill)
     return load_encoded(path)
 
 

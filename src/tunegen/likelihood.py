@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
 from tunegen.checkpoint import Checkpoint
-from tunegen.data import StatefulBatches, encode_tunes, encoded_length
+from tunegen.data import StatefulBatches, encode_texts, encoded_length
 from tunegen.errors import CorpusError, VocabularyError
-from tunegen.music.abc import Tune
 
 
 @dataclass(frozen=True)
@@ -37,19 +36,20 @@ class Likelihood:
 
 
 def corpus_likelihood(
-    checkpoint: Checkpoint, tunes: Sequence[Tune], streams: int = 32, seq_len: int = 256
+    checkpoint: Checkpoint, texts: Iterable[str], streams: int = 32, seq_len: int = 256
 ) -> Likelihood:
-    """Score `tunes` as the model was validated: parallel streams with the state carried along."""
-    usable = []
-    for tune in tunes:
+    """Score tune texts as the model was validated: parallel streams with the state carried."""
+    usable, total_tunes = [], 0
+    for text in texts:
+        total_tunes += 1
         try:
-            checkpoint.vocab.encode(tune.text)
-            usable.append(tune)
+            checkpoint.vocab.encode(text)
+            usable.append(text)
         except VocabularyError:
             continue
     if not usable:
         raise CorpusError("no tune of the corpus fits the model's vocabulary")
-    ids = encode_tunes(usable, checkpoint.vocab)
+    ids = encode_texts(usable, checkpoint.vocab)
     streams = max(1, min(streams, (len(ids) - 1) // (seq_len + 1)))
     batches = StatefulBatches(ids, streams, seq_len)
     total, count, state = 0.0, 0, None
@@ -63,6 +63,5 @@ def corpus_likelihood(
     vocab = checkpoint.vocab
     chars_per_symbol = encoded_length(usable) / len(ids) if vocab.counts_characters else 1.0
     chars = round(count * chars_per_symbol)
-    return Likelihood(
-        len(usable), len(tunes) - len(usable), chars, total / (count * chars_per_symbol)
-    )
+    loss = total / (count * chars_per_symbol)
+    return Likelihood(len(usable), total_tunes - len(usable), chars, loss)

@@ -7,6 +7,7 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -19,14 +20,17 @@ from torch.utils.data import DataLoader, Dataset
 from tunegen.checkpoint import FORMAT_VERSION, read_checkpoint_file
 from tunegen.data import (
     StatefulBatches,
+    Texts,
+    TuneTexts,
     WindowBatches,
-    encode_tunes,
-    encoded_length,
+    encode_texts,
     load_encoded,
+    split_counts,
+    write_splits,
 )
 from tunegen.errors import UsageError
 from tunegen.models import build_model, preset
-from tunegen.music.abc import Tune, read_corpus, split_train_val
+from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
@@ -226,24 +230,24 @@ def describe_batch(config: TrainConfig, world_size: int) -> str:
 
 
 class CharDataModule(pl.LightningDataModule):
-    """Train/validation tunes encoded once into memory-mapped .npy files, and their batches.
+    """Train/validation texts encoded once into memory-mapped .npy files, and their batches.
 
     Each item of a loader is already a whole [B, T] batch for this rank (batch_size=None), so the
     Trainer must not add a DistributedSampler (use_distributed_sampler=False).
     """
 
     def __init__(
-        self, tunes: dict[str, list[Tune]], vocab: Vocabulary, train: TrainConfig, run_dir: Path
+        self, texts: dict[str, Texts], vocab: Vocabulary, train: TrainConfig, run_dir: Path
     ) -> None:
         super().__init__()
-        self.tunes, self.vocab, self.config = tunes, vocab, train
+        self.texts, self.vocab, self.config = texts, vocab, train
         self.paths = {split: run_dir / f"corpus-{split}.npy" for split in ("train", "val")}
         self.batches: dict[str, Dataset] = {}
 
     def prepare_data(self) -> None:
         # Lightning calls this on local rank 0 of each node and holds the other ranks meanwhile
         for split, path in self.paths.items():
-            encode_tunes(self.tunes[split], self.vocab, path)
+            encode_texts(self.texts[split], self.vocab, path)
 
     def setup(self, stage: str) -> None:
         trainer = self.trainer  # None when the module is used on its own
@@ -361,27 +365,28 @@ class TrainResult:
     global_rank: int  # 0 in the process that reports; DDP runs this in every process
 
 
-def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
-    """Read and split the corpus; the vocabulary comes from the text unless given.
+def prepare_corpus(
+    train: TrainConfig, folder: Path, vocab: Vocabulary | None = None
+) -> tuple[dict[str, TuneTexts], Vocabulary, dict]:
+    """Read the corpus in one streaming pass into split text files in `folder`; the vocabulary
+    comes from those texts unless given.
 
-    Returns (tunes by split, vocabulary, corpus description for the checkpoint). The tunes are
-    held in memory as text; CharDataModule encodes them into memory-mapped .npy files.
+    Returns (texts by split, vocabulary, corpus description for the checkpoint). Tunes are never
+    all in memory: a corpus of gigabytes needs the memory of its largest file, not of itself.
     """
-    corpus = read_corpus(train.corpus, train.keep_metadata)
-    train_tunes, val_tunes = split_train_val(corpus.tunes, train.val_fraction)
-    tunes = {"train": train_tunes, "val": val_tunes}
-    vocab = vocab or Vocabulary.from_texts((t.text for t in corpus.tunes), train.tokenizer)
+    report = ReadReport()
+    tunes = iter_corpus(train.corpus, report, train.keep_metadata)
+    texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)
+    if vocab is None:
+        vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
     info = {
-        "description": corpus.description,
-        "report": corpus.report.summary(),
-        "train_tunes": len(tunes["train"]),
-        "val_tunes": len(tunes["val"]),
-        "train_chars": encoded_length(tunes["train"]),
-        "val_chars": encoded_length(tunes["val"]),
-        "train_symbols": encoded_length(tunes["train"], vocab),
-        "val_symbols": encoded_length(tunes["val"], vocab),
+        "description": corpus_description(train.corpus),
+        "report": report.summary(),
     }
-    return tunes, vocab, info
+    for split, split_texts in texts.items():
+        counts = split_counts(split_texts, vocab)
+        info.update({f"{split}_{name}": value for name, value in counts.items()})
+    return texts, vocab, info
 
 
 def check_run_dir(run_dir: Path, force: bool) -> None:
@@ -409,10 +414,9 @@ def train(
         vocab = Vocabulary.from_dict(meta["vocab"])
         model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
     pl.seed_everything(config.seed, verbose=False)
-    tunes, vocab, info = prepare_corpus(config, vocab)
+    texts, vocab, info = prepare_corpus(config, run_dir, vocab)
     module = CharLanguageModel(model_config, config, vocab, info)
-    data = CharDataModule(tunes, vocab, config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    data = CharDataModule(texts, vocab, config, run_dir)
     trainer = build_trainer(config, run_dir)
     try:
         with warnings.catch_warnings():

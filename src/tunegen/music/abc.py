@@ -9,7 +9,7 @@ import glob
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -260,17 +260,22 @@ def read_abc_file(path: Path, keep_metadata: bool = False) -> tuple[list[Tune], 
     return tunes, report
 
 
-def read_corpus(specs: Sequence[str], keep_metadata: bool = False) -> Corpus:
-    """Read tunes from every spec (names may be joined with '+'), dropping exact duplicates."""
+def iter_corpus(
+    specs: Sequence[str], report: ReadReport, keep_metadata: bool = False
+) -> Iterator[Tune]:
+    """Tunes of every spec (names may be joined with '+'), one at a time, exact duplicates dropped.
+
+    Counts and problems go into `report` as the files are read. Only digests of the tunes seen are
+    kept, so a corpus of any size streams through. A corpus with no usable tune is a CorpusError.
+    """
     names = [part for spec in specs for part in spec.split("+") if part]
     if not names:
         raise CorpusError("no corpus given")
-    report = ReadReport()
-    tunes: list[Tune] = []
-    seen: set[bytes] = set()  # digests, not texts: a large corpus would be held twice
+    seen: set[bytes] = set()
     for name in names:
         for path in resolve_abc_files(name):
             file_tunes, file_report = read_abc_file(path, keep_metadata)
+            unique = []
             for tune in file_tunes:
                 digest = hashlib.blake2b(tune.text.encode("utf-8"), digest_size=16).digest()
                 if digest in seen:
@@ -278,28 +283,42 @@ def read_corpus(specs: Sequence[str], keep_metadata: bool = False) -> Corpus:
                     file_report.dropped["duplicate"] += 1
                     continue
                 seen.add(digest)
-                tunes.append(tune)
+                unique.append(tune)
             report.merge(file_report)
-    description = "+".join(names)
-    if not tunes:
+            yield from unique
+    if not seen:
         detail = "; ".join(report.problems[:3]) or report.summary()
-        raise CorpusError(f"{description}: no usable tunes ({detail})")
-    return Corpus(tunes, report, description)
+        raise CorpusError(f"{'+'.join(names)}: no usable tunes ({detail})")
 
 
-def tune_hash_fraction(tune: Tune) -> float:
-    """A stable number in [0, 1) from the tune's text, used to place it on one side of a split."""
-    digest = hashlib.sha1(tune.text.encode("utf-8")).digest()
+def read_corpus(specs: Sequence[str], keep_metadata: bool = False) -> Corpus:
+    """Every tune of every spec in memory (see iter_corpus), with the read report."""
+    report = ReadReport()
+    tunes = list(iter_corpus(specs, report, keep_metadata))
+    return Corpus(tunes, report, corpus_description(specs))
+
+
+def corpus_description(specs: Sequence[str]) -> str:
+    return "+".join(part for spec in specs for part in spec.split("+") if part)
+
+
+def hash_fraction(text: str) -> float:
+    """A stable number in [0, 1) from a tune's text, used to place it on one side of a split."""
+    digest = hashlib.sha1(text.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def split_train_val(tunes: Sequence[Tune], val_fraction: float) -> tuple[list[Tune], list[Tune]]:
-    """Deterministic tune-level split by hash: the same tune always lands on the same side."""
+    """Deterministic tune-level split by hash: the same tune always lands on the same side.
+
+    A tune is held out when its hash fraction is below `val_fraction`; if none is, the tune with
+    the smallest fraction is (data.write_splits applies the same rule to a stream of texts).
+    """
     if not 0 < val_fraction < 1:
         raise ValueError(f"validation fraction must be in (0, 1), got {val_fraction}")
     if len(tunes) < 2:
         raise CorpusError(f"need at least 2 tunes to hold some out, got {len(tunes)}")
-    scored = sorted(((tune_hash_fraction(t), i) for i, t in enumerate(tunes)))
+    scored = sorted(((hash_fraction(t.text), i) for i, t in enumerate(tunes)))
     val_ids = {i for score, i in scored if score < val_fraction} or {scored[0][1]}
     train = [t for i, t in enumerate(tunes) if i not in val_ids]
     val = [t for i, t in enumerate(tunes) if i in val_ids]
