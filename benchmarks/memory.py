@@ -69,11 +69,13 @@ def own_peak_mb() -> float:
     )
 
 
-def train_steps(npy: Path, symbols: list[str], steps: int, peaks: multiprocessing.Queue) -> None:
+def train_steps(
+    npy: Path, symbols: list[str], info: dict, steps: int, peaks: multiprocessing.Queue
+) -> None:
     """Train the default preset for `steps` steps on memory-mapped stateful batches."""
     vocab = Vocabulary(symbols)
     config = TrainConfig()
-    module = CharLanguageModel(preset("default")["model"], config, vocab, corpus={})
+    module = CharLanguageModel(preset("default")["model"], config, vocab, info)
     batches = StatefulBatches(load_encoded(npy), config.batch_size, config.seq_len)
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -101,7 +103,7 @@ def main() -> None:
 
         started = time.perf_counter()
         config = TrainConfig(corpus=(str(root / "big"),))
-        texts, vocab, _ = prepare_corpus(config, root / "run")
+        texts, vocab, info = prepare_corpus(config, root / "run")
         label = "read, normalise, split to text files, vocabulary (streamed)"
         rows.append((label, corpus_mb, None, peak_mb(), since(started)))
 
@@ -114,7 +116,9 @@ def main() -> None:
         started = time.perf_counter()
         spawn = multiprocessing.get_context("spawn")
         peaks = spawn.Queue()
-        child = spawn.Process(target=train_steps, args=(npy, vocab.symbols, args.steps, peaks))
+        child = spawn.Process(
+            target=train_steps, args=(npy, vocab.symbols, info, args.steps, peaks)
+        )
         child.start()
         child_peak = peaks.get()
         child.join()

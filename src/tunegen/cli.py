@@ -239,15 +239,15 @@ def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, 
 # ------------------------------------------------------------------------------------ info
 def add_info(commands) -> None:
     p = commands.add_parser("info", help="describe a checkpoint: model, vocabulary, corpus")
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("checkpoint", nargs="?", type=Path, help="default: the bundled model")
     p.set_defaults(handler=run_info)
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from tunegen.checkpoint import load_checkpoint
+    from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
     from tunegen.models.summary import format_summary, model_summary
 
-    checkpoint = load_checkpoint(args.checkpoint)
+    checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     meta = checkpoint.meta
     training, corpus = meta["training"], meta["corpus"]
     print(f"checkpoint: {checkpoint.path}")
