@@ -20,9 +20,10 @@ PRESETS: dict[str, dict] = {
         "model": {"embedding_size": 256, "hidden_size": 1024, "num_layers": 1, "dropout": 0.0},
         "training": {"mode": "windows", "batch_size": 32, "seq_len": 100, "lr": 5e-3},
     },
-    # Best held-out bits per character per CPU minute among the shapes measured (README, issue 2).
-    # Measured by benchmarks/presets.py: 1.84 val bits/char after 2 CPU minutes on oneills1850,
-    # against 1.91 for 1 x 384, 2.03 for 2 x 256, 2.13 for `mit` and 2.22 for `seed`.
+    # Best held-out bits per character per CPU minute among the shapes measured (README,
+    # benchmarks/RESULTS.md): after 8 minutes on one core on oneills1850+ryansMammoth+airdsAirs,
+    # 1.814 val bits/char (1.812 with ABC tokens: a tie), against 1.961 for 1 x 512, 2.001 for
+    # `seed` and 2.358 for the `transformer` preset.
     "default": {
         "model": {"embedding_size": 32, "hidden_size": 256, "num_layers": 1, "dropout": 0.0},
         "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 5e-3},
