@@ -12,12 +12,14 @@ from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.music.abc import parse_tunebook
 from tunegen.sampling import (
+    MAX_HEADER_LINES,
     GumbelNoise,
     HeaderPlan,
     SamplingOptions,
     _RowConstraint,
     choose,
     compose,
+    header_starts,
 )
 from tunegen.vocab import Vocabulary
 
@@ -71,9 +73,10 @@ def test_primer_starts_every_tune():
 
 
 def test_row_constraint_forces_title_meter_and_key():
-    row = _RowConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB)
+    row = _RowConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB, header_starts(VOCAB))
     emitted = ""
-    script = iter("Jig\nL:1/8\nK:xxxxxx|ABc|\n")  # what the "model" would write when free
+    # what the "model" writes when free: the colon after a field letter is forced
+    script = iter("Jig\nL1/8\nKxxxxxx|ABc|\n")
     while len(emitted) < 40 and row.in_header:
         forced = row.forced()
         symbol = VOCAB.symbols[forced] if forced is not None else next(script)
@@ -89,3 +92,24 @@ def test_header_plan_appears_in_every_sampled_header():
     assert tunes_text.count("T:Test Tune\nM:3/4\n") == 5
     _, report = parse_tunebook(tunes_text)
     assert report.read == 5
+
+
+def test_header_lines_are_fields_and_the_key_comes_before_the_music():
+    starts = header_starts(VOCAB)
+    row = _RowConstraint(HeaderPlan(), VOCAB, starts)
+    assert set(np.flatnonzero(row.allowed())) == {VOCAB.index[c] for c in "ABCDFGHIKLMNOPQRSTUVWZ"
+                                                  if c in VOCAB.index}  # fmt: skip
+    row.observe("T")
+    assert VOCAB.symbols[row.forced()] == ":"  # a field letter takes its colon
+    row.observe(":")
+    assert not row.allowed()[VOCAB.end_id]  # no tune ends in its header
+    for _ in range(MAX_HEADER_LINES):
+        row.observe("\n")
+    assert [VOCAB.symbols[row.forced()] for _ in range(2)] == ["K", ":"]
+
+
+def test_sampled_tunes_all_reach_their_music():
+    result = compose(tiny_model(), VOCAB, 4, SamplingOptions(max_chars=3000, seed=4))
+    for text in result.texts:
+        header = text.split("K:")[0].split("\n")[:-1]
+        assert "K:" in text and all(line[1:2] == ":" for line in header), text

@@ -70,9 +70,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(model, Vocabulary.from_dict(meta["vocab"]), meta, Path(path))
 
 
-def export_checkpoint(source: str | Path, dest: Path, half: bool = True) -> Path:
+def export_checkpoint(
+    source: str | Path, dest: Path, half: bool = True, temperature: float | None = None
+) -> Path:
     """A compact copy of a checkpoint for sharing or bundling: the model's weights (in half
     precision unless `half` is False), vocabulary and configs, without optimizer or trainer state.
+    `temperature`, if given, becomes the model's default sampling temperature.
 
     The copy loads with load_checkpoint like any other (weights return to float32 on loading).
     """
@@ -84,6 +87,8 @@ def export_checkpoint(source: str | Path, dest: Path, half: bool = True) -> Path
         if key.startswith(MODEL_PREFIX)
     }
     meta = {key: value for key, value in raw["tunegen"].items() if key != "rng"}
+    if temperature is not None:
+        meta["sampling"] = {"temperature": temperature}
     compact = {
         "state_dict": weights,
         "tunegen": {**meta, "exported_from": str(source), "weights_dtype": str(dtype)},

@@ -161,7 +161,9 @@ def add_generate(commands) -> None:
     p.add_argument("--title", help="title (T:) of every tune")
     p.add_argument("--meter", help="metre (M:), e.g. 6/8")
     p.add_argument("--key", help="key (K:), e.g. D or Ador")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument(
+        "--temperature", type=float, help="default: the model's own (0.8 bundled), else 1"
+    )
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
     p.add_argument("--max-chars", type=int, default=2000, help="longest tune in characters")
@@ -194,9 +196,12 @@ def run_generate(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.out} already exists; use --force to overwrite it or --out elsewhere"
         )
-    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     render = render_options_from_args(args, args.render) if args.render else None
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
+    temperature = args.temperature
+    if temperature is None:  # the model's own default (exported with one), else plain sampling
+        temperature = checkpoint.meta.get("sampling", {}).get("temperature", 1.0)
+    options = SamplingOptions(temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     primer = (args.primer or "").replace("\\n", "\n")
     if args.keep:
         result = compose_keeping(args, checkpoint, options, primer, plan)
@@ -447,6 +452,9 @@ def add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", type=Path, help="a .ckpt file or a run folder")
     parser.add_argument("--out", type=Path, required=True, help="the .ckpt file to write")
     parser.add_argument("--float32", action="store_true", help="keep full-precision weights")
+    parser.add_argument(
+        "--temperature", type=float, help="the model's default sampling temperature for generate"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.set_defaults(handler=run_export)
 
@@ -456,7 +464,9 @@ def run_export(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.force:
         raise UsageError(f"{args.out} already exists; use --force to overwrite it")
-    export_checkpoint(args.checkpoint, args.out, half=not args.float32)
+    if args.temperature is not None and args.temperature <= 0:
+        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
+    export_checkpoint(args.checkpoint, args.out, not args.float32, args.temperature)
     load_checkpoint(args.out)  # the copy must load before we say it is done
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0

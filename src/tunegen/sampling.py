@@ -166,18 +166,50 @@ class HeaderPlan:
         return f"T:{self.title}\n{meter}"
 
 
-class _RowConstraint:
-    """Per-tune forced text: the opening, the meter after a free title, the key after "K:"."""
+# Header fields a tune may open with (ABC 2.1 section 3): X: is numbered by the tunebook.
+HEADER_FIELDS = "ABCDFGHIKLMNOPQRSTUVWZ"
+MAX_HEADER_LINES = 8  # then K: is forced, so every tune gets to its music
 
-    def __init__(self, plan: HeaderPlan, vocab: Vocabulary) -> None:
-        self.plan, self.vocab = plan, vocab
+
+def header_starts(vocab: Vocabulary) -> np.ndarray:
+    """Mask [V] of the symbols that may open a header line: a field letter or a "K:" token."""
+    return np.array(
+        [
+            len(s) <= 2 and s[:1] in HEADER_FIELDS and s[1:] in ("", ":") and i > 0
+            for i, s in enumerate(vocab.symbols)
+        ]
+    )
+
+
+class _RowConstraint:
+    """Per-tune header grammar and forced text.
+
+    Every header line is a field: it opens with a field letter and a colon; no tune ends in its
+    header; after MAX_HEADER_LINES lines without K: the K: line is forced, so every tune has its
+    key before its music. The plan forces its text: the opening, the meter after a free title,
+    the key after "K:".
+    """
+
+    def __init__(self, plan: HeaderPlan, vocab: Vocabulary, starts: np.ndarray) -> None:
+        self.plan, self.vocab, self.starts = plan, vocab, starts
+        self.not_end = np.arange(len(vocab)) != vocab.end_id
         self.pending: list[int] = list(vocab.encode(plan.opening()))[::-1]
         self.meter_after_title = plan.title is None and plan.meter is not None
         self.line = ""
+        self.lines = 0
         self.in_header = True
 
     def forced(self) -> int | None:
+        """The symbol this step must be, if any (call once per step)."""
+        if not self.pending and self.line == "" and self.lines >= MAX_HEADER_LINES:
+            self._queue("K:")
+        if not self.pending and len(self.line) == 1:
+            self._queue(":")  # a field letter is followed by its colon
         return self.pending.pop() if self.pending else None
+
+    def allowed(self) -> np.ndarray:
+        """Mask [V] of the symbols the model may choose from now: no tune ends in its header."""
+        return self.starts if self.line == "" else self.not_end
 
     def observe(self, symbol: str) -> None:
         """Update after `symbol` was emitted; queue forced text when a trigger is reached."""
@@ -192,6 +224,7 @@ class _RowConstraint:
             self.meter_after_title = False
             self._queue(f"M:{self.plan.meter}\n")
         self.line = ""
+        self.lines += 1
 
     def _queue(self, text: str) -> None:
         self.pending = list(self.vocab.encode(text))[::-1]
@@ -217,17 +250,21 @@ def sample_tunes(
     logits = stepper.step(np.full(num_tunes, vocab.end_id))
     for symbol in primer_ids:
         logits = stepper.step(np.full(num_tunes, symbol))
-    rows = [_RowConstraint(plan, vocab) for _ in range(num_tunes)] if plan != HeaderPlan() else []
+    rows = _header_rows(plan, vocab, num_tunes, primer)
     out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
     finished = np.zeros(num_tunes, dtype=bool)
     length = 0
     for length in range(1, options.max_chars + 1):
-        ids = choose(logits, options, noise.next())
+        forced: dict[int, int | None] = {}
         for b, row in enumerate(rows):
             if row.in_header and not finished[b]:
-                forced = row.forced()
-                ids[b] = ids[b] if forced is None else forced
-                row.observe(vocab.symbols[ids[b]])
+                forced[b] = row.forced()
+                if forced[b] is None:
+                    logits[b, ~row.allowed()] = -np.inf
+        ids = choose(logits, options, noise.next())
+        for b, symbol in forced.items():
+            ids[b] = ids[b] if symbol is None else symbol
+            rows[b].observe(vocab.symbols[ids[b]])
         ids[finished] = vocab.end_id
         out[:, length - 1] = ids
         finished |= ids == vocab.end_id
@@ -235,6 +272,21 @@ def sample_tunes(
             break
         logits = stepper.step(ids)
     return [primer + vocab.decode(_until_end(row[:length])) for row in out]
+
+
+def _header_rows(
+    plan: HeaderPlan, vocab: Vocabulary, num_tunes: int, primer: str
+) -> list[_RowConstraint]:
+    """One header constraint per tune for ABC models (none for word streams such as MIDI), each
+    having read the primer, so a primer that writes the header leaves the model free after it."""
+    if vocab.tokenizer == "words":
+        return []
+    starts = header_starts(vocab)
+    rows = [_RowConstraint(plan, vocab, starts) for _ in range(num_tunes)]
+    for row in rows:
+        for symbol in vocab.encode(primer):
+            row.observe(vocab.symbols[symbol])
+    return rows
 
 
 def _until_end(ids: Sequence[int]) -> list[int]:
