@@ -31,8 +31,8 @@ def check(tune: str, folder: Path, index: int) -> tuple[bool, bool]:
     """(no error, every bar right) for one tune."""
     path = folder / f"tune{index}.abc"
     path.write_text(tune, encoding="utf-8")
-    result = subprocess.run(
-        ["abc2midi", str(path), "-c"], capture_output=True, text=True, errors="replace"
+    result = subprocess.run(  # in the temporary folder: abc2midi writes a barloc.txt there
+        ["abc2midi", path.name, "-c"], capture_output=True, text=True, errors="replace", cwd=folder
     )
     output = result.stdout + result.stderr
     no_error = "Error" not in output and result.returncode == 0
