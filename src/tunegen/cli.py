@@ -300,19 +300,15 @@ def run_render(args: argparse.Namespace) -> int:
 
 def render_file(path: Path, out_dir: Path, options: RenderOptions) -> int:
     """Render every tune of an ABC file into out_dir; exit code 0 if any tune rendered."""
-    from tunegen.music.abc import decode_abc_bytes, parse_tunebook_leniently
-    from tunegen.render import render_tunebook
+    from tunegen.music.abc import decode_abc_bytes
+    from tunegen.render import render_abc_text
 
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     text, notes = decode_abc_bytes(path.read_bytes(), str(path))
     for note in notes:
         print(f"tunegen: {note}", file=sys.stderr)
-    pairs = parse_tunebook_leniently(text, str(path))
-    if not pairs:
-        raise CorpusError(f"{path}: no tunes to render (no X: line)")
-    tunes, problems = [tune for tune, _ in pairs], [problem for _, problem in pairs]
-    report = render_tunebook(tunes, out_dir, options, problems)
+    report = render_abc_text(text, out_dir, options, str(path))
     print(report.summary())
     return 0 if report.any_rendered else 2
 
