@@ -407,7 +407,45 @@ def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate]
+# ----------------------------------------------------------------------------------- serve
+def add_serve(commands: argparse._SubParsersAction) -> None:
+    """`tunegen serve`: the local web page to compose, hear, edit and keep tunes."""
+    parser = commands.add_parser(
+        "serve",
+        help="open a local web page to compose, hear, edit and save tunes",
+        description="Serve a web page (and its JSON API under /api/) to compose tunes with the "
+        "bundled model or your checkpoints, hear and edit them, and keep them in a library.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        help="folder of checkpoints: *.ckpt files and run folders (default: runs, if it exists)",
+    )
+    parser.add_argument(
+        "--library",
+        type=Path,
+        help="SQLite file of saved tunes (default: ~/.local/share/tunegen/library.sqlite)",
+    )
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the options, open the library, then serve until Ctrl-C."""
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be 1-65535, got {args.port}")
+    if args.models is not None and not args.models.is_dir():
+        raise UsageError(f"--models {args.models}: no such folder")
+    from tunegen.library import TuneLibrary, default_library_path
+    from tunegen.web.app import serve
+
+    library = TuneLibrary(args.library or default_library_path())
+    serve(args.host, args.port, args.models or Path("runs"), library)
+    return 0
+
+
+COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -172,6 +172,7 @@ def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    app.state.studio, app.state.library = studio, library
     app.add_exception_handler(TunegenError, _error)
     app.middleware("http")(_guard)
     add_job_routes(app, studio)
