@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from tunegen.cli import main
-from tunegen.vocab import Vocabulary
 from tunegen.music.abc import (
     Tune,
     bundled_corpus_files,
@@ -18,6 +17,7 @@ from tunegen.music.abc import (
     read_corpus,
     tunebook_text,
 )
+from tunegen.vocab import Vocabulary
 
 # A repeat with first and second endings, a tie into the first ending and three chord symbols.
 GOLDEN_ABC = """X:1

@@ -28,6 +28,12 @@ def make_client(models_dir: Path | None, tmp_path: Path, **studio_options) -> Te
     return TestClient(web_app.create_app(studio, TuneLibrary(tmp_path / "library.sqlite")))
 
 
+@pytest.fixture(autouse=True)
+def no_bundled_model(monkeypatch, tmp_path):
+    """Only the test models: whether the package ships a pretrained model must not matter."""
+    monkeypatch.setattr(checkpoint, "BUNDLED_MODEL", tmp_path / "no-bundled-model.ckpt")
+
+
 @pytest.fixture
 def client(models_dir, tmp_path):
     with make_client(models_dir, tmp_path) as client:
@@ -223,7 +229,7 @@ def test_rendered_files_are_only_reachable_by_id_and_name(client, tmp_path):
         f"/api/files/{job}/%2Fetc%2Fpasswd",
         f"/api/files/{job}/{tmp_path}/secret.abc",
         f"/api/files/{job}/{str(tmp_path / 'secret.abc').replace('/', '%2F')}",
-        f"/api/files/..%2F/secret.abc",
+        "/api/files/..%2F/secret.abc",
         f"/api/files/{job}/..\\..\\secret.abc",
         f"/api/files/{job}/index.html",
         f"/api/files/{job}/{name}%00.abc",
@@ -359,14 +365,14 @@ def test_serve_runs_uvicorn_on_the_chosen_address(models_dir, tmp_path, monkeypa
     calls = []
 
     def fake_run(app, host, port, log_level):
-        calls.append((app, host, port, app.state.studio.work_dir))
         assert app.state.studio.work_dir.is_dir()
+        calls.append((host, port, app.state.studio.work_dir))
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     library = tmp_path / "lib.sqlite"
     args = ["serve", "--port", "8123", "--models", str(models_dir), "--library", str(library)]
     assert main(args) == 0
-    (app, host, port, work_dir) = calls[0]
+    (host, port, work_dir) = calls[0]
     assert (host, port) == ("127.0.0.1", 8123)
     assert not work_dir.exists()  # the rendered files go when the server stops
     assert library.is_file()
