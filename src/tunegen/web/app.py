@@ -6,7 +6,6 @@ CPU-bound jobs run in the threadpool, behind the studio's bound on concurrent jo
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from tunegen import __version__
 from tunegen.errors import BusyError, NotFoundError, TunegenError
-from tunegen.library import TuneLibrary
+from tunegen.library import SavedTune, TuneLibrary
 from tunegen.sampling import HeaderPlan, SamplingOptions
 from tunegen.studio import Rendered, Studio
 from tunegen.web.schemas import (
@@ -29,7 +28,6 @@ from tunegen.web.schemas import (
     RenderIn,
     RenderOut,
     TuneIn,
-    TuneOut,
     TunePatch,
 )
 
@@ -60,10 +58,6 @@ def _render_out(rendered: Rendered) -> dict:
         for tune in rendered.report.tunes
     ]
     return {"id": rendered.render_id, "synth": rendered.report.synth, "tunes": tunes}
-
-
-def _tune_out(tune) -> TuneOut:
-    return TuneOut(**dataclasses.asdict(tune))
 
 
 async def _error(request: Request, err: Exception) -> JSONResponse:
@@ -130,25 +124,25 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
 def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
     """The saved tunes: list, save, read, change, delete and export."""
 
-    @app.get("/api/tunes", response_model=list[TuneOut], tags=["library"])
-    def list_tunes(starred: bool = False) -> list[TuneOut]:
+    @app.get("/api/tunes", response_model=list[SavedTune], tags=["library"])
+    def list_tunes(starred: bool = False) -> list[SavedTune]:
         """Saved tunes, oldest first (only starred ones with ?starred=true)."""
-        return [_tune_out(tune) for tune in library.list(starred)]
+        return library.list(starred)
 
-    @app.post("/api/tunes", response_model=TuneOut, status_code=201, tags=["library"])
-    def save_tune(body: TuneIn) -> TuneOut:
+    @app.post("/api/tunes", response_model=SavedTune, status_code=201, tags=["library"])
+    def save_tune(body: TuneIn) -> SavedTune:
         """Save a tune in the library."""
-        return _tune_out(library.add(body.name, body.abc, body.starred, body.model))
+        return library.add(body.name, body.abc, body.starred, body.model)
 
-    @app.get("/api/tunes/{tune_id}", response_model=TuneOut, tags=["library"])
-    def get_tune(tune_id: int) -> TuneOut:
+    @app.get("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
+    def get_tune(tune_id: int) -> SavedTune:
         """One saved tune."""
-        return _tune_out(library.get(tune_id))
+        return library.get(tune_id)
 
-    @app.patch("/api/tunes/{tune_id}", response_model=TuneOut, tags=["library"])
-    def change_tune(tune_id: int, body: TunePatch) -> TuneOut:
+    @app.patch("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
+    def change_tune(tune_id: int, body: TunePatch) -> SavedTune:
         """Rename, star or unstar, or replace the ABC of a saved tune."""
-        return _tune_out(library.update(tune_id, body.name, body.abc, body.starred))
+        return library.update(tune_id, body.name, body.abc, body.starred)
 
     @app.delete("/api/tunes/{tune_id}", status_code=204, tags=["library"])
     def delete_tune(tune_id: int) -> Response:

@@ -99,14 +99,3 @@ class TunePatch(Strict):
     name: str | None = Field(None, min_length=1, max_length=200, pattern=ONE_LINE)
     abc: str | None = Field(None, min_length=1, max_length=MAX_ABC_CHARS)
     starred: bool | None = None
-
-
-class TuneOut(BaseModel):
-    """A saved tune."""
-
-    id: int
-    name: str
-    abc: str
-    starred: bool
-    model: str
-    created: str
