@@ -288,14 +288,12 @@ def test_a_hundred_simultaneous_jobs_never_break_the_server(models_dir, tmp_path
 
 # ---------------------------------------------------------------------------------- library
 def test_save_list_change_export_and_delete_tunes(client):
-    composed = client.post("/api/compose", json=ECHO).json()["tunes"][0]["abc"]
-    saved = client.post("/api/tunes", json={"name": "Keeper", "abc": composed, "model": "echo"})
+    reel = "X:1\n" + ECHO_TUNE
+    saved = client.post("/api/tunes", json={"name": "Keeper", "abc": reel, "model": "echo"})
     assert saved.status_code == 201
     tune = saved.json()
     assert tune["name"] == "Keeper" and tune["starred"] is False and tune["model"] == "echo"
-    other = client.post(
-        "/api/tunes", json={"name": "Other", "abc": composed, "starred": True}
-    ).json()
+    other = client.post("/api/tunes", json={"name": "Other", "abc": reel, "starred": True}).json()
     assert [t["name"] for t in client.get("/api/tunes").json()] == ["Keeper", "Other"]
     assert [t["name"] for t in client.get("/api/tunes?starred=true").json()] == ["Other"]
     changed = client.patch(f"/api/tunes/{tune['id']}", json={"name": "Renamed", "starred": True})
