@@ -156,6 +156,7 @@ function savedItem(tune) {
     runJob("Rendering...", async () => {
       const result = await api("POST", "/api/render", { abc: tune.abc });
       showTunes(result.tunes, tune.model);
+      $("#tunes .name").value = tune.name;
       return `Opened "${tune.name}".`;
     }));
   $(".delete", item).addEventListener("click", () =>
