@@ -61,7 +61,7 @@ def _render_out(rendered: Rendered) -> dict:
 
 
 async def _error(request: Request, err: Exception) -> JSONResponse:
-    """A library error as JSON: 404 for unknown things, 503 when busy, 422 for bad input."""
+    """A tunegen error as JSON: 404 for unknown things, 503 when busy, 422 for bad input."""
     if isinstance(err, BusyError):
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
