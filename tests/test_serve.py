@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -374,4 +375,5 @@ def test_serve_runs_uvicorn_on_the_chosen_address(models_dir, tmp_path, monkeypa
     assert (host, port) == ("127.0.0.1", 8123)
     assert not work_dir.exists()  # the rendered files go when the server stops
     assert library.is_file()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # serve put the handler back
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out

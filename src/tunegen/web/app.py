@@ -6,6 +6,8 @@ CPU-bound jobs run in the threadpool, behind the studio's bound on concurrent jo
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -180,12 +182,24 @@ def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
     return app
 
 
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM ends the server like Ctrl-C does, so that the rendered files are removed."""
+    raise KeyboardInterrupt
+
+
 def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -> None:
-    """Run the page with uvicorn until Ctrl-C; rendered files live in a temporary folder."""
+    """Run the page with uvicorn until Ctrl-C or SIGTERM; rendered files live in a temporary
+    folder that goes with the server."""
     import uvicorn
 
-    with tempfile.TemporaryDirectory(prefix="tunegen-serve-") as work:
-        app = create_app(Studio(models_dir, Path(work)), library)
-        print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
-        print(f"tunegen: tune library: {library.path}")
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn shuts down gracefully on a signal, then raises it again for this handler
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tunegen-serve-") as work:
+            app = create_app(Studio(models_dir, Path(work)), library)
+            print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
+            print(f"tunegen: tune library: {library.path}")
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
