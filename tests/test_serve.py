@@ -369,11 +369,12 @@ def test_serve_runs_uvicorn_on_the_chosen_address(models_dir, tmp_path, monkeypa
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     library = tmp_path / "lib.sqlite"
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
     args = ["serve", "--port", "8123", "--models", str(models_dir), "--library", str(library)]
     assert main(args) == 0
     (host, port, work_dir) = calls[0]
     assert (host, port) == ("127.0.0.1", 8123)
     assert not work_dir.exists()  # the rendered files go when the server stops
     assert library.is_file()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # serve put the handler back
+    assert signal.getsignal(signal.SIGTERM) == sigterm_handler  # serve put it back
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
