@@ -358,7 +358,7 @@ def test_serve_rejects_bad_options_in_one_line(tmp_path, monkeypatch, capsys, op
     assert message in err and err.count("\n") == 1
 
 
-def test_serve_runs_uvicorn_on_the_chosen_address(models_dir, tmp_path, monkeypatch, capsys):
+def test_serve_runs_uvicorn_on_the_chosen_address(tmp_path, monkeypatch, capsys):
     import uvicorn
 
     calls = []
@@ -370,7 +370,7 @@ def test_serve_runs_uvicorn_on_the_chosen_address(models_dir, tmp_path, monkeypa
     monkeypatch.setattr(uvicorn, "run", fake_run)
     library = tmp_path / "lib.sqlite"
     sigterm_handler = signal.getsignal(signal.SIGTERM)
-    args = ["serve", "--port", "8123", "--models", str(models_dir), "--library", str(library)]
+    args = ["serve", "--port", "8123", "--models", str(tmp_path), "--library", str(library)]
     assert main(args) == 0
     (host, port, work_dir) = calls[0]
     assert (host, port) == ("127.0.0.1", 8123)
