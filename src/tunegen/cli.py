@@ -426,7 +426,8 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--library",
         type=Path,
-        help="SQLite file of saved tunes (default: ~/.local/share/tunegen/library.sqlite)",
+        help="SQLite file of saved tunes (default: tunegen/library.sqlite in $XDG_DATA_HOME "
+        "or ~/.local/share)",
     )
     parser.set_defaults(handler=run_serve)
 
