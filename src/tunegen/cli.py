@@ -421,11 +421,13 @@ def add_serve(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--models",
         type=Path,
+        metavar="DIR",
         help="folder of checkpoints: *.ckpt files and run folders (default: runs, if it exists)",
     )
     parser.add_argument(
         "--library",
         type=Path,
+        metavar="PATH",
         help="SQLite file of saved tunes (default: tunegen/library.sqlite in $XDG_DATA_HOME "
         "or ~/.local/share)",
     )
