@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tunegen.cli import main
 from tunegen.music.abc import (
@@ -15,6 +17,7 @@ from tunegen.music.abc import (
     read_corpus,
     tunebook_text,
 )
+from tunegen.vocab import Vocabulary
 
 # A repeat with first and second endings, a tie into the first ending and three chord symbols.
 GOLDEN_ABC = """X:1
@@ -94,3 +97,24 @@ def trained(small_abc_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     assert main(train_args(small_abc_dir, run, "--epochs", "4", "--seed", "1")) == 0
     return run
+
+
+# A tune that renders to every format: the web tests' primer for the echo model below.
+ECHO_TUNE = "T:Echo Reel\nM:4/4\nL:1/8\nK:G\n|:GABc dedB|dedB A2G2:|\n"
+
+
+@pytest.fixture(scope="session")
+def models_dir(trained, tmp_path_factory) -> Path:
+    """A models folder: the tiny run as tiny/ and echo.ckpt, the tiny model with its output bias
+    set so that it ends every tune at once: a tune composed with a primer is the primer itself."""
+    folder = tmp_path_factory.mktemp("models")
+    (folder / "tiny").mkdir()
+    for name in ("best.ckpt", "last.ckpt"):
+        shutil.copy(trained / name, folder / "tiny" / name)
+    raw = torch.load(trained / "best.ckpt", map_location="cpu", weights_only=True)
+    end_id = Vocabulary.from_dict(raw["tunegen"]["vocab"]).end_id
+    bias = raw["state_dict"]["model.head.bias"]
+    bias.fill_(-1e4)
+    bias[end_id] = 1e4
+    torch.save(raw, folder / "echo.ckpt")
+    return folder

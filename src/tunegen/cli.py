@@ -331,19 +331,15 @@ def run_render(args: argparse.Namespace) -> int:
 
 def render_file(path: Path, out_dir: Path, options: RenderOptions) -> int:
     """Render every tune of an ABC file into out_dir; exit code 0 if any tune rendered."""
-    from tunegen.music.abc import decode_abc_bytes, parse_tunebook_leniently
-    from tunegen.render import render_tunebook
+    from tunegen.music.abc import decode_abc_bytes
+    from tunegen.render import render_abc_text
 
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
     text, notes = decode_abc_bytes(path.read_bytes(), str(path))
     for note in notes:
         print(f"tunegen: {note}", file=sys.stderr)
-    pairs = parse_tunebook_leniently(text, str(path))
-    if not pairs:
-        raise CorpusError(f"{path}: no tunes to render (no X: line)")
-    tunes, problems = [tune for tune, _ in pairs], [problem for _, problem in pairs]
-    report = render_tunebook(tunes, out_dir, options, problems)
+    report = render_abc_text(text, out_dir, options, str(path))
     print(report.summary())
     return 0 if report.any_rendered else 2
 
@@ -472,7 +468,48 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export]
+# ----------------------------------------------------------------------------------- serve
+def add_serve(commands: argparse._SubParsersAction) -> None:
+    """`tunegen serve`: the local web page to compose, hear, edit and keep tunes."""
+    parser = commands.add_parser(
+        "serve",
+        help="open a local web page to compose, hear, edit and save tunes",
+        description="Serve a web page (and its JSON API under /api/) to compose tunes with the "
+        "bundled model or your checkpoints, hear and edit them, and keep them in a library.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        metavar="DIR",
+        help="folder of checkpoints: *.ckpt files and run folders (default: runs, if it exists)",
+    )
+    parser.add_argument(
+        "--library",
+        type=Path,
+        metavar="PATH",
+        help="SQLite file of saved tunes (default: tunegen/library.sqlite in $XDG_DATA_HOME "
+        "or ~/.local/share)",
+    )
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the options, open the library, then serve until Ctrl-C."""
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be 1-65535, got {args.port}")
+    if args.models is not None and not args.models.is_dir():
+        raise UsageError(f"--models {args.models}: no such folder")
+    from tunegen.library import TuneLibrary, default_library_path
+    from tunegen.web.app import serve
+
+    library = TuneLibrary(args.library or default_library_path())
+    serve(args.host, args.port, args.models or Path("runs"), library)
+    return 0
+
+
+COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

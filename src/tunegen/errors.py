@@ -23,3 +23,11 @@ class UsageError(TunegenError):
 
 class RenderError(TunegenError):
     """A tune cannot be rendered to one output format (MIDI, WAV or SVG)."""
+
+
+class NotFoundError(TunegenError):
+    """A model, saved tune or rendered file with that name or id does not exist."""
+
+
+class BusyError(TunegenError):
+    """Every slot for composing and rendering jobs is taken; try again shortly."""

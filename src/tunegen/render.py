@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from tunegen.errors import RenderError, UsageError
-from tunegen.music.abc import Tune, check_key, slugify
+from tunegen.errors import CorpusError, RenderError, UsageError
+from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.music.performance import PlayOptions, abc_to_performance
 from tunegen.music.sheet import SheetRenderer
@@ -187,6 +187,18 @@ def render_tunebook(
     report = RenderReport(out_dir, options.formats, synth, results)
     report.index.write_text(tunebook_page(report), encoding="utf-8")
     return report
+
+
+def render_abc_text(
+    text: str, out_dir: Path, options: RenderOptions, source: str = "<text>"
+) -> RenderReport:
+    """Render every tune of an ABC tunebook's text, keeping tunes that cannot be normalised
+    (their failures are in the report). CorpusError if the text has no tune (no X: line)."""
+    pairs = parse_tunebook_leniently(text, source)
+    if not pairs:
+        raise CorpusError(f"{source}: no tunes to render (no X: line)")
+    tunes, problems = [tune for tune, _ in pairs], [problem for _, problem in pairs]
+    return render_tunebook(tunes, out_dir, options, problems)
 
 
 _STYLE = """

@@ -1,0 +1,142 @@
+"""What the web page does, without the web: the models to pick from (each loaded once), composing
+and rendering into a work folder by id, and a bound on how many such jobs run at once."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunegen import checkpoint as checkpoints
+from tunegen.errors import BusyError, NotFoundError
+from tunegen.render import RenderOptions, RenderReport, render_abc_text
+from tunegen.sampling import Composition, HeaderPlan, SamplingOptions, compose
+
+BUNDLED = "bundled"
+MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core
+_RENDER_ID = re.compile(r"[0-9a-f]{32}")
+# What render_tunebook writes: NNN-slug.abc/.mid/.wav/.svg and NNN-slug-2.svg, ... (no index.html)
+_RENDERED_FILE = re.compile(r"[0-9]{3,}-[a-z0-9-]+\.(?:abc|mid|wav|svg)")
+
+
+def find_models(models_dir: Path | None) -> dict[str, Path]:
+    """Checkpoints by name: "bundled" (when the package has one), then in `models_dir` each
+    NAME.ckpt as NAME and each run folder's best.ckpt and last.ckpt as RUN/best and RUN/last."""
+    found: dict[str, Path] = {}
+    if checkpoints.BUNDLED_MODEL.is_file():
+        found[BUNDLED] = checkpoints.BUNDLED_MODEL
+    if models_dir is None or not models_dir.is_dir():
+        return found
+    for path in sorted(models_dir.glob("*.ckpt")):
+        found.setdefault(path.stem, path)
+    for run in sorted(path for path in models_dir.iterdir() if path.is_dir()):
+        for which in ("best", "last"):
+            if (run / f"{which}.ckpt").is_file():
+                found.setdefault(f"{run.name}/{which}", run / f"{which}.ckpt")
+    return found
+
+
+class ModelCache:
+    """Each checkpoint is loaded once and shared: sampling only reads the model's weights."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[Path, checkpoints.Checkpoint] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> checkpoints.Checkpoint:
+        """The loaded checkpoint at `path`, loading it on first use."""
+        with self._lock:  # two first requests for one model must not load it twice
+            if path not in self._loaded:
+                self._loaded[path] = checkpoints.load_checkpoint(path)
+            return self._loaded[path]
+
+
+class JobGate:
+    """At most `limit` jobs at once; when every slot is taken, refuse at once, never queue."""
+
+    def __init__(self, limit: int = MAX_JOBS) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot for the duration of a job; BusyError if none is free."""
+        if not self._slots.acquire(blocking=False):
+            raise BusyError("the server is busy with other tunes; try again in a moment")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+@dataclass
+class Rendered:
+    """One render job's output: its id (the name of its folder), the report, and the sampling."""
+
+    render_id: str
+    report: RenderReport
+    composition: Composition | None = None
+
+
+class Studio:
+    """Composes and renders tunes into `work_dir`, one folder per job, named by a random id."""
+
+    def __init__(
+        self,
+        models_dir: Path | None,
+        work_dir: Path,
+        render_options: RenderOptions | None = None,
+        max_jobs: int = MAX_JOBS,
+    ) -> None:
+        self.models_dir = models_dir
+        self.work_dir = work_dir
+        self.render_options = render_options or RenderOptions()
+        self.cache = ModelCache()
+        self.gate = JobGate(max_jobs)
+
+    def models(self) -> dict[str, Path]:
+        """The models to pick from, looked up afresh so that new checkpoints show up."""
+        return find_models(self.models_dir)
+
+    def checkpoint(self, name: str | None) -> checkpoints.Checkpoint:
+        """The loaded model called `name` (None: the first, i.e. the bundled one if any)."""
+        models = self.models()
+        if not models:
+            raise NotFoundError(f"no models: put checkpoints in {self.models_dir}")
+        name = next(iter(models)) if name is None else name
+        if name not in models:
+            raise NotFoundError(f"unknown model {name!r}; choose from {', '.join(models)}")
+        return self.cache.get(models[name])
+
+    def compose(
+        self,
+        model: str | None,
+        num_tunes: int,
+        options: SamplingOptions,
+        primer: str = "",
+        plan: HeaderPlan | None = None,
+    ) -> Rendered:
+        """Sample `num_tunes` tunes with a model and render them all."""
+        checkpoint = self.checkpoint(model)
+        composition = compose(checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan)
+        rendered = self.render(composition.tunebook)
+        rendered.composition = composition
+        return rendered
+
+    def render(self, abc: str) -> Rendered:
+        """Render every tune of an ABC text into a new folder; CorpusError if it has no tune."""
+        render_id = uuid.uuid4().hex
+        report = render_abc_text(abc, self.work_dir / render_id, self.render_options, "abc")
+        return Rendered(render_id, report)
+
+    def rendered_file(self, render_id: str, name: str) -> Path:
+        """A file a render job wrote, found only by its id and one of its file names: anything
+        else (other folders, `..`, absolute paths) is NotFoundError."""
+        if _RENDER_ID.fullmatch(render_id) and _RENDERED_FILE.fullmatch(name):
+            path = self.work_dir / render_id / name
+            if path.is_file():
+                return path
+        raise NotFoundError("no such rendered file")

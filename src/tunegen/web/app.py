@@ -1,0 +1,205 @@
+"""The FastAPI app: the page's static files and a JSON API under /api/ (schema: /api/openapi.json).
+
+Routes only translate between HTTP and the studio (composing, rendering) and the tune library;
+CPU-bound jobs run in the threadpool, behind the studio's bound on concurrent jobs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from tunegen import __version__
+from tunegen.errors import BusyError, NotFoundError, TunegenError
+from tunegen.library import SavedTune, TuneLibrary
+from tunegen.sampling import HeaderPlan, SamplingOptions
+from tunegen.studio import Rendered, Studio
+from tunegen.web.schemas import (
+    ComposeIn,
+    ComposeOut,
+    ModelOut,
+    RenderedTuneOut,
+    RenderIn,
+    RenderOut,
+    TuneIn,
+    TunePatch,
+)
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY_BYTES = 512 * 1024  # the largest valid request (100,000 characters of ABC) fits
+RETRY_AFTER_SECONDS = 5
+MEDIA_TYPES = {
+    ".abc": "text/vnd.abc; charset=utf-8",
+    ".mid": "audio/midi",
+    ".wav": "audio/wav",
+    ".svg": "image/svg+xml",
+}
+# Only the page's own files: no inline script, nothing from elsewhere.
+CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+
+
+def _render_out(rendered: Rendered) -> dict:
+    """A render job as the API shows it: file names become URLs under /api/files/."""
+    base = f"/api/files/{rendered.render_id}"
+    tunes = [
+        RenderedTuneOut(
+            number=tune.number,
+            title=tune.title,
+            abc=tune.abc,
+            files={fmt: [f"{base}/{name}" for name in names] for fmt, names in tune.files.items()},
+            failures=tune.failures,
+        )
+        for tune in rendered.report.tunes
+    ]
+    return {"id": rendered.render_id, "synth": rendered.report.synth, "tunes": tunes}
+
+
+async def _error(request: Request, err: Exception) -> JSONResponse:
+    """A tunegen error as JSON: 404 for unknown things, 503 when busy, 422 for bad input."""
+    if isinstance(err, BusyError):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
+    status = 404 if isinstance(err, NotFoundError) else 422
+    return JSONResponse({"detail": str(err)}, status_code=status)
+
+
+async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+    """Refuse oversized bodies before reading them; add the content security policy."""
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, 413)
+    response = await call_next(request)
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+def add_job_routes(app: FastAPI, studio: Studio) -> None:
+    """Models, composing, rendering and the rendered files."""
+
+    @app.get("/api/models", response_model=list[ModelOut], tags=["compose"])
+    def list_models() -> list[ModelOut]:
+        """The models to compose with; the first is the default."""
+        names = list(studio.models())
+        return [ModelOut(name=name, default=i == 0) for i, name in enumerate(names)]
+
+    @app.post("/api/compose", response_model=ComposeOut, tags=["compose"])
+    async def compose_tunes(body: ComposeIn) -> dict:
+        """Sample tunes with a model and render each to ABC, MIDI, WAV and SVG."""
+        options = SamplingOptions(
+            body.temperature, body.top_k, body.top_p, body.max_chars, body.seed
+        )
+        plan = HeaderPlan(body.title or None, body.meter or None, body.key or None)
+        with studio.gate.slot():
+            rendered = await run_in_threadpool(
+                studio.compose, body.model, body.num_tunes, options, body.primer or "", plan
+            )
+        composition = rendered.composition
+        return {
+            **_render_out(rendered),
+            "chars": composition.chars,
+            "seconds": composition.seconds,
+            "truncated": composition.truncated,
+        }
+
+    @app.post("/api/render", response_model=RenderOut, tags=["compose"])
+    async def render_abc(body: RenderIn) -> dict:
+        """Render (for example, edited) ABC text to ABC, MIDI, WAV and SVG files."""
+        with studio.gate.slot():
+            rendered = await run_in_threadpool(studio.render, body.abc)
+        return _render_out(rendered)
+
+    @app.get("/api/files/{render_id}/{name}", response_class=FileResponse, tags=["compose"])
+    def rendered_file(render_id: str, name: str) -> FileResponse:
+        """A file of a render job, by the job's id and the file's name."""
+        path = studio.rendered_file(render_id, name)
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+
+
+def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
+    """The saved tunes: list, save, read, change, delete and export."""
+
+    @app.get("/api/tunes", response_model=list[SavedTune], tags=["library"])
+    def list_tunes(starred: bool = False) -> list[SavedTune]:
+        """Saved tunes, oldest first (only starred ones with ?starred=true)."""
+        return library.list(starred)
+
+    @app.post("/api/tunes", response_model=SavedTune, status_code=201, tags=["library"])
+    def save_tune(body: TuneIn) -> SavedTune:
+        """Save a tune in the library."""
+        return library.add(body.name, body.abc, body.starred, body.model)
+
+    @app.get("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
+    def get_tune(tune_id: int) -> SavedTune:
+        """One saved tune."""
+        return library.get(tune_id)
+
+    @app.patch("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
+    def change_tune(tune_id: int, body: TunePatch) -> SavedTune:
+        """Rename, star or unstar, or replace the ABC of a saved tune."""
+        return library.update(tune_id, body.name, body.abc, body.starred)
+
+    @app.delete("/api/tunes/{tune_id}", status_code=204, tags=["library"])
+    def delete_tune(tune_id: int) -> Response:
+        """Delete a saved tune."""
+        library.delete(tune_id)
+        return Response(status_code=204)
+
+    @app.get("/api/export", response_class=Response, tags=["library"])
+    def export_tunes(starred: bool = False) -> Response:
+        """The saved tunes (or only the starred ones) as one ABC tunebook file."""
+        headers = {"Content-Disposition": 'attachment; filename="tunebook.abc"'}
+        return Response(library.export(starred), media_type=MEDIA_TYPES[".abc"], headers=headers)
+
+
+def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
+    """The web app over a studio and a library. No /docs page: it would load assets from a CDN."""
+    app = FastAPI(
+        title="tunegen",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.studio, app.state.library = studio, library
+    app.add_exception_handler(TunegenError, _error)
+    app.middleware("http")(_guard)
+    add_job_routes(app, studio)
+    add_library_routes(app, library)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM ends the server like Ctrl-C does, so that the rendered files are removed."""
+    raise KeyboardInterrupt
+
+
+def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -> None:
+    """Run the page with uvicorn until Ctrl-C or SIGTERM; rendered files live in a temporary
+    folder that goes with the server."""
+    import uvicorn
+
+    # uvicorn shuts down gracefully on a signal, then raises it again for this handler
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tunegen-serve-") as work:
+            app = create_app(Studio(models_dir, Path(work)), library)
+            print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
+            print(f"tunegen: tune library: {library.path}")
+            with contextlib.suppress(KeyboardInterrupt):
+                uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

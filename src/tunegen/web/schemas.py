@@ -1,0 +1,101 @@
+"""The JSON API's request and response models: every input is checked here, with its limits."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tunegen.music.abc import check_key
+
+MAX_ABC_CHARS = 100_000
+ONE_LINE = r"^[^\r\n]*$"
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComposeIn(Strict):
+    """What to compose: the model, header fields or a primer, and how to sample."""
+
+    model: str | None = Field(None, max_length=200, description="model name (default: the first)")
+    title: str | None = Field(None, max_length=100, pattern=ONE_LINE)
+    meter: str | None = Field(None, max_length=20, pattern=ONE_LINE, description="M:, e.g. 6/8")
+    key: str | None = Field(None, max_length=40, pattern=ONE_LINE, description="K:, e.g. D or Ador")
+    primer: str | None = Field(None, max_length=2000, description="start every tune with this")
+    temperature: float = Field(1.0, gt=0, le=5)
+    top_k: int = Field(0, ge=0, description="sample among the k likeliest (0: all)")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (1: off)")
+    max_chars: int = Field(2000, ge=1, le=10_000, description="longest tune in characters")
+    num_tunes: int = Field(1, ge=1, le=32)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+    @field_validator("key")
+    @classmethod
+    def _known_key(cls, value: str | None) -> str | None:
+        if value:
+            check_key(value)  # its ValueError names the key
+        return value
+
+    @model_validator(mode="after")
+    def _primer_or_header(self) -> ComposeIn:
+        if self.primer and (self.title or self.meter or self.key):
+            raise ValueError("use primer or title/meter/key, not both")
+        return self
+
+
+class RenderIn(Strict):
+    """ABC text to render (one or more tunes, each starting with X:)."""
+
+    abc: str = Field(min_length=1, max_length=MAX_ABC_CHARS)
+
+
+class RenderedTuneOut(BaseModel):
+    """One rendered tune: its ABC, the URLs of its files by format, and failures by format."""
+
+    number: int
+    title: str
+    abc: str
+    files: dict[str, list[str]]
+    failures: dict[str, str]
+
+
+class RenderOut(BaseModel):
+    """A render job: its id and its tunes."""
+
+    id: str
+    synth: str
+    tunes: list[RenderedTuneOut]
+
+
+class ComposeOut(RenderOut):
+    """A compose job: the rendered tunes and what sampling took."""
+
+    chars: int
+    seconds: float
+    truncated: int
+
+
+class ModelOut(BaseModel):
+    """A model the page can compose with."""
+
+    name: str
+    default: bool
+
+
+class TuneIn(Strict):
+    """A tune to save in the library."""
+
+    name: str = Field(min_length=1, max_length=200, pattern=ONE_LINE)
+    abc: str = Field(min_length=1, max_length=MAX_ABC_CHARS)
+    starred: bool = False
+    model: str = Field("", max_length=200)
+
+
+class TunePatch(Strict):
+    """Changes to a saved tune; fields left out stay as they are."""
+
+    name: str | None = Field(None, min_length=1, max_length=200, pattern=ONE_LINE)
+    abc: str | None = Field(None, min_length=1, max_length=MAX_ABC_CHARS)
+    starred: bool | None = None
