@@ -20,6 +20,7 @@ from tunegen.sampling import (
     choose,
     compose,
     header_starts,
+    with_model_defaults,
 )
 from tunegen.vocab import Vocabulary
 
@@ -113,3 +114,10 @@ def test_sampled_tunes_all_reach_their_music():
     for text in result.texts:
         header = text.split("K:")[0].split("\n")[:-1]
         assert "K:" in text and all(line[1:2] == ":" for line in header), text
+
+
+def test_a_models_default_temperature_applies_unless_one_is_chosen():
+    exported = {"sampling": {"temperature": 0.8}}
+    assert with_model_defaults(SamplingOptions(temperature=None), exported).temperature == 0.8
+    assert with_model_defaults(SamplingOptions(temperature=None), {}).temperature == 1.0
+    assert with_model_defaults(SamplingOptions(temperature=1.3), exported).temperature == 1.3

@@ -187,7 +187,7 @@ def add_generate(commands) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
-    from tunegen.sampling import HeaderPlan, SamplingOptions, compose
+    from tunegen.sampling import HeaderPlan, SamplingOptions, compose, with_model_defaults
 
     plan = HeaderPlan(args.title, args.meter, args.key)
     if args.primer is not None and plan != HeaderPlan():
@@ -198,10 +198,8 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     render = render_options_from_args(args, args.render) if args.render else None
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
-    temperature = args.temperature
-    if temperature is None:  # the model's own default (exported with one), else plain sampling
-        temperature = checkpoint.meta.get("sampling", {}).get("temperature", 1.0)
-    options = SamplingOptions(temperature, args.top_k, args.top_p, args.max_chars, args.seed)
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
+    options = with_model_defaults(options, checkpoint.meta)
     primer = (args.primer or "").replace("\\n", "\n")
     if args.keep:
         result = compose_keeping(args, checkpoint, options, primer, plan)

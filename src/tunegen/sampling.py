@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -20,14 +20,14 @@ from tunegen.vocab import Vocabulary
 class SamplingOptions:
     """How to pick each next symbol."""
 
-    temperature: float = 1.0
+    temperature: float | None = 1.0  # None: the model's own default (see with_model_defaults)
     top_k: int = 0  # 0: no limit
     top_p: float = 1.0  # 1.0: no nucleus cut
     max_chars: int = 2000
     seed: int | None = None
 
     def validate(self) -> None:
-        if self.temperature <= 0:
+        if self.temperature is None or self.temperature <= 0:
             raise UsageError(f"--temperature must be > 0, got {self.temperature}")
         if self.top_k < 0:
             raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
@@ -110,6 +110,14 @@ def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
     if isinstance(model, LSTMModel) and on_cpu:
         return NumpyLSTMStepper(model)
     return TorchStepper(model)
+
+
+def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
+    """`options` with the model's default temperature (stored by `tunegen export` in a
+    checkpoint's meta["sampling"]; else 1) where none was chosen."""
+    if options.temperature is not None:
+        return options
+    return replace(options, temperature=meta.get("sampling", {}).get("temperature", 1.0))
 
 
 def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> np.ndarray:

@@ -14,7 +14,13 @@ from pathlib import Path
 from tunegen import checkpoint as checkpoints
 from tunegen.errors import BusyError, NotFoundError
 from tunegen.render import RenderOptions, RenderReport, render_abc_text
-from tunegen.sampling import Composition, HeaderPlan, SamplingOptions, compose
+from tunegen.sampling import (
+    Composition,
+    HeaderPlan,
+    SamplingOptions,
+    compose,
+    with_model_defaults,
+)
 
 BUNDLED = "bundled"
 MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core
@@ -121,6 +127,7 @@ class Studio:
     ) -> Rendered:
         """Sample `num_tunes` tunes with a model and render them all."""
         checkpoint = self.checkpoint(model)
+        options = with_model_defaults(options, checkpoint.meta)
         composition = compose(checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan)
         rendered = self.render(composition.tunebook)
         rendered.composition = composition

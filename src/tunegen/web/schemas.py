@@ -24,7 +24,9 @@ class ComposeIn(Strict):
     meter: str | None = Field(None, max_length=20, pattern=ONE_LINE, description="M:, e.g. 6/8")
     key: str | None = Field(None, max_length=40, pattern=ONE_LINE, description="K:, e.g. D or Ador")
     primer: str | None = Field(None, max_length=2000, description="start every tune with this")
-    temperature: float = Field(1.0, gt=0, le=5)
+    temperature: float | None = Field(
+        None, gt=0, le=5, description="default: the model's own (0.8 for the bundled one), else 1"
+    )
     top_k: int = Field(0, ge=0, description="sample among the k likeliest (0: all)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (1: off)")
     max_chars: int = Field(2000, ge=1, le=10_000, description="longest tune in characters")
