@@ -25,8 +25,10 @@ from tunegen.data import (
     load_encoded,
 )
 from tunegen.errors import UsageError
+from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, preset
 from tunegen.music.abc import Tune, read_corpus, split_train_val
+from tunegen.music.midi import EventCodec
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
@@ -61,6 +63,11 @@ class TrainConfig:
     seed: int = 0
     corpus: tuple[str, ...] = ("oneills1850",)
     keep_metadata: bool = False
+    corpus_kind: str = "abc"  # abc, or midi: event words of MIDI pieces (music/midi.py)
+    codec: str = "events"  # MIDI only: events or seed003 (see EventCodec)
+    grid: int = 4  # MIDI only: steps per quarter note
+    parts: str = "melody"  # MIDI only: melody, all or a part name
+    transpose_all: bool = False  # MIDI only: the training pieces in all 12 keys
     accelerator: str = "cpu"
     devices: int | str = 1  # per node; "auto" lets Lightning count them
     num_nodes: int = 1
@@ -81,6 +88,15 @@ class TrainConfig:
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         self._validate_devices()
+        if self.corpus_kind == "midi":
+            self.midi_codec.validate()
+            if self.tokenizer != "words":
+                raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
+
+    @property
+    def midi_codec(self) -> EventCodec:
+        """The codec that turns this run's MIDI pieces into words."""
+        return EventCodec(self.codec, self.grid, self.parts)
 
     def _validate_devices(self) -> None:
         if self.accelerator not in ACCELERATORS:
@@ -367,6 +383,8 @@ def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
     Returns (tunes by split, vocabulary, corpus description for the checkpoint). The tunes are
     held in memory as text; CharDataModule encodes them into memory-mapped .npy files.
     """
+    if train.corpus_kind == "midi":
+        return prepare_midi_corpus(train, vocab)
     corpus = read_corpus(train.corpus, train.keep_metadata)
     train_tunes, val_tunes = split_train_val(corpus.tunes, train.val_fraction)
     tunes = {"train": train_tunes, "val": val_tunes}
