@@ -345,7 +345,8 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"checkpoint: {checkpoint.path}")
     print(f"model: {meta['model']['kind']}, preset {training['preset']}")
     print(format_summary(model_summary(checkpoint.model)))
-    symbols = "".join(s for s in checkpoint.vocab.symbols[1:] if s.isprintable())
+    separator = " " if checkpoint.vocab.tokenizer == "words" else ""
+    symbols = separator.join(s for s in checkpoint.vocab.symbols[1:] if s.isprintable())
     print(f"vocabulary: {len(checkpoint.vocab)} symbols: <eot> {symbols}")
     print(f"corpus: {corpus['description']}: {corpus['report']}")
     print(
@@ -512,6 +513,8 @@ def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
 
     checkpoint = load_checkpoint(args.checkpoint)
     training = checkpoint.meta["training"]
+    if checkpoint.meta["corpus"].get("kind") == "midi":
+        raise UsageError(f"{args.checkpoint}: a MIDI model; evaluate scores ABC models")
     if args.corpus:
         tunes, what = read_corpus(args.corpus).tunes, "+".join(args.corpus)
     else:

@@ -36,6 +36,16 @@ def encoded_length(tunes: Sequence[Tune], vocab: Vocabulary | None = None) -> in
     return 1 + sum((vocab.length(t.text) if vocab else len(t.text)) + 1 for t in tunes)
 
 
+def split_sizes(splits: dict[str, Sequence[Tune]], vocab: Vocabulary) -> dict[str, int]:
+    """`<split>_tunes`, `<split>_chars` and `<split>_symbols` for the checkpoint's corpus entry."""
+    sizes = {}
+    for split, tunes in splits.items():
+        sizes[f"{split}_tunes"] = len(tunes)
+        sizes[f"{split}_chars"] = encoded_length(tunes)
+        sizes[f"{split}_symbols"] = encoded_length(tunes, vocab)
+    return sizes
+
+
 def encode_tunes(tunes: Sequence[Tune], vocab: Vocabulary, path: Path | None = None) -> np.ndarray:
     """One id array: <eot> tune <eot> tune ... <eot>.
 

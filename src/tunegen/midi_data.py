@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tunegen.data import encode_tunes, encoded_length
+from tunegen.data import encode_tunes, split_sizes
 from tunegen.music.abc import split_train_val
 from tunegen.music.midi import EventCodec, transpose
 from tunegen.music.midi_corpus import Piece, cache_dir, read_midi_corpus
@@ -78,12 +78,7 @@ def prepare_midi_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
         "transpose_all": train.transpose_all,
         "description": corpus.description,
         "report": corpus.report.summary(),
-        "train_tunes": len(pieces["train"]),
-        "val_tunes": len(pieces["val"]),
-        "train_chars": encoded_length(pieces["train"]),
-        "val_chars": encoded_length(pieces["val"]),
-        "train_symbols": encoded_length(pieces["train"], vocab),
-        "val_symbols": encoded_length(pieces["val"], vocab),
+        **split_sizes(pieces, vocab),
         "primers": primers,
     }
     return pieces, vocab, info

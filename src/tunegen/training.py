@@ -21,8 +21,8 @@ from tunegen.data import (
     StatefulBatches,
     WindowBatches,
     encode_tunes,
-    encoded_length,
     load_encoded,
+    split_sizes,
 )
 from tunegen.errors import UsageError
 from tunegen.midi_data import prepare_midi_corpus
@@ -392,12 +392,7 @@ def prepare_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
     info = {
         "description": corpus.description,
         "report": corpus.report.summary(),
-        "train_tunes": len(tunes["train"]),
-        "val_tunes": len(tunes["val"]),
-        "train_chars": encoded_length(tunes["train"]),
-        "val_chars": encoded_length(tunes["val"]),
-        "train_symbols": encoded_length(tunes["train"], vocab),
-        "val_symbols": encoded_length(tunes["val"], vocab),
+        **split_sizes(tunes, vocab),
     }
     return tunes, vocab, info
 

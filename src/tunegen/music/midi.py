@@ -106,16 +106,20 @@ def quantise(notes: np.ndarray, grid: int, top_voice: bool = False) -> np.ndarra
     Durations are at least one step and at most MAX_DURATION_QUARTERS; a pitch struck twice at
     one onset is kept once (the longer); `top_voice` keeps only the highest note of each onset.
     """
-    onsets = np.round(notes[:, 0] * grid).astype(np.int64)
-    pitches = notes[:, 1].astype(np.int64)
+    onsets = np.round(notes[:, 0] * grid)
     durations = np.clip(np.round(notes[:, 2] * grid), 1, MAX_DURATION_QUARTERS * grid)
-    # sort by onset, pitch high to low, duration long to short; keep the first of each group
-    order = np.lexsort((-durations, -pitches, onsets))
-    out = np.stack([onsets, pitches, durations.astype(np.int64)], axis=1)[order]
-    key = out[:, 0] if top_voice else out[:, 0] * 128 + out[:, 1]
-    keep = np.ones(len(out), dtype=bool)
+    return _canonical(np.stack([onsets, notes[:, 1], durations], axis=1), top_voice)
+
+
+def _canonical(notes: np.ndarray, top_voice: bool = False) -> np.ndarray:
+    """Step notes [N, 3] sorted by onset, then pitch high to low, as int32; of a pitch struck
+    twice at one onset the longer is kept, and `top_voice` keeps one note per onset."""
+    notes = notes.astype(np.int64)
+    notes = notes[np.lexsort((-notes[:, 2], -notes[:, 1], notes[:, 0]))]
+    key = notes[:, 0] if top_voice else notes[:, 0] * 128 + notes[:, 1]
+    keep = np.ones(len(notes), dtype=bool)
     keep[1:] = key[1:] != key[:-1]
-    return out[keep].astype(np.int32)
+    return notes[keep].astype(np.int32)
 
 
 def transpose(notes: np.ndarray, semitones: int) -> np.ndarray | None:
@@ -134,7 +138,7 @@ def pitch_name(pitch: int) -> str:
 
 
 def parse_pitch_name(name: str) -> int:
-    """The inverse of `pitch_name`: "C#4" -> 61."""
+    """The inverse of `pitch_name`: "C#4" -> 61 (from octave 0 up: "E-1" is read as E-flat 1)."""
     for length in (2, 1):
         if name[:length] in PITCH_NAMES and name[length:].lstrip("-").isdigit():
             return PITCH_NAMES.index(name[:length]) + 12 * (int(name[length:]) + 1)
@@ -260,8 +264,8 @@ class EventCodec:
         how sampling counts events and beats as words arrive."""
         if self.kind == "seed003":
             return round(SEED003_STEP_QUARTERS * self.grid), True, True
-        if word.startswith("w"):
-            return int(word[1:]), True, False
+        if word.startswith("w"):  # w0 (a piece's start) leaves the onset open, as decode does
+            return int(word[1:]), int(word[1:]) > 0, False
         return 0, False, word.startswith("p")
 
     def is_onset_start(self, word: str) -> bool:
@@ -276,11 +280,9 @@ def _seed003_word(pitches: np.ndarray) -> str:
 
 
 def _sorted_notes(notes: list[tuple[int, int, int]]) -> np.ndarray:
-    """Notes as a quantised int32 [N, 3] array in canonical order (onset, pitch high to low)."""
+    """Decoded notes in the canonical order of quantised notes, pitches outside 0..127 dropped."""
     array = np.array(notes, dtype=np.int64).reshape(-1, 3)
-    array = array[(array[:, 1] >= 0) & (array[:, 1] <= 127)]
-    order = np.lexsort((-array[:, 2], -array[:, 1], array[:, 0]))
-    return array[order].astype(np.int32)
+    return _canonical(array[(array[:, 1] >= 0) & (array[:, 1] <= 127)])
 
 
 def notes_to_performance(
