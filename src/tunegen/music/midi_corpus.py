@@ -24,7 +24,7 @@ from tunegen.music.midi import EventCodec, Part, read_midi_parts
 
 BUNDLED_MIDI = ("bach-chorales",)
 MIDI_SUFFIXES = (".mid", ".midi")
-CACHE_VERSION = 1  # bump when the cached notes of a file would change
+CACHE_VERSION = 2  # bump when the cached notes of a file would change
 CACHE_ENV = "TUNEGEN_CACHE_DIR"
 ANNOUNCE_MISSES = 20  # say why a run is slow when this many files are not cached yet
 
@@ -91,16 +91,22 @@ def resolve_midi_files(spec: str) -> list[Path]:
 
 
 def _cache_path(data: bytes, codec: EventCodec, folder: Path) -> Path:
+    """The cache entry's path without suffix: .npy holds the notes, .skip why a file is unusable
+    (plain .npy, not .npz: loading a zip costs more than symusic parsing a small file)."""
     settings = json.dumps([CACHE_VERSION, codec.grid, codec.parts]).encode()
     key = hashlib.sha256(data + b"\0" + settings).hexdigest()
-    return folder / "midi" / key[:2] / f"{key}.npz"
+    return folder / "midi" / key[:2] / key
 
 
-def _write_cache(path: Path, notes: np.ndarray, reason: str) -> None:
+def _write_cache(entry: Path, notes: np.ndarray, reason: str) -> None:
     """Write one cache entry atomically (a unique temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    entry.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    np.savez(buffer, notes=notes, reason=np.array(reason))
+    if reason:
+        buffer.write(reason.encode())
+    else:
+        np.save(buffer, notes)
+    path = entry.with_suffix(".skip" if reason else ".npy")
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.write_bytes(buffer.getvalue())
     os.replace(partial, path)
@@ -121,12 +127,10 @@ def load_notes(path: Path, codec: EventCodec, cache: Path | None) -> tuple[np.nd
     except OSError as err:
         raise CorpusError(f"{path}: {err.strerror}") from None
     entry = _cache_path(data, codec, cache) if cache is not None else None
-    if entry is not None and entry.is_file():
-        with np.load(entry) as stored:
-            reason = str(stored["reason"])
-            if reason:
-                raise CorpusError(f"{path}: {reason}")
-            return stored["notes"], True
+    if entry is not None and entry.with_suffix(".npy").is_file():
+        return np.load(entry.with_suffix(".npy")), True
+    if entry is not None and entry.with_suffix(".skip").is_file():
+        raise CorpusError(f"{path}: {entry.with_suffix('.skip').read_text()}")
     try:
         notes, reason = _parse_notes(path, codec), ""
     except CorpusError as err:
