@@ -2,15 +2,20 @@
 
     python benchmarks/presets.py --minutes 8 [--corpus oneills1850+ryansMammoth] [--only seed,1x512]
         [--out runs/presets]
+    python benchmarks/presets.py --midi bach-chorales --epochs 8     # picks the `midi` preset
 
-Prints a table (shape, symbols, parameters, chars/s, epochs, val bits/char); asserts nothing.
-With --out the run folders are kept, so the winner can go on with `tunegen train --resume`.
+Prints a table (shape, symbols, parameters, chars/s, epochs, CPU seconds, val bits/char); asserts
+nothing. Each model is scored as the budget left it, mid-epoch or not, on the held-out tunes. With
+--out the run folders are kept, so the winner can go on with `tunegen train --resume`. With --midi
+the symbols are event words, so chars/s and bits/char are per word, and --epochs (a fixed number
+of epochs, with the CPU time they took) suits a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 from tunegen.checkpoint import load_checkpoint
@@ -44,14 +49,30 @@ CANDIDATES: dict[str, dict] = {
 }
 
 
-def measure(name: str, spec: dict, corpus: str, minutes: float, root: Path) -> dict:
+# Shapes compared for the `midi` preset (event words of the chorales' melodies).
+MIDI_CANDIDATES: dict[str, dict] = {
+    "midi-1x256": {"preset": "midi"},
+    "midi-1x512": {
+        "preset": "midi",
+        "model": {"embedding_size": 64, "hidden_size": 512, "num_layers": 1, "dropout": 0.0},
+        "training": {"lr": 3e-3},
+    },
+    "midi-2x256": {
+        "preset": "midi",
+        "model": {"embedding_size": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
+        "training": {"lr": 3e-3},
+    },
+}
+
+
+def measure(name: str, spec: dict, corpus: dict, budget: dict, root: Path) -> dict:
     base = spec.get("preset", "default")
     model, config = resolve_configs(
-        base,
-        spec.get("model", {}),
-        {**spec.get("training", {}), "corpus": (corpus,), "max_minutes": minutes, "epochs": 1000},
+        base, spec.get("model", {}), {**spec.get("training", {}), **corpus, **budget}
     )
+    cpu, wall = time.process_time(), time.perf_counter()
     train(model, config, root / name)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     # the model as the budget left it, mid-epoch or not, scored as it was validated in training
     trained = load_checkpoint(root / name / "last.ckpt")
     texts, _, _ = prepare_corpus(config, root / name, trained.vocab)
@@ -59,12 +80,14 @@ def measure(name: str, spec: dict, corpus: str, minutes: float, root: Path) -> d
     info = trained.meta["corpus"]
     symbols_seen = trained.meta["global_step"] * config.batch_size * config.seq_len
     chars_seen = symbols_seen * info["train_chars"] / info["train_symbols"]
+    seconds = budget["max_minutes"] * 60 if "max_minutes" in budget else wall
     return {
         "name": name,
         "symbols": trained.vocab.tokenizer,
         "params": parameter_count(trained.model),
-        "chars_per_s": chars_seen / (minutes * 60),
+        "chars_per_s": chars_seen / seconds,
         "epochs": symbols_seen / info["train_symbols"],
+        "cpu_s": cpu,
         "val_bpc": held_out.bits_per_char,
     }
 
@@ -73,22 +96,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--corpus", default="oneills1850")
+    parser.add_argument("--midi", metavar="SOURCE", help="compare the MIDI shapes on this corpus")
+    parser.add_argument("--epochs", type=int, help="a fixed number of epochs, not --minutes")
     parser.add_argument("--only", help="comma-separated candidate names")
     parser.add_argument("--out", type=Path, help="keep the run folders here")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(CANDIDATES)
+    candidates = MIDI_CANDIDATES if args.midi else CANDIDATES
+    names = args.only.split(",") if args.only else list(candidates)
+    corpus = {"corpus": (args.midi or args.corpus,)}
+    if args.midi:
+        corpus.update(corpus_kind="midi", tokenizer="words")
+    budget = (
+        {"epochs": args.epochs} if args.epochs else {"max_minutes": args.minutes, "epochs": 1000}
+    )
     with tempfile.TemporaryDirectory() as folder:
         root = args.out or Path(folder)
-        rows = [measure(n, CANDIDATES[n], args.corpus, args.minutes, root) for n in names]
-    print(f"\n{args.minutes:g} CPU minutes each on {args.corpus}")
-    header = f"{'shape':<14}{'symbols':>8}{'params':>12}{'chars/s':>10}{'epochs':>8}"
-    print(f"{header}{'val bits/char':>15}")
+        rows = [measure(n, candidates[n], corpus, budget, root) for n in names]
+    limit = f"{args.epochs} epochs" if args.epochs else f"{args.minutes:g} CPU minutes"
+    print(f"\n{limit} each on {args.midi or args.corpus}")
+    print("| shape | symbols | parameters | chars/s | epochs | CPU s | val bits/char |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["val_bpc"]):
         print(
-            f"{r['name']:<14}{r['symbols']:>8}{r['params']:>12,}{r['chars_per_s']:>10,.0f}"
-            f"{r['epochs']:>8.1f}{r['val_bpc']:>15.3f}"
+            f"| {r['name']} | {r['symbols']} | {r['params']:,} | {r['chars_per_s']:,.0f} "
+            f"| {r['epochs']:.1f} | {r['cpu_s']:.0f} | {r['val_bpc']:.3f} |"
         )
-    print(f"\ncurrent default preset: {PRESETS['default']['model']}")
+    print(f"\ncurrent preset: {PRESETS['midi' if args.midi else 'default']['model']}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tunegen.music.abc import (
     read_corpus,
     tunebook_text,
 )
+from tunegen.music.midi_corpus import CACHE_ENV, bach_chorale_files
 from tunegen.vocab import Vocabulary
 
 # A repeat with first and second endings, a tie into the first ending and three chord symbols.
@@ -97,6 +99,36 @@ def trained(small_abc_dir, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     assert main(train_args(small_abc_dir, run, "--epochs", "4", "--seed", "1")) == 0
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def midi_cache(tmp_path_factory) -> Iterator[Path]:
+    """Every test's MIDI cache lives in a temporary folder, never in ~/.cache."""
+    folder = tmp_path_factory.mktemp("midi-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def chorale_sources() -> list[Path]:
+    """The first three of music21's bundled Bach chorales (MusicXML)."""
+    return bach_chorale_files()[:3]
+
+
+@pytest.fixture(scope="session")
+def chorale_midi(chorale_sources, tmp_path_factory) -> Path:
+    """A folder of real chorales written to MIDI by music21's own MIDI writer."""
+    from music21 import converter
+
+    folder = tmp_path_factory.mktemp("chorales")
+    for source in chorale_sources:
+        converter.parse(source).write("midi", fp=folder / f"{source.stem}.mid")
+    return folder
+
+
+def midi_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.mid"))
 
 
 # A tune that renders to every format: the web tests' primer for the echo model below.

@@ -28,7 +28,9 @@ def test_shapes_per_preset(name):
     assert len(state) == config["num_layers"]
     assert state[0][0].shape == (2, config["hidden_size"])
     e, h, n = config["embedding_size"], config["hidden_size"], config["num_layers"]
-    expected = VOCAB * e + lstm_params(e, h) + (n - 1) * lstm_params(h, h) + h * VOCAB + VOCAB
+    d = config.get("head_size", 0)
+    head = h * d + d + d * VOCAB + VOCAB if d else h * VOCAB + VOCAB
+    expected = VOCAB * e + lstm_params(e, h) + (n - 1) * lstm_params(h, h) + head
     assert parameter_count(model) == expected
     assert sum(row[3] for row in model_summary(model)) == expected
 
@@ -62,6 +64,17 @@ def test_step_paths_match_forward(name):
     fast.reset(3)
     numpy_logits = np.stack([fast.step(ids[:, t].numpy()) for t in range(12)], 1)
     assert np.allclose(numpy_logits, reference.numpy(), atol=1e-4)
+
+
+def test_seed003_preset_is_the_write_up_and_dense_is_optional():
+    shape = PRESETS["seed003"]["model"]
+    assert (shape["hidden_size"], shape["num_layers"], shape["dropout"]) == (512, 3, 0.3)
+    assert shape["head_size"] == 256 and PRESETS["seed003"]["training"]["seq_len"] == 100
+    dense = build_model({"vocab_size": VOCAB, **shape})
+    assert dense.dense.out_features == 256 and dense.head.in_features == 256
+    # a config without head_size (every checkpoint before it) has no dense layer or its weights
+    plain = build_model({"vocab_size": VOCAB, "hidden_size": 32, "num_layers": 1})
+    assert not any(key.startswith("dense") for key in plain.state_dict())
 
 
 def test_summary_lists_each_lstm_layer():

@@ -28,17 +28,25 @@ def write_new_file(path: Path, text: str, force: bool) -> None:
 
 # ----------------------------------------------------------------------------------- train
 def add_train(commands) -> None:
-    p = commands.add_parser("train", help="train a model on ABC tunes")
-    p.add_argument(
+    p = commands.add_parser("train", help="train a model on ABC tunes or MIDI pieces")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
         "--abc",
         nargs="+",
-        default=["oneills1850"],
         metavar="SOURCE",
         help="ABC files, folders, globs or bundled corpora (oneills1850, ryansMammoth, "
         "airdsAirs, essenFolksong; join with +); default: oneills1850",
     )
+    source.add_argument(
+        "--midi",
+        nargs="+",
+        metavar="SOURCE",
+        help="MIDI files, folders, globs, or bach-chorales (music21's, bundled)",
+    )
     p.add_argument(
-        "--preset", default="default", help="seed, mit, default or transformer (see README)"
+        "--preset",
+        help="seed, mit, default or transformer for ABC (default: default); midi or seed003 "
+        "for MIDI (default: midi); see README",
     )
     p.add_argument("--out", type=Path, help="run folder (default: runs/<corpus>-<preset>)")
     p.add_argument(
@@ -82,6 +90,25 @@ def add_train(commands) -> None:
     run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
     run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
     run.add_argument("--precision", help="32, 32-true, bf16-mixed or 16-mixed")
+    midi = p.add_argument_group("MIDI (with --midi)")
+    midi.add_argument(
+        "--parts",
+        help="melody (the highest part, top voice; default), all (every part merged) or a part "
+        "name such as Bass; drum parts are always left out",
+    )
+    midi.add_argument("--grid", type=int, help="steps per quarter note (default 4)")
+    midi.add_argument(
+        "--codec",
+        choices=["events", "seed003"],
+        help="event words: events (waits, pitches, durations; default) or seed003 (the "
+        "write-up's note names and chords, every note half a beat)",
+    )
+    midi.add_argument(
+        "--transpose-all",
+        action="store_true",
+        default=None,
+        help="also learn the training pieces in all 12 keys",
+    )
     p.set_defaults(handler=run_train)
 
 
@@ -111,6 +138,10 @@ TRAIN_OPTIONS = (
     "devices",
     "num_nodes",
     "precision",
+    "parts",
+    "grid",
+    "codec",
+    "transpose_all",
 )
 
 
@@ -123,8 +154,15 @@ def run_train(args: argparse.Namespace) -> int:
     if isinstance(chosen.get("devices"), str) and chosen["devices"].isdigit():
         chosen["devices"] = int(chosen["devices"])
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
+    args.preset = args.preset or ("midi" if args.midi else "default")
+    midi_only = [n for n in ("parts", "grid", "codec", "transpose_all") if n in chosen]
+    if args.midi:
+        chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
+    elif midi_only:
+        raise UsageError(f"--{midi_only[0].replace('_', '-')} is for MIDI corpora (--midi)")
+    corpus = tuple(args.midi or args.abc or ["oneills1850"])
     model_config, config = resolve_configs(
-        args.preset, model_overrides, {**chosen, "corpus": tuple(args.abc)}
+        args.preset, model_overrides, {**chosen, "corpus": corpus}
     )
     resume = args.resume
     if resume is not None and resume.is_dir():
@@ -143,13 +181,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def default_run_name(args: argparse.Namespace) -> str:
-    corpus = "+".join(Path(spec).stem or "abc" for spec in args.abc)[:40]
+    specs = args.midi or args.abc or ["oneills1850"]
+    corpus = "+".join(Path(spec).stem or "corpus" for spec in specs)[:40]
     return f"{corpus}-{args.preset}"
 
 
 # -------------------------------------------------------------------------------- generate
 def add_generate(commands) -> None:
-    p = commands.add_parser("generate", help="compose new tunes with a trained model")
+    p = commands.add_parser("generate", help="compose new tunes or MIDI pieces with a model")
     p.add_argument(
         "checkpoint",
         nargs="?",
@@ -168,8 +207,25 @@ def add_generate(commands) -> None:
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
     p.add_argument("--max-chars", type=int, default=2000, help="longest tune in characters")
     p.add_argument("--seed", type=int, help="make the output reproducible")
-    p.add_argument("--out", type=Path, default=Path("generated.abc"), help="tunebook to write")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="tunebook to write (default generated.abc); for a MIDI model, the folder for "
+        "piece-NNN.mid, .wav and .png (default generated-midi)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    midi = p.add_argument_group("MIDI models")
+    midi.add_argument(
+        "--length",
+        help="length of each piece: events (notes or chords), e.g. 200 (default), or beats, "
+        "e.g. 32b",
+    )
+    midi.add_argument(
+        "--primer-midi",
+        type=Path,
+        metavar="FILE",
+        help="start from the opening of this MIDI file (default: a random training window)",
+    )
     p.add_argument(
         "--render",
         metavar="FORMATS",
@@ -192,23 +248,33 @@ def run_generate(args: argparse.Namespace) -> int:
     plan = HeaderPlan(args.title, args.meter, args.key)
     if args.primer is not None and plan != HeaderPlan():
         raise UsageError("use --primer or --title/--meter/--key, not both")
-    if args.out.exists() and not args.force:
-        raise UsageError(
-            f"{args.out} already exists; use --force to overwrite it or --out elsewhere"
-        )
-    render = render_options_from_args(args, args.render) if args.render else None
+    out = args.out or Path("generated.abc")
+    if out.is_file() and not args.force:
+        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
+    if checkpoint.meta["corpus"].get("kind") == "midi":
+        if args.primer is not None or plan != HeaderPlan() or args.keep or args.render:
+            raise UsageError(
+                "--primer, --title/--meter/--key, --keep and --render are for ABC models; "
+                "use --primer-midi and --length with a MIDI model"
+            )
+        return run_generate_midi(args, checkpoint)
+    if args.length or args.primer_midi:
+        raise UsageError("--length and --primer-midi are for models trained with --midi")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     options = with_model_defaults(options, checkpoint.meta)
+    render = render_options_from_args(args, args.render) if args.render else None
     primer = (args.primer or "").replace("\\n", "\n")
     if args.keep:
         result = compose_keeping(args, checkpoint, options, primer, plan)
     else:
         result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
-    write_new_file(args.out, result.tunebook, args.force)
+    write_new_file(out, result.tunebook, args.force)
     complete = len(result.texts) - result.truncated
     print(
-        f"wrote {len(result.texts)} tunes to {args.out} ({complete} ended by the model, "
+        f"wrote {len(result.texts)} tunes to {out} ({complete} ended by the model, "
         f"{result.truncated} stopped at --max-chars)"
     )
     print(
@@ -217,7 +283,50 @@ def run_generate(args: argparse.Namespace) -> int:
     )
     if render is None:
         return 0
-    return render_file(args.out, args.out.with_name(f"{args.out.stem}-render"), render)
+    return render_file(out, out.with_name(f"{out.stem}-render"), render)
+
+
+def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
+    """`generate` with a MIDI model: N pieces as one batch, each as .mid, .wav and .png."""
+    import time
+
+    from tunegen.midi_generate import (
+        PieceFiles,
+        PieceLength,
+        choose_primers,
+        piece_stems,
+        sample_pieces,
+        write_piece,
+    )
+    from tunegen.music.midi import EventCodec
+    from tunegen.music.synth import choose_synth
+    from tunegen.sampling import SamplingOptions, with_model_defaults
+
+    if args.num_tunes < 1:
+        raise UsageError(f"--num-tunes must be >= 1, got {args.num_tunes}")
+    codec = EventCodec.from_dict(checkpoint.meta["corpus"]["codec"])
+    length = PieceLength.parse(args.length or "200")
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, seed=args.seed)
+    options = with_model_defaults(options, checkpoint.meta)
+    out_dir = args.out or Path("generated-midi")
+    stems = piece_stems(out_dir, args.num_tunes, args.force)
+    synth = choose_synth(args.synth, args.soundfont)
+    files = PieceFiles(codec.grid, program=args.program, synth=synth, soundfont=args.soundfont)
+    primers = choose_primers(checkpoint, codec, args.num_tunes, args.seed, args.primer_midi)
+    start = time.perf_counter()
+    pieces, short = sample_pieces(
+        checkpoint.model, checkpoint.vocab, codec, primers, length, options
+    )
+    seconds = time.perf_counter() - start
+    for notes, stem in zip(pieces, stems, strict=True):
+        write_piece(notes, stem, files)
+    print(
+        f"wrote {len(pieces)} pieces of {length.amount} {length.unit} to {out_dir}/ "
+        f"(piece-NNN .mid, .wav, .png; {files.synth} synth); sampling took {seconds:.1f} s"
+    )
+    if short:
+        print(f"{short} pieces stopped short, at the word budget")
+    return 0
 
 
 def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, plan):
@@ -421,6 +530,8 @@ def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
 
     checkpoint = load_checkpoint(args.checkpoint)
     training = checkpoint.meta["training"]
+    if checkpoint.meta["corpus"].get("kind") == "midi":
+        raise UsageError(f"{args.checkpoint}: a MIDI model; evaluate scores ABC models")
     if args.corpus:
         tunes, what = read_corpus(args.corpus).tunes, "+".join(args.corpus)
     else:

@@ -60,8 +60,11 @@ class NumpyLSTMStepper:
             np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T) for w in weights[1:]
         ]
         self.b_upper = [w[2] + w[3] for w in weights[1:]]
-        self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H, V]
+        self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H or D, V]
         self.head_b = array(model.head.bias)
+        if model.config.head_size:  # fold the linear Dense [H, D] into the output: [H, V]
+            dense_w, dense_b = array(model.dense.weight).T, array(model.dense.bias)
+            self.head_w, self.head_b = dense_w @ self.head_w, dense_b @ self.head_w + self.head_b
         self.hidden = model.config.hidden_size
         self.state: list[tuple[np.ndarray, np.ndarray]] = []
 

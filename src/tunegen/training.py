@@ -21,7 +21,6 @@ from tunegen.checkpoint import FORMAT_VERSION, read_checkpoint_file
 from tunegen.data import (
     StatefulBatches,
     Texts,
-    TuneTexts,
     WindowBatches,
     encode_texts,
     load_encoded,
@@ -29,8 +28,10 @@ from tunegen.data import (
     write_splits,
 )
 from tunegen.errors import UsageError
+from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
+from tunegen.music.midi import EventCodec
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
@@ -65,6 +66,11 @@ class TrainConfig:
     seed: int = 0
     corpus: tuple[str, ...] = ("oneills1850",)
     keep_metadata: bool = False
+    corpus_kind: str = "abc"  # abc, or midi: event words of MIDI pieces (music/midi.py)
+    codec: str = "events"  # MIDI only: events or seed003 (see EventCodec)
+    grid: int = 4  # MIDI only: steps per quarter note
+    parts: str = "melody"  # MIDI only: melody, all or a part name
+    transpose_all: bool = False  # MIDI only: the training pieces in all 12 keys
     accelerator: str = "cpu"
     devices: int | str = 1  # per node; "auto" lets Lightning count them
     num_nodes: int = 1
@@ -85,6 +91,15 @@ class TrainConfig:
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         self._validate_devices()
+        if self.corpus_kind == "midi":
+            self.midi_codec.validate()
+            if self.tokenizer != "words":
+                raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
+
+    @property
+    def midi_codec(self) -> EventCodec:
+        """The codec that turns this run's MIDI pieces into words."""
+        return EventCodec(self.codec, self.grid, self.parts)
 
     def _validate_devices(self) -> None:
         if self.accelerator not in ACCELERATORS:
@@ -367,13 +382,16 @@ class TrainResult:
 
 def prepare_corpus(
     train: TrainConfig, folder: Path, vocab: Vocabulary | None = None
-) -> tuple[dict[str, TuneTexts], Vocabulary, dict]:
+) -> tuple[dict[str, Texts], Vocabulary, dict]:
     """Read the corpus in one streaming pass into split text files in `folder`; the vocabulary
     comes from those texts unless given.
 
     Returns (texts by split, vocabulary, corpus description for the checkpoint). Tunes are never
     all in memory: a corpus of gigabytes needs the memory of its largest file, not of itself.
+    MIDI corpora (--midi) come as word texts from midi_data.prepare_midi_corpus.
     """
+    if train.corpus_kind == "midi":
+        return prepare_midi_corpus(train, vocab)
     report = ReadReport()
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
     texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)

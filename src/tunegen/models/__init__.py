@@ -40,6 +40,35 @@ PRESETS: dict[str, dict] = {
         },
         "training": {"mode": "stateful", "batch_size": 32, "seq_len": 128, "lr": 1e-3},
     },
+    # The seed003 Keras write-up (piano MIDI): 3 x LSTM(512), dropout 0.3, Dense(256), windows
+    # of 100 events. It feeds each event as one scaled number; an embedding of 64 stands in.
+    "seed003": {
+        "model": {
+            "embedding_size": 64,
+            "hidden_size": 512,
+            "num_layers": 3,
+            "dropout": 0.3,
+            "head_size": 256,
+        },
+        "training": {
+            "mode": "windows",
+            "batch_size": 64,
+            "seq_len": 100,
+            "lr": 1e-3,
+            "tokenizer": "words",
+        },
+    },
+    # MIDI event words (tunegen train --midi); see the README's MIDI section for the shapes tried.
+    "midi": {
+        "model": {"embedding_size": 64, "hidden_size": 256, "num_layers": 1, "dropout": 0.0},
+        "training": {
+            "mode": "stateful",
+            "batch_size": 32,
+            "seq_len": 128,
+            "lr": 5e-3,
+            "tokenizer": "words",
+        },
+    },
 }
 
 MODEL_KINDS = {

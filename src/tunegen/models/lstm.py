@@ -19,6 +19,7 @@ class LSTMConfig:
     hidden_size: int = 256
     num_layers: int = 3
     dropout: float = 0.2
+    head_size: int = 0  # a Dense layer of this size before the output (seed003's 256); 0: none
     kind: str = "lstm"
 
     def to_dict(self) -> dict:
@@ -26,7 +27,11 @@ class LSTMConfig:
 
 
 class LSTMModel(nn.Module):
-    """Embedding(V, E) -> LSTM(H) x N, dropout after each layer (as in the seed) -> Linear(V)."""
+    """Embedding(V, E) -> LSTM(H) x N, dropout after each layer (as in the seed) -> Linear(V).
+
+    With `head_size` D > 0: ... -> Linear(D) -> dropout -> Linear(V), the seed003 write-up's
+    Dense(256) with no activation between it and the output layer.
+    """
 
     def __init__(self, config: LSTMConfig) -> None:
         super().__init__()
@@ -40,7 +45,9 @@ class LSTMModel(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.head_size:  # no attribute otherwise: older checkpoints load unchanged
+            self.dense = nn.Linear(config.hidden_size, config.head_size)
+        self.head = nn.Linear(config.head_size or config.hidden_size, config.vocab_size)
 
     def initial_state(self, batch_size: int) -> LSTMState:
         """Zero hidden and cell states for `batch_size` streams."""
@@ -57,7 +64,7 @@ class LSTMModel(nn.Module):
             c = torch.stack([layer[1] for layer in state])
             packed = (h, c)
         out, (h, c) = self.lstm(self.embedding(ids), packed)  # out [B, T, H]
-        logits = self.head(self.dropout(out))
+        logits = self.head(self._dense(self.dropout(out)))
         return logits, list(zip(h.unbind(0), c.unbind(0), strict=True))
 
     def step(self, ids: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
@@ -72,7 +79,11 @@ class LSTMModel(nn.Module):
             h, c = torch.lstm_cell(x, (h, c), *self._layer_weights(layer))
             new_state.append((h, c))
             x = h
-        return self.head(x), new_state
+        return self.head(self._dense(x)), new_state
+
+    def _dense(self, x: torch.Tensor) -> torch.Tensor:
+        """The optional Dense layer and its dropout: [..., H] -> [..., D]; identity without."""
+        return self.dropout(self.dense(x)) if self.config.head_size else x
 
     def _layer_weights(self, layer: int) -> tuple[torch.Tensor, ...]:
         names = ("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l")

@@ -5,7 +5,6 @@ Nothing here imports an ML library: a `Tune` is plain text split into header fie
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 from collections import Counter
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunegen.errors import CorpusError
+from tunegen.music.files import resolve_paths
 
 # music21's bundled ABC collections, by the name users type.
 BUNDLED_CORPORA = ("oneills1850", "ryansMammoth", "airdsAirs", "essenFolksong")
@@ -65,6 +65,7 @@ class ReadReport:
     kept: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    unit: str = "tunes"  # what a file holds: tunes (ABC) or pieces (MIDI)
 
     def merge(self, other: ReadReport) -> None:
         self.files += other.files
@@ -76,7 +77,8 @@ class ReadReport:
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {why}" for why, n in self.dropped.most_common())
         dropped = sum(self.dropped.values())
-        text = f"{self.files} files, {self.read} tunes read, {self.kept} kept, {dropped} dropped"
+        counts = f"{self.read} {self.unit} read, {self.kept} kept, {dropped} dropped"
+        text = f"{self.files} files, {counts}"
         return f"{text} ({reasons})" if reasons else text
 
 
@@ -229,21 +231,7 @@ def resolve_abc_files(spec: str) -> list[Path]:
     """Files named by `spec`: a bundled corpus name, an .abc file, a folder, or a glob pattern."""
     if spec in BUNDLED_CORPORA:
         return bundled_corpus_files(spec)
-    path = Path(spec)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() == ".abc" and p.is_file())
-        if not files:
-            raise CorpusError(f"{spec}: folder has no .abc files")
-        return files
-    if path.is_file():
-        return [path]
-    if glob.has_magic(spec):
-        files = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
-        if not files:
-            raise CorpusError(f"{spec}: pattern matches no files")
-        return files
-    names = ", ".join(BUNDLED_CORPORA)
-    raise CorpusError(f"{spec}: no such file or folder, and not a bundled corpus ({names})")
+    return resolve_paths(spec, (".abc",), BUNDLED_CORPORA)
 
 
 def read_abc_file(path: Path, keep_metadata: bool = False) -> tuple[list[Tune], ReadReport]:
