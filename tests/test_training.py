@@ -76,13 +76,26 @@ def test_resume_continues_exactly(small_abc_dir, tmp_path, mode):
 def test_ctrl_c_saves_then_resume_and_generate(small_abc_dir, tmp_path):
     run = tmp_path / "interrupted"
     command = [sys.executable, "-m", "tunegen", *train_args(small_abc_dir, run, "--epochs", "500")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not (run / "log.csv").exists() or len(log_rows(run)) < 1:
-        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=60)
+    # a shell starts background jobs with Ctrl-C ignored, and a child inherits that: restore it,
+    # as a terminal would, so the test also runs under `.ci/run &` or nohup
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "log.csv").exists() or len(log_rows(run)) < 1:
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 130, output
     assert "interrupted: saved" in output
     done = len(log_rows(run))
