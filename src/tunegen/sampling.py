@@ -262,16 +262,17 @@ def sample_tunes(
     for symbol in primer_ids:
         logits = stepper.step(np.full(num_tunes, symbol))
     rows = _header_rows(plan, vocab, num_tunes, primer)
+    in_header = {b: row for b, row in enumerate(rows) if row.in_header}  # rows still to watch
     out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
     finished = np.zeros(num_tunes, dtype=bool)
     length = 0
     for length in range(1, options.max_chars + 1):
+        in_header = {b: row for b, row in in_header.items() if row.in_header}
         forced: dict[int, int | None] = {}
-        for b, row in enumerate(rows):
-            if row.in_header and not finished[b]:
-                forced[b] = row.forced()
-                if forced[b] is None:
-                    logits[b, ~row.allowed()] = -np.inf
+        for b, row in in_header.items():
+            forced[b] = row.forced()
+            if forced[b] is None:
+                logits[b, ~row.allowed()] = -np.inf
         ids = choose(logits, options, noise.next())
         for b, symbol in forced.items():
             ids[b] = ids[b] if symbol is None else symbol
