@@ -33,7 +33,9 @@ def midi_run(chorale_midi, tmp_path_factory) -> Path:
 def onsets(path: Path) -> list[float]:
     from music21 import converter
 
-    return sorted({float(n.offset) for n in converter.parse(path).flatten().notes})
+    # music21 splits a note that crosses a bar line into tied notes: skip the continuations
+    notes = converter.parse(path).flatten().notes
+    return sorted({float(n.offset) for n in notes if n.tie is None or n.tie.type == "start"})
 
 
 @pytest.mark.slow
@@ -61,7 +63,7 @@ def test_train_then_generate_events_and_beats(midi_run, tmp_path, capsys):
 @pytest.mark.slow
 def test_generate_from_a_midi_primer_and_info(midi_run, chorale_midi, tmp_path, capsys):
     primer = midi_files(chorale_midi)[0]
-    args = ["generate", str(midi_run), "--out", str(tmp_path), "--num-tunes", "1"]
+    args = ["generate", str(midi_run), "--out", str(tmp_path), "--num-tunes", "1", "--seed", "3"]
     assert main([*args, "--primer-midi", str(primer), "--length", "5", "--synth", "builtin"]) == 0
     assert len(onsets(tmp_path / "piece-001.mid")) == 5
     assert main(["info", str(midi_run)]) == 0
