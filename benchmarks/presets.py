@@ -40,11 +40,11 @@ CANDIDATES: dict[str, dict] = {
     "transformer": {"preset": "transformer"},
     "1x384": {
         "model": {"embedding_size": 48, "hidden_size": 384, "num_layers": 1, "dropout": 0.0},
-        "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 4e-3},
+        "training": {**STREAMS, "lr": 4e-3},
     },
     "2x256": {
         "model": {"embedding_size": 48, "hidden_size": 256, "num_layers": 2, "dropout": 0.1},
-        "training": {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 4e-3},
+        "training": {**STREAMS, "lr": 4e-3},
     },
 }
 

@@ -294,10 +294,11 @@ def _header_rows(
     if vocab.tokenizer == "words":
         return []
     starts = header_starts(vocab)
+    primer_symbols = [vocab.symbols[i] for i in vocab.encode(primer)]
     rows = [_RowConstraint(plan, vocab, starts) for _ in range(num_tunes)]
     for row in rows:
-        for symbol in vocab.encode(primer):
-            row.observe(vocab.symbols[symbol])
+        for symbol in primer_symbols:
+            row.observe(symbol)
     return rows
 
 
