@@ -45,6 +45,10 @@ _NOTE = re.compile(
     r"(?P<deco>[.MLRH~Tuv'OPS]*)(?P<acc>\^\^|\^|__|_|=\^|=_|=)?(?P<micro>\d*/\d*|\d+)?"
     r"(?P<letter>[A-Ga-g])(?P<octave>[',]*)(?P<num>\d*)(?P<slashes>/*)(?P<den>\d*)"
 )
+_LENGTH_CHARS = frozenset("0123456789/")
+_LETTERS = frozenset("ABCDEFGabcdefg")
+_PITCH_END = frozenset("ABCDEFGabcdefg',")
+_REST = re.compile(r"[zx](\d*)(/*)(\d*)")
 _DECO_ONLY = re.compile(r"[.MLRH~Tuv'OPS]*")
 _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
 _REP_LIST = re.compile(r"\d+(?:[-,]\d+)*")
@@ -74,16 +78,40 @@ class ScanVerdict:
     problems: tuple[str, ...]
 
 
-def _length(num: str, slashes: str, den: str) -> Fraction:
-    """abc2midi's readlen: "2", "/", "//", "/3", "3/2" (ABC 2.1 section 4.3)."""
+# Time is counted in integer ticks: a whole note has TICKS, which every length of note, unit,
+# tuplet (up to 13) and broken rhythm divides. Integers keep the per-note cost low; the public
+# properties give `Fraction`s of a whole note.
+TICKS = pb.TICKS
+_LENGTHS: dict[tuple[str, str, str], tuple[int, int]] = {}
+
+
+def _length(num: str, slashes: str, den: str) -> tuple[int, int]:
+    """abc2midi's readlen as (numerator, denominator): "2", "/", "//", "/3", "3/2" (ABC 2.1 4.3)."""
+    key = (num, slashes, den)
+    found = _LENGTHS.get(key)
+    if found is not None:
+        return found
     n = int(num) if num else 1
     n = n or 1
     if not slashes:
-        return Fraction(n)
-    if den:
-        d = int(den) or 2
-        return Fraction(n, d * 2 ** (len(slashes) - 1))
-    return Fraction(n, 2 ** len(slashes))
+        d = 1
+    elif den:
+        d = (int(den) or 2) * 2 ** (len(slashes) - 1)
+    else:
+        d = 2 ** min(len(slashes), 10)
+    if len(_LENGTHS) < 4096:
+        _LENGTHS[key] = (n, d)
+    return n, d
+
+
+def to_ticks(time: Fraction) -> int:
+    """A time in whole notes as ticks (exact for the lengths ABC writes)."""
+    return time.numerator * TICKS // time.denominator
+
+
+def from_ticks(ticks: int) -> Fraction:
+    """Ticks as a time in whole notes."""
+    return Fraction(ticks, TICKS)
 
 
 def _passes(text: str) -> frozenset[int]:
@@ -124,7 +152,9 @@ class AbcScanner:
         "_last_is_note",
         "_last_len",
         "_last_pitches",
+        "_meter",
         "_new_bar",
+        "_note_open",
         "_pickup",
         "_queue",
         "_section_bars",
@@ -132,6 +162,7 @@ class AbcScanner:
         "_tie_pitches",
         "_tuplet_factor",
         "_tuplet_left",
+        "_unit",
         "_warnings",
         "bars",
         "ended",
@@ -158,36 +189,39 @@ class AbcScanner:
         self.meter: Fraction | None = Fraction(1)
         self.meter_text = "4/4"
         self.unit = Fraction(1, 8)
+        self._meter: int | None = TICKS  # the same two in ticks
+        self._unit = TICKS // 8
+        self._note_open = False  # `pending` is exactly one note that more text may lengthen
         self.unit_set = False
         self.key: dict[str, int] = {}
         self.rhythm = ""
         self._errors: tuple[str, ...] = ()
         self._warnings: tuple[str, ...] = ()
-        self.play = pb.Playback(self.meter)
-        self._bar_written = Fraction(0)  # time of the open bar as written
+        self.play = pb.Playback(self._meter)
+        self._bar_written = 0  # ticks of the open bar as written
         self._bar_pending = False  # the open bar has notes or rests
         self.bars: tuple[BarRecord, ...] = ()
         self._ending = ""
         self._accidentals: dict[tuple[str, int], int] = {}
-        self._tuplet_factor = Fraction(1)
+        self._tuplet_factor = (1, 1)  # (q, p): notes in a tuplet last q/p of their length
         self._tuplet_left = 0
         self._in_chord = False
-        self._chord_first: Fraction | None = None
+        self._chord_first: int | None = None
         self._chord_notes = 0
         self._chord_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._in_grace = False
         self._grace_open = False  # grace notes still waiting for their host note
         self._broken: tuple[str, int] | None = None  # > or <, and how many
-        self._last_len: Fraction | None = None  # the last note or chord, for broken rhythm
+        self._last_len: int | None = None  # the last note or chord, for broken rhythm
         self._last_is_note = False
         self._tie = False  # a tie waits for its note
         self._tie_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._new_bar = False  # a bar line since the tie
-        self._pickup = Fraction(0)
+        self._pickup = 0
         self._section_bars = 0
         self._header_fields: dict[str, str] = {}
         self._queue = 0
-        self._bar_closed_time = Fraction(0)  # time of the open bar already handed to `play`
+        self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
         self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
 
     # -- state -----------------------------------------------------------------------------
@@ -195,10 +229,8 @@ class AbcScanner:
     def copy(self) -> AbcScanner:
         """An independent copy for backtracking (shares immutable parts; a few microseconds)."""
         other = AbcScanner.__new__(AbcScanner)
-        for name in AbcScanner.__slots__:
-            setattr(other, name, getattr(self, name))
+        _copy_fields(self, other)
         other.play = self.play.copy()
-        other._accidentals = dict(self._accidentals)
         return other
 
     @property
@@ -229,12 +261,15 @@ class AbcScanner:
     @property
     def bar_time(self) -> Fraction:
         """Time written in the open bar, counting a note still being written (`A` of `A2`)."""
-        return self._bar_written + self._pending_time()
+        return from_ticks(self._bar_closed_time + self._bar_written + self._pending_time())
 
     @property
     def counted_time(self) -> Fraction:
         """abc2midi's count for the open bar: `bar_time` plus time carried in from before."""
-        return self.play.bar_time + self.bar_time
+        return from_ticks(self._counted())
+
+    def _counted(self) -> int:
+        return self.play.bar_time + self._bar_written + self._pending_time()
 
     @property
     def repeat_open(self) -> bool:
@@ -254,19 +289,41 @@ class AbcScanner:
     @property
     def pickup(self) -> Fraction:
         """Time of the current section's first bar when it was short (its pickup), else 0."""
-        return self._pickup
+        return from_ticks(self._pickup)
 
     # -- questions the sampler asks ----------------------------------------------------------
 
     def time_left(self) -> Fraction | None:
         """Time still to write for abc2midi to count the open bar full; None in free metre."""
-        if self.meter is None:
+        if self._meter is None:
             return None
-        return self.meter - self.counted_time
+        return from_ticks(self._meter - self._counted())
 
     def bar_line_ok(self, line: str = "|") -> bool:
         """Would bar line `line` (`|`, `||`, `|]`, `|:`, `:|`, `::`, `:|2`...) written now close a
-        bar abc2midi finds right, with no new error? Pending text is read first."""
+        bar abc2midi finds right, with no new error? Pending text is read first.
+
+        A `||` or `|]` after a short bar is right: abc2midi carries the bar's time on into the
+        next bar (ask `time_left()` for a full bar). `|`, `||` and `|]` are answered at once;
+        the repeat signs by reading them on a copy, since a `:|` plays its section again.
+        """
+        if self.ended or self.in_header:
+            return False
+        play = self.play
+        if (
+            (line == "|" or line == "||" or line == "|]")
+            and (self._note_open or not self.pending)
+            and not (self._tie or self._broken or self._in_chord or self._in_grace)
+            and not play.skipping
+            and play.j == play.size
+        ):
+            meter = play.meter
+            if meter is None:
+                return True
+            counted = play.bar_time + self._bar_written + self._pending_time()
+            if line != "|" and counted < meter and play.barno > 0:
+                return True  # a short bar before || is carried on, not judged
+            return not counted or counted == meter or (play.pass_ == 1 and play.barno == 0)
         trial = self.copy()
         wrong, errors = len(trial.play.wrong), len(trial.errors)
         trial.feed(line + " ")
@@ -286,6 +343,19 @@ class AbcScanner:
 
     def feed(self, text: str) -> None:
         """Read more of the tune: any piece, from one character to many lines."""
+        if self._note_open and len(text) == 1:
+            # The hot paths: one more character of the note being written (A -> A2 -> A2/),
+            # or the next note's letter, which settles the note before it.
+            if text in _LENGTH_CHARS or (text in "'," and self.pending[-1] in _PITCH_END):
+                self.pending += text
+                return
+            if text in _LETTERS:
+                match = _NOTE.match(self.pending)
+                if match is not None and match.end() == len(self.pending):
+                    self._note_match(match)
+                    self.pending = text
+                    self.line_start = False
+                    return
         if self.ended:
             return
         if "\n" not in text:
@@ -370,15 +440,13 @@ class AbcScanner:
         if "M" not in self._header_fields:
             self._warnings = (*self._warnings, "No M: in header, using default")
         if not self.unit_set:
-            self.unit = (
-                Fraction(1, 16)
-                if self.meter is not None and self.meter < Fraction(3, 4)
-                else Fraction(1, 8)
-            )
+            short = self.meter is not None and self.meter < Fraction(3, 4)
+            self.unit = Fraction(1, 16) if short else Fraction(1, 8)
+            self._unit = to_ticks(self.unit)
         problem = rhythm_problem(self.rhythm, self._header_fields.get("M")) if self.rhythm else None
         if problem:
             self._error(problem)
-        self.play = pb.Playback(self.meter)
+        self.play = pb.Playback(self._meter)
 
     def _set_meter(self, value: str, header: bool) -> None:
         meter, problem = parse_meter(value)
@@ -386,9 +454,10 @@ class AbcScanner:
             self._error(problem)
             return
         self.meter, self.meter_text = meter, value.strip()
+        self._meter = None if meter is None else to_ticks(meter)
         if not header:
             self._flush_time()
-            self.play.add(pb.TIME, meter)
+            self.play.add(pb.TIME, self._meter)
 
     def _set_unit(self, value: str) -> None:
         match = re.match(r"\s*(\d*)\s*(/?)\s*(\d*)", value)
@@ -401,6 +470,7 @@ class AbcScanner:
             self._error("Expecting fraction in form A/B")
             return
         self.unit = Fraction(int(num or 1) or 1, int(den))
+        self._unit = to_ticks(self.unit)
         self.unit_set = True
 
     def _set_key(self, value: str, header: bool) -> None:
@@ -442,33 +512,32 @@ class AbcScanner:
 
     # -- the body, token by token -------------------------------------------------------------
 
-    def _pending_time(self) -> Fraction:
-        """Time of the note being written in `pending`, if it is a plain note or rest."""
-        text = self.pending.lstrip()
+    def _pending_time(self) -> int:
+        """Ticks of the note being written in `pending`, if it is a plain note or rest."""
+        text = self.pending
         if not text or self._in_grace or self._in_chord:
-            return Fraction(0)
+            return 0
+        text = text.lstrip()
         match = _NOTE.fullmatch(text)
         if match is not None:
-            return self._note_time(
-                _length(*match.group("num", "slashes", "den")), match.group("deco")
-            )
-        match = re.fullmatch(r"[zx](\d*)(/*)(\d*)", text)
+            length = _length(*match.group("num", "slashes", "den"))
+            return self._note_time(length, "H" in match.group("deco"))
+        match = _REST.fullmatch(text)
         if match is not None:
-            return self._note_time(_length(*match.groups()), "")
-        return Fraction(0)
+            return self._note_time(_length(*match.groups()), False)
+        return 0
 
-    def _note_time(self, length: Fraction, deco: str) -> Fraction:
-        time = self.unit * length
+    def _note_time(self, length: tuple[int, int], fermata: bool) -> int:
+        time = self._unit * length[0] // length[1]
         if self._tuplet_left:
-            time *= self._tuplet_factor
-        if "H" in deco:
-            time *= 2
-        return time
+            time = time * self._tuplet_factor[0] // self._tuplet_factor[1]
+        return time * 2 if fermata else time
 
     def _consume(self, final: bool) -> None:
         """Read every token of `pending` whose meaning is settled (all of it when `final`)."""
         text = self.pending
         size = len(text)
+        self._note_open = False
         if (
             self.line_start
             and text[:1].isalpha()
@@ -676,6 +745,9 @@ class AbcScanner:
 
     def _note_token(self, text: str, i: int, final: bool) -> int:
         match = _NOTE.match(text, i)
+        if match is not None and match.end() >= len(text) and not final:
+            self._note_open = True
+            return -1
         if match is None or (match.end() >= len(text) and not final):
             deco = _DECO_ONLY.match(text, i)
             assert deco is not None
@@ -693,11 +765,14 @@ class AbcScanner:
                 self._error("Malformed note : expecting a-g or A-G")
                 return len(text)
             return -1
+        return self._note_match(match)
+
+    def _note_match(self, match: re.Match[str]) -> int:
+        """Read the note `match` found; return where it ends."""
         deco, acc, micro, letter, octave = match.group("deco", "acc", "micro", "letter", "octave")
         if micro is not None and acc is None:
-            return self._malformed_micro(match, i)
-        if micro is not None:
-            self._error("Not a valid microtone") if micro.startswith("/") and micro == "/" else None
+            self._error("Malformed note : expecting a-g or A-G")
+            return match.start("micro")
         length = _length(*match.group("num", "slashes", "den"))
         if letter.islower():
             if "," in octave:
@@ -707,42 +782,40 @@ class AbcScanner:
         self._note(acc, letter, octave.count("'") - octave.count(","), length, deco)
         return match.end()
 
-    def _malformed_micro(self, match: re.Match[str], i: int) -> int:
-        self._error("Malformed note : expecting a-g or A-G")
-        return match.start("micro")
-
     # -- events ------------------------------------------------------------------------------
 
     def _pitch(self, acc: str | None, letter: str, octave: int) -> tuple[int, tuple[str, int]]:
         low = letter.lower()
         place = (low, octave + (1 if letter.islower() else 0))
-        if acc is not None:
-            self._accidentals[place] = _ACCIDENTAL[acc]
+        if acc is not None:  # a new dict, not an update: copies share the old one
+            self._accidentals = {**self._accidentals, place: _ACCIDENTAL[acc]}
         shift = self._accidentals.get(place, self.key.get(low, 0))
         return 60 + 12 * place[1] + _SEMITONES[low] + shift, place
 
-    def _note(self, acc: str | None, letter: str, octave: int, length: Fraction, deco: str) -> None:
+    def _note(
+        self, acc: str | None, letter: str, octave: int, length: tuple[int, int], deco: str
+    ) -> None:
         pitch = self._pitch(acc, letter, octave)
         if self._in_grace:
             return
         self._grace_open = False
-        self._sounding(self.unit * length, "H" in deco, (pitch,))
+        self._sounding(self._unit * length[0] // length[1], "H" in deco, (pitch,))
 
-    def _rest(self, length: Fraction, deco: str) -> None:
+    def _rest(self, length: tuple[int, int], deco: str) -> None:
         if self._in_grace:
             return
         self._grace_open = False
         if self._tie and not self._in_chord:
             self._error("Could not find note to be tied")
             self._tie = False
-        self._sounding(self.unit * length, "H" in deco, ())
+        self._sounding(self._unit * length[0] // length[1], "H" in deco, ())
 
     def _sounding(
-        self, time: Fraction, fermata: bool, pitches: tuple[tuple[int, tuple[str, int]], ...]
+        self, time: int, fermata: bool, pitches: tuple[tuple[int, tuple[str, int]], ...]
     ) -> None:
-        """A note or rest (or a note inside a chord) lasting `time` before tuplets."""
+        """A note or rest (or a note inside a chord) lasting `time` ticks before tuplets."""
         if self._tuplet_left:
-            time *= self._tuplet_factor
+            time = time * self._tuplet_factor[0] // self._tuplet_factor[1]
             if not self._in_chord:
                 self._tuplet_left -= 1
         if fermata:
@@ -758,7 +831,7 @@ class AbcScanner:
         self._after_note(time, bool(pitches))
         self._last_pitches = pitches
 
-    def _after_note(self, time: Fraction, is_note: bool) -> None:
+    def _after_note(self, time: int, is_note: bool) -> None:
         if self._broken is not None:
             sign, count = self._broken
             self._broken = None
@@ -766,12 +839,12 @@ class AbcScanner:
             if last is None or last != time:
                 self._error("Cannot apply broken rhythm. Notes not equal durations")
             else:
-                long, short = {1: (3, 1), 2: (7, 1), 3: (15, 1)}[count]
-                half = Fraction(long + short, 2)
-                first, second = (long, short) if sign == ">" else (short, long)
+                long = {1: 3, 2: 7, 3: 15}[count]
+                half = (long + 1) // 2
+                first, second = (long, 1) if sign == ">" else (1, long)
                 # the previous note is already in the bar: move the difference
-                self._bar_written += last * (Fraction(first) / half - 1)
-                time = time * Fraction(second) / half
+                self._bar_written += last * first // half - last
+                time = time * second // half
         self._bar_written += time
         self._bar_pending = True
         self._last_len = time
@@ -814,11 +887,9 @@ class AbcScanner:
         self._queue = 0
         num, slashes, den = match.groups()
         if num or slashes:
-            time = self.unit * _length(num, slashes, den)
-            if self._tuplet_left:
-                time *= self._tuplet_factor
+            time = self._note_time(_length(num, slashes, den), False)
         else:
-            time = self._chord_first or Fraction(0)
+            time = self._chord_first or 0
         if self._tuplet_left:
             self._tuplet_left -= 1
         if self._chord_notes == 0:
@@ -851,7 +922,7 @@ class AbcScanner:
         r = int(r_text) if r_text else p
         if q == 0:
             return
-        self._tuplet_factor = Fraction(q, p)
+        self._tuplet_factor = (q, p)
         self._tuplet_left = r
 
     def _meter_num(self) -> int:
@@ -873,7 +944,8 @@ class AbcScanner:
 
     def _multi_rest(self, count: int) -> None:
         for index in range(count):
-            self._rest(self.meter / self.unit if self.meter is not None else Fraction(8), "")
+            bar = self._meter if self._meter is not None else TICKS
+            self._rest((bar, self._unit), "")
             if index != count - 1:
                 self._bar(pb.SINGLE, "")
 
@@ -886,7 +958,7 @@ class AbcScanner:
         if self._bar_written:
             self.play.add(pb.DUR, self._bar_written)
             self._bar_closed_time += self._bar_written
-            self._bar_written = Fraction(0)
+            self._bar_written = 0
 
     def _bar(self, kind: str, endings: str) -> None:
         """A bar line of `kind` (abc_playback's SINGLE...), with the ending list after it."""
@@ -895,21 +967,25 @@ class AbcScanner:
         line = kind + endings
         if written or self._bar_pending:
             number = len(self.bars) + 1
-            self.bars = (*self.bars, BarRecord(number, written, line, self.meter, self._ending))
+            time = from_ticks(written)
+            self.bars = (*self.bars, BarRecord(number, time, line, self.meter, self._ending))
             if self._section_bars == 0:
-                short = self.meter is not None and written < self.meter
-                self._pickup = written if short else Fraction(0)
+                short = self._meter is not None and written < self._meter
+                self._pickup = written if short else 0
             self._section_bars += 1
         if kind != pb.SINGLE:
             self._section_bars = 0
             self._ending = ""
-        self._bar_closed_time = Fraction(0)
+        self._bar_closed_time = 0
         self._bar_pending = False
         self._accidentals = {}
         self._new_bar = True
         self.play.add(pb.BAR, kind)
         if endings:
             self._play_ending(endings)
+
+
+_copy_fields = pb.slot_copier(AbcScanner.__slots__)
 
 
 def scan_text(text: str) -> AbcScanner:
