@@ -23,6 +23,7 @@ Text is consumed when it can no longer change meaning (`A` may still become `A2`
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,6 +33,7 @@ from tunegen.music.abc_rhythm import key_signature
 from tunegen.music.abc_rules import (
     chord_symbol_problem,
     key_problem,
+    meter_counts,
     parse_meter,
     rhythm_problem,
 )
@@ -147,17 +149,22 @@ class AbcScanner:
         "_errors",
         "_grace_open",
         "_header_fields",
+        "_horn_last",
+        "_horn_meter",
+        "_hornpipe",
         "_in_chord",
         "_in_grace",
-        "_last_is_note",
+        "_last_compare",
         "_last_len",
         "_last_pitches",
+        "_last_tie_ok",
         "_meter",
         "_new_bar",
         "_note_open",
         "_pickup",
         "_queue",
         "_section_bars",
+        "_store_pos",
         "_tie",
         "_tie_pitches",
         "_tuplet_factor",
@@ -213,7 +220,12 @@ class AbcScanner:
         self._grace_open = False  # grace notes still waiting for their host note
         self._broken: tuple[str, int] | None = None  # > or <, and how many
         self._last_len: int | None = None  # the last note or chord, for broken rhythm
-        self._last_is_note = False
+        self._last_tie_ok = False  # a tie may follow: the last thing was a note, not staccato
+        self._last_compare: int | None = None
+        self._hornpipe = False  # R:hornpipe in 2/4 or 4/4: abc2midi dots pairs of notes
+        self._horn_meter = 4
+        self._horn_last: tuple[int, int] | None = None
+        self._store_pos = 0  # position in the bar as abc2midi's reader counts it (hornpipes)
         self._tie = False  # a tie waits for its note
         self._tie_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._new_bar = False  # a bar line since the tie
@@ -446,6 +458,10 @@ class AbcScanner:
         problem = rhythm_problem(self.rhythm, self._header_fields.get("M")) if self.rhythm else None
         if problem:
             self._error(problem)
+        elif self.rhythm.lstrip().startswith(("hornpipe", "Hornpipe")):
+            counts = meter_counts(self._header_fields.get("M") or "4/4")
+            self._hornpipe = True
+            self._horn_meter = counts[0] if counts else 4
         self.play = pb.Playback(self._meter)
 
     def _set_meter(self, value: str, header: bool) -> None:
@@ -755,8 +771,13 @@ class AbcScanner:
             if match is None and after < len(text):
                 if text[after] == "[":
                     return after  # decorations on a chord: the chord follows
-                if text[after] in "zx":
-                    return after  # decorations on a rest (a fermata H doubles it: rare)
+                if text[after] in "zx":  # decorations on a rest: a fermata H doubles it
+                    rest = _REST.match(text, after)
+                    assert rest is not None
+                    if rest.end() >= len(text) and not final:
+                        return -1
+                    self._rest(_length(*rest.groups()), text[i:after])
+                    return rest.end()
                 if text[after] in "^_=" and not final:
                     return -1
                 self._error("Malformed note : expecting a-g or A-G")
@@ -797,9 +818,10 @@ class AbcScanner:
     ) -> None:
         pitch = self._pitch(acc, letter, octave)
         if self._in_grace:
+            self._horn_last = None
             return
         self._grace_open = False
-        self._sounding(self._unit * length[0] // length[1], "H" in deco, (pitch,))
+        self._sounding(length, deco, (pitch,))
 
     def _rest(self, length: tuple[int, int], deco: str) -> None:
         if self._in_grace:
@@ -808,47 +830,87 @@ class AbcScanner:
         if self._tie and not self._in_chord:
             self._error("Could not find note to be tied")
             self._tie = False
-        self._sounding(self._unit * length[0] // length[1], "H" in deco, ())
+        self._sounding(length, deco, ())
 
     def _sounding(
-        self, time: int, fermata: bool, pitches: tuple[tuple[int, tuple[str, int]], ...]
+        self, length: tuple[int, int], deco: str, pitches: tuple[tuple[int, tuple[str, int]], ...]
     ) -> None:
-        """A note or rest (or a note inside a chord) lasting `time` ticks before tuplets."""
+        """A note or rest (or a note inside a chord) of `length` units, with decorations."""
+        n, m = length
+        time = self._unit * n // m
+        q = p = 1
         if self._tuplet_left:
-            time = time * self._tuplet_factor[0] // self._tuplet_factor[1]
+            q, p = self._tuplet_factor
+            time = time * q // p
             if not self._in_chord:
                 self._tuplet_left -= 1
-        if fermata:
-            time *= 2
+        fermata = "H" in deco
         if self._in_chord:
+            if fermata:
+                time *= 2
             self._chord_notes += 1
             self._queue += 1
             if self._chord_first is None:
                 self._chord_first = time
+                self._store_pos += time
             self._chord_pitches += pitches
+            self._horn_last = None
             return
+        if pitches:
+            if self._hornpipe:
+                self._hornpipe_note(n * q, m * p * self.unit.denominator)
+            self._store_pos += time
+            if fermata:
+                time *= 2
+        else:
+            if fermata:
+                time *= 2
+            self._store_pos += time
+            self._horn_last = None
+        # abc2midi compares the lengths of broken-rhythm pairs as stored: a staccato note is
+        # stored as a note of half its length and a rest, so it counts half.
+        staccato = bool(pitches) and "." in deco
         self._tie_check(pitches)
-        self._after_note(time, bool(pitches))
+        self._after_note(time, time // 2 if staccato else time)
+        self._last_tie_ok = bool(pitches) and not staccato
         self._last_pitches = pitches
 
-    def _after_note(self, time: int, is_note: bool) -> None:
+    def _hornpipe_note(self, num: int, denom: int) -> None:
+        """R:hornpipe: abc2midi dots equal quavers (2/4: semiquavers) itself, pairing a note that
+        starts off the beat with the note before it (store.c hornp)."""
+        last, self._horn_last = self._horn_last, (num, denom)
+        if last is None or num * last[1] != last[0] * denom or num != 1:
+            return
+        if denom * self._horn_meter != 32:
+            return
+        position = TICKS // math.gcd(self._store_pos, TICKS)  # the denominator of the position
+        if position == 32 // self._horn_meter:
+            self._broken = (">", 1)
+
+    def _after_note(self, time: int, compare: int) -> None:
+        """Add a note, rest or chord of `time` ticks to the bar, applying a broken rhythm.
+
+        `compare` is the length abc2midi compares for broken rhythm (-1: a chord, which always
+        passes, since abc2midi compares the chord's opening marker, of length 0/0).
+        """
         if self._broken is not None:
             sign, count = self._broken
             self._broken = None
-            last = self._last_len
-            if last is None or last != time:
+            last = self._last_compare
+            if last is None or (last != compare and last != -1 and compare != -1):
                 self._error("Cannot apply broken rhythm. Notes not equal durations")
             else:
                 long = {1: 3, 2: 7, 3: 15}[count]
                 half = (long + 1) // 2
                 first, second = (long, 1) if sign == ">" else (1, long)
                 # the previous note is already in the bar: move the difference
-                self._bar_written += last * first // half - last
+                previous = self._last_len or 0
+                self._bar_written += previous * first // half - previous
                 time = time * second // half
         self._bar_written += time
         self._bar_pending = True
         self._last_len = time
-        self._last_is_note = is_note
+        self._last_compare = compare
 
     def _tie_check(self, pitches: tuple[tuple[int, tuple[str, int]], ...]) -> None:
         if not self._tie:
@@ -863,7 +925,7 @@ class AbcScanner:
     def _tie_start(self) -> None:
         if self._in_chord:
             return
-        if self._last_is_note and self._last_len is not None:
+        if self._last_tie_ok:
             self._tie = True
             self._new_bar = False
             self._tie_pitches = self._last_pitches
@@ -897,7 +959,8 @@ class AbcScanner:
         self._grace_open = False
         pitches = self._chord_pitches
         self._tie_check(pitches)
-        self._after_note(time, True)
+        self._after_note(time, -1)
+        self._last_tie_ok = True
         self._last_pitches = pitches
 
     def _chord_symbol(self, text: str) -> None:
@@ -977,6 +1040,7 @@ class AbcScanner:
             self._section_bars = 0
             self._ending = ""
         self._bar_closed_time = 0
+        self._store_pos = 0
         self._bar_pending = False
         self._accidentals = {}
         self._new_bar = True
