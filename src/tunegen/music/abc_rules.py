@@ -148,3 +148,73 @@ def _one_chord_problem(text: str) -> str | None:
 def decoration_known(name: str) -> bool:
     """Whether !name! is one of ABC 2.1's decorations (section 4.14)."""
     return name in DECORATIONS
+
+
+# abc2midi's tempo names (store.c), for Q:"Allegro".
+TEMPO_NAMES = frozenset(
+    ("larghissimo", "adagissimo", "lentissimo", "largo", "adagio", "lento", "larghetto",
+     "adagietto", "andante", "andantino", "moderato", "allegretto", "allegro", "vivace", "vivo",
+     "presto", "allegrissimo", "vivacissimo", "prestissimo")
+)  # fmt: skip
+
+
+def tempo_problem(value: str) -> str | None:
+    """What abc2midi reports as an error for a Q: value: `Q:1/4=120`, `Q:120`, `Q:"Allegro"`
+    pass; `Q:Do6` is "malformed Q: field ignored" (ABC 2.1 section 3.1.8)."""
+    text = value.strip()
+    name = None
+    if text.startswith('"'):
+        close = text.find('"', 1)
+        if close < 0:
+            return "Missing closing double quote"
+        name, text = text[1:close], text[close + 1 :]
+    if "=" in text:
+        text = text.lstrip()
+        if text[:1] and text[0] in "ABCDEFGabcdefg":
+            text = text[1:]
+        match = re.match(r"(\d*)(/*)(\d*)", text)
+        assert match is not None
+        denominator = _denominator(*match.groups())
+        if denominator & (denominator - 1):
+            return f"{denominator} b is not a power of 2"
+        text = text[match.end() :].lstrip()
+        if not text.startswith("="):
+            return "Expecting = in tempo"
+        text = text[1:]
+    digits = re.match(r"\s*(\d*)", text)
+    assert digits is not None
+    if not int(digits.group(1) or 0) and (name is None or name.lower() not in TEMPO_NAMES):
+        return "malformed Q: field ignored"
+    return None
+
+
+def _denominator(num: str, slashes: str, den: str) -> int:
+    """The denominator abc2midi's readlen gives a length such as "/", "//", "3/8"."""
+    if not slashes:
+        return 1
+    if den:
+        return int(den) or 2
+    return 2 ** len(slashes)
+
+
+def length_problem(slashes: str, den: str) -> str | None:
+    """A note length whose denominator is not a power of two ("A/3") is an error in abc2midi."""
+    if den and slashes:
+        denominator = int(den)
+        if denominator and denominator & (denominator - 1):
+            return f"{denominator} b is not a power of 2"
+    return None
+
+
+# The letters that open a field line in a tune body (parseabc.c); "X:|" and "X::" are music.
+FIELD_LETTERS = frozenset("ABCDEFGHIKLMNOPQRSTUVdwsWXZ+")
+
+
+def field_line(line: str) -> tuple[str, str] | None:
+    """(letter, value) if abc2midi reads this body line as a field line such as `M:3/4`."""
+    if not line or line[0] not in FIELD_LETTERS:
+        return None
+    rest = line[1:].lstrip(" \t")
+    if not rest.startswith(":") or rest[1:2] in (":", "|"):
+        return None
+    return line[0], rest[1:]

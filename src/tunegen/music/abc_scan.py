@@ -31,11 +31,15 @@ from fractions import Fraction
 from tunegen.music import abc_playback as pb
 from tunegen.music.abc_rhythm import key_signature
 from tunegen.music.abc_rules import (
+    FIELD_LETTERS,
     chord_symbol_problem,
+    field_line,
     key_problem,
+    length_problem,
     meter_counts,
     parse_meter,
     rhythm_problem,
+    tempo_problem,
 )
 
 # ABC 2.1 section 4.1: semitones of the natural notes above C.
@@ -415,10 +419,9 @@ class AbcScanner:
         elif not line.strip() and self.line_start:
             self._end_tune()
         else:
-            if self.line_start and _FIELD_LINE.match(line):
-                match = _FIELD_LINE.match(line)
-                assert match is not None
-                self._body_field(match.group(1), match.group(2), inline=False)
+            found = field_line(line) if self.line_start else None
+            if found is not None:
+                self._body_field(found[0], found[1], inline=False)
             else:
                 self.pending = line
                 self._consume(final=True)
@@ -441,6 +444,8 @@ class AbcScanner:
             self._set_unit(value)
         elif name == "R":
             self.rhythm = value
+        elif name == "Q":
+            self._field_problem(tempo_problem(value))
         elif name == "P":
             self._error("P: field in header should go after K: field")
         elif name == "K":
@@ -463,6 +468,10 @@ class AbcScanner:
             self._hornpipe = True
             self._horn_meter = counts[0] if counts else 4
         self.play = pb.Playback(self._meter)
+
+    def _field_problem(self, problem: str | None) -> None:
+        if problem:
+            self._error(problem)
 
     def _set_meter(self, value: str, header: bool) -> None:
         meter, problem = parse_meter(value)
@@ -502,7 +511,9 @@ class AbcScanner:
             self._set_unit(value)
         elif name == "K":
             self._set_key(value, header=False)
-        elif name in "TWwNrIQCRSHOZBDFGA%":
+        elif name == "Q":
+            self._field_problem(tempo_problem(value))
+        elif name in "TWwNrICRSHOZBDFGA%":
             pass  # text and instructions: no music
         elif name == "P":
             self._warnings = (*self._warnings, "P: in the body is not followed as parts")
@@ -554,12 +565,10 @@ class AbcScanner:
         text = self.pending
         size = len(text)
         self._note_open = False
-        if (
-            self.line_start
-            and text[:1].isalpha()
-            and (text[1:2] == ":" or (size == 1 and not final))
-        ):
-            return  # a field line such as M:3/4 (or maybe one): wait for the line's end
+        if self.line_start and not final and text[:1] in FIELD_LETTERS:
+            rest = text[1:].lstrip(" \t")
+            if not rest or (rest[0] == ":" and rest[1:2] not in (":", "|")):
+                return  # a field line such as M:3/4 (or maybe one): wait for the line's end
         i = 0
         while i < size:
             end = self._token(text, i, final)
@@ -795,6 +804,8 @@ class AbcScanner:
             self._error("Malformed note : expecting a-g or A-G")
             return match.start("micro")
         length = _length(*match.group("num", "slashes", "den"))
+        if match.group("den"):
+            self._field_problem(length_problem(match.group("slashes"), match.group("den")))
         if letter.islower():
             if "," in octave:
                 self._error(f"Bad pitch specifier , after note {letter}")
@@ -907,6 +918,8 @@ class AbcScanner:
                 previous = self._last_len or 0
                 self._bar_written += previous * first // half - previous
                 time = time * second // half
+                if compare != -1:  # a note after > is stored shortened: a chain a>b>c compares that
+                    compare = compare * second // half
         self._bar_written += time
         self._bar_pending = True
         self._last_len = time
