@@ -40,6 +40,7 @@ class BarCheck:
     """A bar abc2midi warns about: its number, time and metre (whole notes) and the pass."""
 
     number: int  # abc2midi's bar number (bars with notes, from 0)
+    written: int  # the bar as written (1-based) whose notes the check ended on
     time: Fraction
     meter: Fraction
     repeat_pass: int
@@ -48,7 +49,7 @@ class BarCheck:
 _FIELDS = (
     "raw", "raw_size", "features", "size", "j", "pass_", "maxpass", "expect_repeat", "saved",
     "bar_time", "barno", "in_varend", "skipping", "meter", "initial_meter", "errors", "wrong",
-    "rep_point", "fix_expect", "plays", "start_repeat",
+    "rep_point", "fix_expect", "plays", "start_repeat", "written",
 )  # fmt: skip
 _STOP_SKIP = frozenset({REP_BAR, BAR_REP, DOUBLE})
 
@@ -66,16 +67,22 @@ def slot_copier(fields: tuple[str, ...]) -> Callable[[object, object], None]:
 
 
 _copy_fields = slot_copier(_FIELDS)
+# What playing changes (a replay from the start recomputes these and keeps the rest).
+_copy_played = slot_copier(
+    ("j", "pass_", "maxpass", "expect_repeat", "saved", "bar_time", "barno", "written",
+     "in_varend", "skipping", "meter", "errors", "wrong")
+)  # fmt: skip
 
 
 class Playback:
     """abc2midi's `writetrack` walk over the features of one voice, resumable as features arrive.
 
-    A feature is a (kind, value) pair: (DUR, ticks) time, (BAR, kind) a bar line, (PLAY,
-    frozenset of pass numbers) an ending, (TIME, ticks or None) a metre change. `raw` holds
-    them as written, `features` as abc2midi mends them (its `fixreps`), `j` is the next one to
-    play. Copies share both lists; one that appends where another appended first takes its own
-    copy. `errors` and `wrong` (the bars abc2midi warns about) are tuples, shared by copies too.
+    A feature is a (kind, value) pair: (DUR, (ticks, written bar number)) time, (BAR, kind) a
+    bar line, (PLAY, frozenset of pass numbers) an ending, (TIME, ticks or None) a metre change.
+    `raw` holds them as written, `features` as abc2midi mends them (its `fixreps`), `j` is the
+    next one to play. Copies share both lists; one that appends where another appended first
+    takes its own copy. `errors` and `wrong` (the bars abc2midi warns about) are tuples,
+    shared by copies too.
     """
 
     __slots__ = _FIELDS
@@ -104,6 +111,7 @@ class Playback:
         self.fix_expect = False
         self.plays = 0
         self.start_repeat = start_repeat
+        self.written = 0  # the written bar whose time was played last
         if start_repeat:
             self.features.append((BAR, BAR_REP))
             self.size = 2
@@ -206,9 +214,7 @@ class Playback:
         fresh.features, fresh.size, fresh.errors = self.features, self.size, self.errors
         fresh.j = 0
         fresh.advance()
-        for name in ("j", "pass_", "maxpass", "expect_repeat", "saved", "bar_time", "barno",
-                     "in_varend", "skipping", "meter", "errors", "wrong"):  # fmt: skip
-            setattr(self, name, getattr(fresh, name))
+        _copy_played(fresh, self)
 
     # -- playing -------------------------------------------------------------------------------
 
@@ -227,7 +233,8 @@ class Playback:
                     self.skipping = False
                     self.barno += 1
             elif kind == DUR:
-                self.bar_time += value  # type: ignore[operator]
+                self.bar_time += value[0]  # type: ignore[index]
+                self.written = value[1]  # type: ignore[index]
             elif kind == BAR:
                 self._bar(value)  # type: ignore[arg-type]
             elif kind == PLAY:
@@ -239,7 +246,10 @@ class Playback:
         """checkbar(): judge the bar just closed and start a new one."""
         time, meter = self.bar_time, self.meter
         if meter is not None and time and time != meter and (self.pass_ > 1 or self.barno != 0):
-            check = BarCheck(self.barno, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_)
+            where = self.written
+            check = BarCheck(
+                self.barno, where, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_
+            )
             self.wrong = (*self.wrong, check)
         if time:
             self.barno += 1

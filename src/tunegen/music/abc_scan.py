@@ -165,6 +165,7 @@ class AbcScanner:
         "_meter",
         "_new_bar",
         "_note_open",
+        "_passback",
         "_pickup",
         "_queue",
         "_section_bars",
@@ -203,6 +204,7 @@ class AbcScanner:
         self._meter: int | None = TICKS  # the same two in ticks
         self._unit = TICKS // 8
         self._note_open = False  # `pending` is exactly one note that more text may lengthen
+        self._passback = ""  # decorations !fermata! (H) and !breath! (.) for the next note
         self.unit_set = False
         self.key: dict[str, int] = {}
         self.rhythm = ""
@@ -273,6 +275,11 @@ class AbcScanner:
     def bar_count(self) -> int:
         """Bars closed so far, as written."""
         return len(self.bars)
+
+    @property
+    def open_bar(self) -> bool:
+        """The bar being written has notes or rests (at the end: a last bar with no bar line)."""
+        return self._bar_pending or bool(self._bar_written)
 
     @property
     def bar_time(self) -> Fraction:
@@ -748,6 +755,12 @@ class AbcScanner:
                 if text[i + 1 :].strip():
                     self._error("'!' or '+' in middle of line ignored")
                 return size
+            for name in text[i + 1 : close].split(";"):
+                # abc2midi passes !fermata! and !breath! on to the next note (store.c).
+                if name == "fermata":
+                    self._passback += "H"
+                elif name == "breath":
+                    self._passback += "."
             return close + 1
         if char == "\\":
             if i + 1 >= size and not final:
@@ -847,6 +860,10 @@ class AbcScanner:
         self, length: tuple[int, int], deco: str, pitches: tuple[tuple[int, tuple[str, int]], ...]
     ) -> None:
         """A note or rest (or a note inside a chord) of `length` units, with decorations."""
+        if self._passback:
+            deco += self._passback
+            if not self._in_chord:
+                self._passback = ""
         n, m = length
         time = self._unit * n // m
         q = p = 1
@@ -1032,7 +1049,7 @@ class AbcScanner:
 
     def _flush_time(self) -> None:
         if self._bar_written:
-            self.play.add(pb.DUR, self._bar_written)
+            self.play.add(pb.DUR, (self._bar_written, len(self.bars) + 1))
             self._bar_closed_time += self._bar_written
             self._bar_written = 0
 
