@@ -29,7 +29,8 @@ from tunegen.vocab import Vocabulary
 MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
-RUN_CHARS = "|:]0123456789"  # what may continue a bar line: kept from the model in form mode
+RUN_CHARS = "|:]0123456789"  # what may extend a bar line: masked after form control's "|"
+NOTE_STARTS = "ABCDEFGabcdefgzx^_=["  # what would add time to a bar
 
 
 class _Row:
@@ -63,6 +64,9 @@ def check_primer(primer: str, judge: TuneJudge) -> None:
     for char in primer:
         if judge.feed(char) == BAD:
             raise UsageError(f"--primer is not well-formed ABC: {judge.reason}")
+    left = judge.left() if judge.scan.in_body else None
+    if left is not None and left < 0:
+        raise UsageError("--primer is not well-formed ABC: its last bar is too long")
 
 
 def sample_grammar(
@@ -74,6 +78,7 @@ def sample_grammar(
     plan: HeaderPlan,
     form: FormPlan,
     stats: GrammarStats,
+    mask: bool = True,
 ) -> list[str]:
     """Sample `num_tunes` tunes as one batch, each kept well formed by its own TuneJudge.
 
@@ -89,11 +94,15 @@ def sample_grammar(
     symbols, eot = vocab.symbols, vocab.end_id
     index = {symbol: i for i, symbol in enumerate(symbols)}
     run_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in RUN_CHARS and i != eot])
+    bar_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in "|:" and i != eot])
+    not_bar_line = np.ones(len(symbols), dtype=bool)
+    not_bar_line[[index[s] for s in "|:" if s in index]] = False
+    note_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in NOTE_STARTS and i != eot])
     template = _Row(_RowConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form))
     for char in primer:
         template.header.observe(char)
     check_primer(primer, template.judge)
-    template.pending = list(template.judge.then)[::-1]
+    template.pending = template.judge.then[::-1]
     template.judge.then = []
     rows = [template.snapshot() for _ in range(num_tunes)]
     noise = GumbelNoise(options.seed, (num_tunes, len(vocab)))
@@ -112,16 +121,23 @@ def sample_grammar(
     bar_pos = pos.copy()
     finished = np.zeros(num_tunes, dtype=bool)
     forced: list[str | None] = [None] * num_tunes
+    choice = [False] * num_tunes
     headers: list[_RowConstraint | None] = [None] * num_tunes
     for _ in range(4 * options.max_chars + 64):  # backtracking costs steps: bound the batch
         stats.steps += 1
         active = np.flatnonzero(~finished)
         for b in active:
             row = rows[b]
-            forced[b], headers[b] = None, None
+            forced[b], headers[b], choice[b] = None, None, False
+            judge = row.judge
+            if not row.pending and not row.free and not judge.in_header and form.active:
+                text, choice[b] = judge.form_step()
+                if text:
+                    row.pending = judge.then[::-1] + list(text)[::-1]
+                    judge.then = []
             if row.pending:
                 forced[b] = row.pending.pop()
-            elif row.header.in_header:
+            elif judge.in_header:
                 headers[b] = _copy_header(row.header)  # as it was before this step
                 symbol = row.header.forced()
                 if symbol is None:
@@ -132,11 +148,21 @@ def sample_grammar(
                     forced[b] = symbols[symbol]
             elif row.free:
                 continue
-            elif row.judge.plain_run:
-                logits[b, run_ids] = -np.inf
+            elif form.active:
                 stats.masked_steps += 1
-            elif not row.judge.can_end:
-                logits[b, eot] = -np.inf
+                if choice[b]:  # a full bar: the model only says "|" (go on) or ":" (part ends)
+                    logits[b, not_bar_line] = -np.inf
+                else:
+                    logits[b, bar_ids] = -np.inf
+                    logits[b, eot] = -np.inf
+                    if judge.plain_run:
+                        logits[b, run_ids] = -np.inf
+            else:
+                if not judge.can_end():
+                    logits[b, eot] = -np.inf
+                if mask and judge.bar_full():  # no more notes in a full bar
+                    logits[b, note_ids] = -np.inf
+                    stats.masked_steps += 1
         ids = choose(logits, options, noise.next())
         save, back = [], []
         for b in active:
@@ -147,15 +173,15 @@ def sample_grammar(
             if row.free:
                 code = NONE
             else:
+                if choice[b]:  # form control writes the bar line the model chose
+                    row.pending = list(row.judge.choose_bar_line(symbol))[::-1]
+                    row.pending = row.judge.then[::-1] + row.pending
+                    row.judge.then = []
+                    forced[b] = symbol = row.pending.pop()
                 code = row.judge.feed(symbol, forced[b] is not None)
                 if code == BAD and forced[b] is None:
                     back.append(b)
                     continue
-                if row.judge.override:  # form control writes this bar line itself
-                    row.pending = list(row.judge.override)[::-1]
-                    row.judge.override = ""
-                    forced[b] = symbol = row.pending.pop()
-                    code = max(code, row.judge.feed(symbol, True))
                 if row.judge.then:
                     row.pending = row.judge.then[::-1] + row.pending
                     row.judge.then = []
