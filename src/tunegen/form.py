@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from tunegen.errors import UsageError
+from tunegen.music.abc_rules import rhythm_problem
 
 MAX_BARS_PER_PART = 64
 # Rhythms (R:) and the metres that go with them; the first is written when no --meter is given.
@@ -40,6 +41,8 @@ def metre_value(meter: str) -> str:
 
 def rhythm_fits(rhythm: str, meter: str) -> bool:
     """Whether R:`rhythm` goes with M:`meter` (an unknown rhythm fits any metre)."""
+    if rhythm_problem(rhythm, meter):  # abc2midi's own rule (hornpipes)
+        return False
     metres = RHYTHMS.get(rhythm.strip().lower(), ())
     return not metres or metre_value(meter) in {metre_value(m) for m in metres}
 

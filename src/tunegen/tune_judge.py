@@ -55,6 +55,8 @@ class TuneJudge:
         other.scan = self.scan.copy()
         other.bar_start = None
         other.then = list(self.then)
+        other.fields = dict(self.fields)
+        other.parts = dict(self.parts)
         return other
 
     # ------------------------------------------------------------------------------ queries
