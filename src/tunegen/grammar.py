@@ -11,6 +11,7 @@ from torch import nn
 
 from tunegen.errors import UsageError
 from tunegen.form import FormPlan
+from tunegen.music.abc_scan import check_text
 from tunegen.rowstate import GroupedStepper, RowStates
 from tunegen.sampling import (
     GrammarStats,
@@ -23,7 +24,7 @@ from tunegen.sampling import (
     header_starts,
     make_stepper,
 )
-from tunegen.tune_judge import BAD, BAR, NONE, TuneJudge
+from tunegen.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
 from tunegen.vocab import Vocabulary
 
 MAX_TRIES = 8  # samples of one bar before the tune starts again
@@ -158,18 +159,33 @@ def sample_grammar(
                     if judge.plain_run:
                         logits[b, run_ids] = -np.inf
             else:
-                if not judge.can_end():
+                if not judge.after_bar_line:  # a tune ends only after a bar line
                     logits[b, eot] = -np.inf
                 if mask and judge.bar_full():  # no more notes in a full bar
                     logits[b, note_ids] = -np.inf
                     stats.masked_steps += 1
-        ids = choose(logits, options, noise.next())
+        step_noise = noise.next()
+        ids = choose(logits, options, step_noise)
         save, back = [], []
         for b in active:
             row = rows[b]
             symbol = forced[b] if forced[b] is not None else symbols[ids[b]]
             if row.header.in_header:
                 row.header.observe(symbol)
+            if symbol == EOT and forced[b] is None and not row.free and not row.judge.can_end():
+                # The model ends here but the tune cannot: mend the last bar line if a repeat
+                # sign or final bar line makes it whole, else choose again without the end.
+                mended = _mend_end(primer, vocab.decode(out[b, : pos[b]].tolist()))
+                if mended is None:
+                    logits[b, eot] = -np.inf
+                    ids[b] = choose(logits[b : b + 1], options, step_noise[b : b + 1])[0]
+                    symbol = symbols[ids[b]]
+                else:
+                    stats.repaired += 1
+                    mended_ids = vocab.encode(mended)[: options.max_chars]
+                    out[b, : len(mended_ids)] = mended_ids
+                    pos[b] = len(mended_ids)
+                    row.free = True  # nothing left to judge: the end of tune follows
             if row.free:
                 code = NONE
             else:
@@ -247,6 +263,21 @@ def sample_grammar(
         kept = out[b, : min(pos[b], options.max_chars)].tolist()
         texts.append(primer + vocab.decode(kept[: kept.index(eot)] if eot in kept else kept))
     return texts
+
+
+def _mend_end(primer: str, text: str) -> str | None:
+    """`text` (a tune that the model wants to end here) with its last bar line replaced by one
+    that makes the tune whole (":|" closing an open repeat, "|]", "||"), or None."""
+    body = text.rstrip()
+    run = len(body) - len(body.rstrip("|:]"))
+    if not run:
+        return None
+    for line in (":|", "|]", "||"):
+        mended = f"{body[:-run]}{line}\n"
+        verdict = check_text(primer + mended)
+        if verdict.every_bar_right:
+            return mended
+    return None
 
 
 def _lstm_like(model: nn.Module) -> bool:

@@ -343,6 +343,7 @@ class GrammarStats:
 
     retries: int = 0  # bars (or header lines) sampled again from their start
     restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
+    repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
     gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
     masked_steps: int = 0  # row-steps where a mask removed symbols
     steps: int = 0  # batch steps, backtracked ones included
@@ -350,7 +351,7 @@ class GrammarStats:
 
     def merge(self, other: GrammarStats) -> None:
         """Add another batch's counts to these."""
-        for name in ("retries", "restarts", "gave_up", "masked_steps", "steps"):
+        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
@@ -359,7 +360,7 @@ class GrammarStats:
         """One line for the CLI."""
         return (
             f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
-            f"{self.gave_up} left unchecked"
+            f"{self.repaired} endings mended, {self.gave_up} left unchecked"
         )
 
 
