@@ -46,15 +46,14 @@ def tiny(kind: str) -> torch.nn.Module:
     return build_model(config).eval()
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: NumpyLSTMStepper(tiny("lstm")),
-        lambda: TorchStepper(tiny("lstm")),
-        lambda: GroupedStepper(tiny("transformer")),
-    ],  # fmt: skip
-    ids=["numpy-lstm", "torch-lstm", "transformer"],
-)
+STEPPERS = [
+    lambda: NumpyLSTMStepper(tiny("lstm")),
+    lambda: TorchStepper(tiny("lstm")),
+    lambda: GroupedStepper(tiny("transformer")),
+]
+
+
+@pytest.mark.parametrize("make", STEPPERS, ids=["numpy-lstm", "torch-lstm", "transformer"])
 def test_a_row_steps_back_alone(make):
     """Row 1 goes back to its saved state; row 0 carries on as if nothing happened, and row 1
     then gives exactly the logits of a run that never took the discarded steps."""
