@@ -61,7 +61,6 @@ _REP_LIST = re.compile(r"\d+(?:[-,]\d+)*")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE = re.compile(r"\[([A-Za-z]):([^\]]*)(\]?)")
 _FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
-_MAX_CHORD_NOTES = 50  # abc2midi's note queue: an unclosed chord overflows it
 
 
 @dataclass(frozen=True)
@@ -120,6 +119,13 @@ def from_ticks(ticks: int) -> Fraction:
     return Fraction(ticks, TICKS)
 
 
+def _open_list(text: str, end: int, final: bool) -> bool:
+    """Whether an ending list ending at `end` may still go on (`|1` -> `|1,3`)."""
+    if final:
+        return False
+    return end >= len(text) or (text[end] in ",-" and end + 1 >= len(text))
+
+
 def _passes(text: str) -> frozenset[int]:
     """Pass numbers of an ending list "1", "1,3", "1-3"."""
     passes: set[int] = set()
@@ -167,7 +173,6 @@ class AbcScanner:
         "_note_open",
         "_passback",
         "_pickup",
-        "_queue",
         "_section_bars",
         "_store_pos",
         "_tie",
@@ -238,7 +243,6 @@ class AbcScanner:
         self._pickup = 0
         self._section_bars = 0
         self._header_fields: dict[str, str] = {}
-        self._queue = 0
         self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
         self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
 
@@ -534,10 +538,11 @@ class AbcScanner:
         if self._tie:
             self._error("Could not find note to be tied")
             self._tie = False
-        if self._grace_open:
+        if self._grace_open or self._in_grace:
             self._error("No note found to follow grace notes")
-        if self._in_chord and self._queue >= _MAX_CHORD_NOTES:
-            self._error("Too many notes in chord - probably missing ']' or '+'")
+        if self._in_chord and self._chord_notes:
+            # abc2midi leaves the chord's notes sounding (or overflows its queue of 50 notes).
+            self._error("Sustained notes beyond end of track")
         self._errors += self.play.end_errors()
         self.ended = True
 
@@ -609,7 +614,7 @@ class AbcScanner:
                 return i + 2
             match = _REP_LIST.match(text, i + 1)
             if match is not None:
-                if match.end() >= size and not final:
+                if _open_list(text, match.end(), final):
                     return -1
                 self._bar(pb.SINGLE, match.group())
                 return match.end()
@@ -625,7 +630,7 @@ class AbcScanner:
             if nxt == "|":
                 match = _REP_LIST.match(text, i + 2)
                 end = match.end() if match is not None else i + 2
-                if end >= size and not final:
+                if _open_list(text, end, final):
                     return -1
                 self._bar(pb.REP_BAR, match.group() if match is not None else "")
                 return end + 1 if text[end : end + 1] == "]" else end
@@ -646,7 +651,7 @@ class AbcScanner:
             if nxt.isdigit():
                 match = _REP_LIST.match(text, i + 1)
                 assert match is not None
-                if match.end() >= size and not final:
+                if _open_list(text, match.end(), final):
                     return -1
                 self._play_ending(match.group())
                 return match.end()
@@ -763,8 +768,8 @@ class AbcScanner:
                     self._passback += "."
             return close + 1
         if char == "\\":
-            if i + 1 >= size and not final:
-                return -1
+            if not final:
+                return -1  # a continuation only if nothing follows on the line: wait for its end
             if text[i + 1 :].strip():
                 self._error("'\\' in middle of line ignored")
             return i + 1
@@ -877,7 +882,6 @@ class AbcScanner:
             if fermata:
                 time *= 2
             self._chord_notes += 1
-            self._queue += 1
             if self._chord_first is None:
                 self._chord_first = time
                 self._store_pos += time
@@ -976,7 +980,6 @@ class AbcScanner:
             self._error("Chord already finished")
             return
         self._in_chord = False
-        self._queue = 0
         num, slashes, den = match.groups()
         if num or slashes:
             time = self._note_time(_length(num, slashes, den), False)
@@ -1072,6 +1075,8 @@ class AbcScanner:
         self._bar_closed_time = 0
         self._store_pos = 0
         self._bar_pending = False
+        if kind in (pb.SINGLE, pb.DOUBLE):
+            self._grace_open = False  # abc2midi drops grace notes that a | or || follows
         self._accidentals = {}
         self._new_bar = True
         self.play.add(pb.BAR, kind)
