@@ -4,7 +4,8 @@ abc2midi (abcmidi 2023-02-08) checks bars while it writes MIDI: it plays the tun
 at each `:|`, so a bar's time is counted as heard. The rules this module follows:
 
 - A plain bar line `|` always closes the bar and checks it: a bar that is not empty and not the
-  metre's length is wrong, except the very first bar of the tune (a pickup) on the first pass.
+  metre's length is wrong, except the very first bar of the tune (a pickup), unless it is
+  played a second time ("in repeat"; abc2midi spares it again on a third pass).
 - `||`, `|]`, `[|`, `|:`, `:|` and `::` close the bar only when it is full (or over-full), or
   when no bar has been counted yet; a short bar carries its time on into the next bar. So the
   short bar before `:|` is completed, on the second pass, by the bar that the repeat jumps back to
@@ -245,7 +246,7 @@ class Playback:
     def _check(self) -> None:
         """checkbar(): judge the bar just closed and start a new one."""
         time, meter = self.bar_time, self.meter
-        if meter is not None and time and time != meter and (self.pass_ > 1 or self.barno != 0):
+        if meter is not None and time and time != meter and (self.pass_ == 2 or self.barno != 0):
             where = self.written
             check = BarCheck(
                 self.barno, where, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_

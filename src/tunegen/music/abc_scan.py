@@ -52,6 +52,7 @@ _NOTE = re.compile(
     r"(?P<letter>[A-Ga-g])(?P<octave>[',]*)(?P<num>\d*)(?P<slashes>/*)(?P<den>\d*)"
 )
 _LENGTH_CHARS = frozenset("0123456789/")
+_ORNAMENTS = frozenset("R~T")  # roll, ornament (played as a cut), trill
 _LETTERS = frozenset("ABCDEFGabcdefg")
 _PITCH_END = frozenset("ABCDEFGabcdefg',")
 _REST = re.compile(r"[zx](\d*)(/*)(\d*)")
@@ -152,6 +153,7 @@ class AbcScanner:
         "_bar_pending",
         "_bar_written",
         "_broken",
+        "_chord_deco",
         "_chord_first",
         "_chord_notes",
         "_chord_pitches",
@@ -210,6 +212,7 @@ class AbcScanner:
         self._unit = TICKS // 8
         self._note_open = False  # `pending` is exactly one note that more text may lengthen
         self._passback = ""  # decorations !fermata! (H) and !breath! (.) for the next note
+        self._chord_deco = ""  # decorations written before the open chord's [
         self.unit_set = False
         self.key: dict[str, int] = {}
         self.rhythm = ""
@@ -350,7 +353,7 @@ class AbcScanner:
             counted = play.bar_time + self._bar_written + self._pending_time()
             if line != "|" and counted < meter and play.barno > 0:
                 return True  # a short bar before || is carried on, not judged
-            return not counted or counted == meter or (play.pass_ == 1 and play.barno == 0)
+            return not counted or counted == meter or (play.pass_ != 2 and play.barno == 0)
         trial = self.copy()
         wrong, errors = len(trial.play.wrong), len(trial.errors)
         trial.feed(line + " ")
@@ -414,7 +417,7 @@ class AbcScanner:
         problems = list(errors)
         problems += [
             f"bar {w.number} has {w.time} of a whole note, the metre {w.meter}"
-            + (" (in repeat)" if w.repeat_pass > 1 else "")
+            + (" (in repeat)" if w.repeat_pass == 2 else "")
             for w in self.play.wrong
         ]
         problems += self._warnings
@@ -597,7 +600,12 @@ class AbcScanner:
         size = len(text)
         if char == " " or char == "\t":
             return i + 1
+        if char == "." and i + 1 < size and text[i + 1] in "(|":
+            # A dotted slur .( (the ( is a slur even before a digit) or a dotted bar line .|
+            return i + 2 if text[i + 1] == "(" else i + 1
         if char in "ABCDEFGabcdefg^_=" or char in _DECORATION_CHARS:
+            if char == "." and i + 1 >= size and not final:
+                return -1
             return self._note_token(text, i, final)
         if char == "|":
             if i + 1 >= size and not final:
@@ -797,7 +805,8 @@ class AbcScanner:
             after = deco.end()
             if match is None and after < len(text):
                 if text[after] == "[":
-                    return after  # decorations on a chord: the chord follows
+                    self._chord_deco = text[i:after]  # decorations on a chord: its notes get them
+                    return after
                 if text[after] in "zx":  # decorations on a rest: a fermata H doubles it
                     rest = _REST.match(text, after)
                     assert rest is not None
@@ -821,16 +830,20 @@ class AbcScanner:
         if micro is not None and acc is None:
             self._error("Malformed note : expecting a-g or A-G")
             return match.start("micro")
-        length = _length(*match.group("num", "slashes", "den"))
-        if match.group("den"):
-            self._field_problem(length_problem(match.group("slashes"), match.group("den")))
+        num, slashes, den = match.group("num", "slashes", "den")
+        end = match.end()
+        if den and len(slashes) > 1:  # abc2midi reads no number after // ("A//4": A// then 4)
+            den, end = "", match.end("slashes")
+        length = _length(num, slashes, den)
+        if den:
+            self._field_problem(length_problem(slashes, den))
         if letter.islower():
             if "," in octave:
                 self._error(f"Bad pitch specifier , after note {letter}")
         elif "'" in octave:
             self._error(f"Bad pitch specifier ' after note {letter}")
         self._note(acc, letter, octave.count("'") - octave.count(","), length, deco)
-        return match.end()
+        return end
 
     # -- events ------------------------------------------------------------------------------
 
@@ -847,8 +860,14 @@ class AbcScanner:
     ) -> None:
         pitch = self._pitch(acc, letter, octave)
         if self._in_grace:
+            # abc2midi stores grace notes as notes: a tie may end on one or start from one.
             self._horn_last = None
+            self._tie_check((pitch,))
+            self._last_pitches, self._last_tie_ok = (pitch,), True
             return
+        if "~" in deco and self._grace_open and not self._in_chord:
+            # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
+            self._error("Intervening note needed between grace notes")
         self._grace_open = False
         self._sounding(length, deco, (pitch,))
 
@@ -881,6 +900,8 @@ class AbcScanner:
         if self._in_chord:
             if fermata:
                 time *= 2
+            if pitches and any(c in _ORNAMENTS for c in deco + self._chord_deco):
+                self._error("Rolls and trills not supported in chords")
             self._chord_notes += 1
             if self._chord_first is None:
                 self._chord_first = time
@@ -980,6 +1001,7 @@ class AbcScanner:
             self._error("Chord already finished")
             return
         self._in_chord = False
+        self._chord_deco = ""
         num, slashes, den = match.groups()
         if num or slashes:
             time = self._note_time(_length(num, slashes, den), False)
