@@ -182,6 +182,11 @@ class AbcScanner:
         "_tuplet_factor",
         "_tuplet_left",
         "_unit",
+        "_voice",
+        "_voice_errors",
+        "_voice_names",
+        "_voice_wrong",
+        "_voices",
         "_warnings",
         "bars",
         "ended",
@@ -213,6 +218,12 @@ class AbcScanner:
         self._note_open = False  # `pending` is exactly one note that more text may lengthen
         self._passback = ""  # decorations !fermata! (H) and !breath! (.) for the next note
         self._chord_deco = ""  # decorations written before the open chord's [
+        self._voice: str | None = None  # the voice being written (None: no V: yet)
+        self._voice_names: tuple[str, ...] = ()
+        # The other voices: (playback, bar time handed over, bar has music, position).
+        self._voices: dict[str, tuple[pb.Playback, int, bool, int]] = {}
+        self._voice_errors: tuple[str, ...] = ()  # the other voices' playback errors, bars
+        self._voice_wrong: tuple[pb.BarCheck, ...] = ()
         self.unit_set = False
         self.key: dict[str, int] = {}
         self.rhythm = ""
@@ -265,7 +276,7 @@ class AbcScanner:
     @property
     def errors(self) -> tuple[str, ...]:
         """Errors so far, in order (reading errors, then repeat errors from the playback)."""
-        return self._errors + self.play.errors
+        return self._errors + self._voice_errors + self.play.errors
 
     @property
     def error(self) -> str | None:
@@ -276,7 +287,7 @@ class AbcScanner:
     @property
     def wrong_bars(self) -> tuple[pb.BarCheck, ...]:
         """Bars abc2midi would warn about ("Bar N has ... time units"), as played so far."""
-        return self.play.wrong
+        return self._voice_wrong + self.play.wrong
 
     @property
     def bar_count(self) -> int:
@@ -462,6 +473,8 @@ class AbcScanner:
             self._field_problem(tempo_problem(value))
         elif name == "P":
             self._error("P: field in header should go after K: field")
+        elif name == "V":
+            self._switch_voice(value)
         elif name == "K":
             self._set_key(value, header=True)
             self._start_body()
@@ -532,12 +545,45 @@ class AbcScanner:
         elif name == "P":
             self._warnings = (*self._warnings, "P: in the body is not followed as parts")
         elif name == "V":
-            self._warnings = (*self._warnings, "V: voices are not followed")
+            self._switch_voice(value)
         else:
             self._error("Field not allowed in tune body")
 
+    def _switch_voice(self, value: str) -> None:
+        """V: or [V:]: each voice is a track of its own, with its own bars and repeats.
+
+        The music before the first V: belongs to the first voice named (abc2midi: "will combine
+        this body with this voice"). With two voices or more abc2midi mends no repeats (no
+        fixreps), so every voice's playback is rebuilt without them.
+        """
+        words = value.split()
+        name = words[0] if words else ""
+        if self._voice is None:  # the first voice named: the music so far is its own
+            self._voice = name
+            self._voice_names = (name,)
+            return
+        if name == self._voice:
+            return
+        self._flush_time()
+        saved = (self.play, self._bar_closed_time, self._bar_pending, self._store_pos)
+        voices = {**self._voices, self._voice: saved}
+        if name not in self._voice_names:
+            self._voice_names = (*self._voice_names, name)
+            if len(self._voice_names) == 2:  # abc2midi mends repeats only in one-voice tunes
+                voices = {k: (v[0].without_mending(), *v[1:]) for k, v in voices.items()}
+            voices[name] = (pb.Playback(self._meter, mend=False), 0, False, 0)
+        state = voices.pop(name)
+        self.play = state[0].copy()
+        self._bar_closed_time, self._bar_pending, self._store_pos = state[1:]
+        self._voices = voices
+        self._voice = name
+        self._voice_errors = tuple(e for v in voices.values() for e in v[0].errors)
+        self._voice_wrong = tuple(w for v in voices.values() for w in v[0].wrong)
+
     def _end_tune(self) -> None:
         self._flush_time()
+        for state in self._voices.values():
+            self._errors += state[0].end_errors()
         if self._tie:
             self._error("Could not find note to be tied")
             self._tie = False
