@@ -388,14 +388,20 @@ class AbcScanner:
                 return True
             counted = play.bar_time + self._bar_written
             if self._note_open:
-                counted += self._pending_time()
+                time = self._pending_time()
+                if not time and _PENDING.get(self._pending_key()) == -1:
+                    return self._read_bar_line(line)  # a faulty note: read it properly
+                counted += time
             if line != "|" and counted < meter and play.barno > 0:
                 return True  # a short bar before || is carried on, not judged
             return not counted or counted == meter or (play.pass_ != 2 and play.barno == 0)
+        return self._read_bar_line(line)
+
+    def _read_bar_line(self, line: str) -> bool:
         trial = self.copy()
-        wrong, errors = len(trial.play.wrong), len(trial.errors)
+        wrong, errors = len(trial.wrong_bars), len(trial.errors)
         trial.feed(line + " ")
-        return len(trial.play.wrong) == wrong and len(trial.errors) == errors
+        return len(trial.wrong_bars) == wrong and len(trial.errors) == errors
 
     def can_end(self) -> bool:
         """Could the tune end here: just after a bar line, with no error and no wrong bar?"""
@@ -632,21 +638,34 @@ class AbcScanner:
         text = self.pending
         if not text or self._in_grace or self._in_chord:
             return 0
-        key = (text, self._unit, self._tuplet_factor if self._tuplet_left else None)
+        key = self._pending_key()
         found = _PENDING.get(key)
         if found is not None:
-            return found
+            return found if found >= 0 else 0
         time = self._read_pending_time(text.lstrip())
         if len(_PENDING) > 8192:
             _PENDING.clear()
         _PENDING[key] = time
-        return time
+        return time if time >= 0 else 0
+
+    def _pending_key(self) -> tuple[str, int, tuple[int, int] | None]:
+        return (self.pending, self._unit, self._tuplet_factor if self._tuplet_left else None)
 
     def _read_pending_time(self, text: str) -> int:
+        """Ticks of a pending plain note or rest; -1 for one that reading would find fault with
+        (A/3, C', c, ...), so that the quick answers leave it to a full reading."""
         match = _NOTE.fullmatch(text)
         if match is not None:
-            length = _length(*match.group("num", "slashes", "den"))
-            return self._note_time(length, "H" in match.group("deco"))
+            num, slashes, den, letter, octave = match.group(
+                "num", "slashes", "den", "letter", "octave"
+            )
+            if (
+                match.group("micro") is not None
+                or (den and (len(slashes) > 1 or length_problem(slashes, den)))
+                or ("," in octave if letter.islower() else "'" in octave)
+            ):
+                return -1
+            return self._note_time(_length(num, slashes, den), "H" in match.group("deco"))
         match = _REST.fullmatch(text)
         if match is not None:
             return self._note_time(_length(*match.groups()), False)
