@@ -4,7 +4,8 @@ abc2midi (abcmidi 2023-02-08) checks bars while it writes MIDI: it plays the tun
 at each `:|`, so a bar's time is counted as heard. The rules this module follows:
 
 - A plain bar line `|` always closes the bar and checks it: a bar that is not empty and not the
-  metre's length is wrong, except the very first bar of the tune (a pickup) on the first pass.
+  metre's length is wrong, except the very first bar of the tune (a pickup), unless it is
+  played a second time ("in repeat"; abc2midi spares it again on a third pass).
 - `||`, `|]`, `[|`, `|:`, `:|` and `::` close the bar only when it is full (or over-full), or
   when no bar has been counted yet; a short bar carries its time on into the next bar. So the
   short bar before `:|` is completed, on the second pass, by the bar that the repeat jumps back to
@@ -49,7 +50,7 @@ class BarCheck:
 _FIELDS = (
     "raw", "raw_size", "features", "size", "j", "pass_", "maxpass", "expect_repeat", "saved",
     "bar_time", "barno", "in_varend", "skipping", "meter", "initial_meter", "errors", "wrong",
-    "rep_point", "fix_expect", "plays", "start_repeat", "written",
+    "rep_point", "fix_expect", "plays", "start_repeat", "written", "mend",
 )  # fmt: skip
 _STOP_SKIP = frozenset({REP_BAR, BAR_REP, DOUBLE})
 
@@ -87,7 +88,9 @@ class Playback:
 
     __slots__ = _FIELDS
 
-    def __init__(self, meter: int | None, start_repeat: bool = False) -> None:
+    def __init__(self, meter: int | None, start_repeat: bool = False, mend: bool = True) -> None:
+        """Start a voice in `meter` ticks (None: free metre). `mend=False` for tunes of two
+        voices or more, where abc2midi does not mend repeats (no fixreps)."""
         self.raw: list[tuple[int, object]] = []
         self.raw_size = 0
         # abc2midi puts a || before the first music line (and a |: after it when the tune has
@@ -111,6 +114,7 @@ class Playback:
         self.fix_expect = False
         self.plays = 0
         self.start_repeat = start_repeat
+        self.mend = mend
         self.written = 0  # the written bar whose time was played last
         if start_repeat:
             self.features.append((BAR, BAR_REP))
@@ -145,8 +149,16 @@ class Playback:
         else:
             self._take(kind, value)
 
+    def without_mending(self) -> Playback:
+        """This voice read again as abc2midi reads voices of a tune with several: no fixreps."""
+        fresh = Playback(self.initial_meter, self.start_repeat, mend=False)
+        for kind, value in self.raw[: self.raw_size]:
+            fresh._take(kind, value)
+        fresh.raw, fresh.raw_size = self.raw, self.raw_size
+        return fresh
+
     def _restart(self) -> None:
-        fresh = Playback(self.initial_meter, start_repeat=True)
+        fresh = Playback(self.initial_meter, start_repeat=True, mend=self.mend)
         for kind, value in self.raw[: self.raw_size]:
             fresh._take(kind, value)
         fresh.raw, fresh.raw_size = self.raw, self.raw_size
@@ -161,7 +173,7 @@ class Playback:
 
     def _take(self, kind: int, value: object) -> None:
         if kind == PLAY:
-            if self.plays == 0 and not self.fix_expect:
+            if self.plays == 0 and not self.fix_expect and self.mend:
                 self._error("found [1 or like before |:")
                 self._place_start_repeat()
             self.plays += 1
@@ -181,6 +193,8 @@ class Playback:
 
     def _fix(self, kind: str) -> str:
         """fixreps(): mend repeats that lack their start; return the kind the bar line gets."""
+        if not self.mend:
+            return kind
         if kind == DOUBLE:
             self.rep_point = self.size
         elif kind == BAR_REP:
@@ -245,7 +259,7 @@ class Playback:
     def _check(self) -> None:
         """checkbar(): judge the bar just closed and start a new one."""
         time, meter = self.bar_time, self.meter
-        if meter is not None and time and time != meter and (self.pass_ > 1 or self.barno != 0):
+        if meter is not None and time and time != meter and (self.pass_ == 2 or self.barno != 0):
             where = self.written
             check = BarCheck(
                 self.barno, where, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_
