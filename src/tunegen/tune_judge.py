@@ -66,9 +66,7 @@ class TuneJudge:
 
     def left(self) -> int | None:
         """Ticks still to write in the open bar (abc2midi's count); None in free metre."""
-        scan = self.scan
-        # the scanner's own integer count: time_left() builds a Fraction, too slow per step
-        return None if scan._meter is None else scan._meter - scan._counted()
+        return self.scan.ticks_left()  # time_left() in integers: a Fraction is slow per step
 
     def can_end(self) -> bool:
         """Whether the tune may end now (only ever just after a bar line)."""
@@ -103,7 +101,7 @@ class TuneJudge:
 
     def _counts(self) -> tuple[int, int]:
         scan = self.scan
-        return len(scan._errors) + len(scan.play.errors), len(scan.play.wrong)
+        return len(scan.errors), len(scan.play.wrong)
 
     def _header(self, char: str, forced: bool) -> int:
         if char == EOT:
