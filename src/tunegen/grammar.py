@@ -88,6 +88,7 @@ def sample_grammar(
     bar lines). The judge then reads each row's symbol: BAR saves the row's model state, logits
     and judge (the state before the symbol: a bar starts with it); BAD puts the row back there.
     """
+    primer_ids = vocab.encode(primer)  # a symbol the model never saw is named first
     stepper = make_stepper(model)
     if isinstance(stepper, TorchStepper) and not _lstm_like(model):
         stepper = GroupedStepper(model)
@@ -108,7 +109,7 @@ def sample_grammar(
     rows = [template.snapshot() for _ in range(num_tunes)]
     noise = GumbelNoise(options.seed, (num_tunes, len(vocab)))
     logits = stepper.step(np.full(num_tunes, eot))
-    for symbol in vocab.encode(primer):
+    for symbol in primer_ids:
         logits = stepper.step(np.full(num_tunes, symbol))
     everyone = np.arange(num_tunes)
     bar_states, tune_states = RowStates(stepper, num_tunes), RowStates(stepper, num_tunes)
