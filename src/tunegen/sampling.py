@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ from torch import nn
 from tunegen.errors import UsageError
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import tunebook_from_texts
+from tunegen.threads import blas_threads, product_threads
 from tunegen.vocab import Vocabulary
 
 
@@ -113,6 +115,18 @@ def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
     if isinstance(model, LSTMModel) and on_cpu:
         return NumpyLSTMStepper(model)
     return TorchStepper(model)
+
+
+def sampling_threads(
+    model: nn.Module, batch_size: int, budget: int | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """BLAS threads for sampling `batch_size` tunes with `model` on the CPU: one for the small
+    products of a small batch (more threads only wait on each other, or spin against other
+    programs), up to `budget` for large ones. A no-op for models that sample in torch."""
+    if not isinstance(model, LSTMModel) or next(model.parameters()).device.type != "cpu":
+        return contextlib.nullcontext()
+    hidden = model.config.hidden_size
+    return blas_threads(product_threads(batch_size, 2 * hidden, 4 * hidden, budget))
 
 
 def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
@@ -329,10 +343,13 @@ def compose(
     options: SamplingOptions,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    threads: int | None = None,
 ) -> Composition:
-    """Sample tunes and assemble a tunebook that never fails on a bad sample."""
+    """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
+    the BLAS threads (default: the process's count, see tunegen.threads)."""
     start = time.perf_counter()
-    texts = sample_tunes(model, vocab, num_tunes, options, primer, plan)
+    with sampling_threads(model, num_tunes, threads):
+        texts = sample_tunes(model, vocab, num_tunes, options, primer, plan)
     seconds = time.perf_counter() - start
     notes = [
         f"stopped at --max-chars {options.max_chars} before the end of the tune"

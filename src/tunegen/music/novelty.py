@@ -13,6 +13,7 @@ from tunegen.music.melody import Melody, abc_melody
 
 GRAM = 6  # intervals per indexed n-gram: a shared gram is a shared run of 7 notes
 CANDIDATES = 8  # tunes sharing the most grams that get an exact longest-run comparison
+MATRIX_CELLS = 2**20  # cells of the match matrix held at once by longest_shared_run
 COPY_SHARE = 0.5  # a run over this share of the generated tune's notes flags a copy
 
 
@@ -55,16 +56,24 @@ def longest_shared_run(a: np.ndarray, b: np.ndarray) -> int:
     """Length of the longest common substring of two interval arrays.
 
     The match matrix is skewed so that its diagonals become columns; a column's longest run of
-    matches is its running count minus the count at its last mismatch.
+    matches is its running count minus the count at its last mismatch. Diagonals are taken in
+    blocks of about MATRIX_CELLS cells, so two 3,000-bar tunes need megabytes, not gigabytes.
     """
     if len(a) == 0 or len(b) == 0:
         return 0
     rows = np.arange(len(a))[:, None]
-    skewed = np.zeros((len(a), len(a) + len(b)), dtype=np.int32)
-    skewed[rows, np.arange(len(b)) - rows + len(a) - 1] = a[:, None] == b[None, :]
-    counts = np.cumsum(skewed, axis=0)
-    last_miss = np.maximum.accumulate(np.where(skewed == 1, 0, counts), axis=0)
-    return int((counts - last_miss).max())
+    diagonals = len(a) + len(b) - 1
+    block = max(1, MATRIX_CELLS // len(a))
+    best = 0
+    for first in range(0, diagonals, block):
+        columns = np.arange(first, min(first + block, diagonals))[None, :]
+        j = columns - (len(a) - 1) + rows  # [len(a), block]: b's index on each diagonal
+        inside = (j >= 0) & (j < len(b))
+        skewed = (inside & (a[:, None] == b[np.clip(j, 0, len(b) - 1)])).astype(np.int32)
+        counts = np.cumsum(skewed, axis=0)
+        last_miss = np.maximum.accumulate(np.where(skewed == 1, 0, counts), axis=0)
+        best = max(best, int((counts - last_miss).max()))
+    return best
 
 
 class NoveltyIndex:
