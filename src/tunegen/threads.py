@@ -111,10 +111,14 @@ def _process_threads() -> int:
 
 
 class _BlasLimits:
-    """Thread-safe BLAS limits for concurrent jobs: the pool runs with the smallest count any
+    """Thread-safe BLAS limits for overlapping jobs: the pool runs with the smallest count any
     active job asked for (a job never gets more threads than it wants), and goes back to the
     count it had when the last job ends. threadpoolctl's own limits are process-wide and restore
-    on exit, so two overlapping jobs would leave each other's limit behind."""
+    on exit, so two overlapping jobs would leave each other's limit behind.
+
+    OpenBLAS 0.3.31 (numpy's) ignores a new count set from any thread but the main one, so the
+    web server sizes its pools once, in the main thread, to one job's share (Studio).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -61,6 +61,10 @@ def longest_shared_run(a: np.ndarray, b: np.ndarray) -> int:
     """
     if len(a) == 0 or len(b) == 0:
         return 0
+    if len(a) > len(b):  # the matrix has len(a) x (len(a) + len(b)) cells: a the shorter
+        a, b = b, a
+    if len(a) * (len(a) + len(b)) > 4 * MATRIX_CELLS:
+        return _longest_by_search(a, b)
     rows = np.arange(len(a))[:, None]
     diagonals = len(a) + len(b) - 1
     block = max(1, MATRIX_CELLS // len(a))
@@ -74,6 +78,49 @@ def longest_shared_run(a: np.ndarray, b: np.ndarray) -> int:
         last_miss = np.maximum.accumulate(np.where(skewed == 1, 0, counts), axis=0)
         best = max(best, int((counts - last_miss).max()))
     return best
+
+
+_PRIMES = (2_147_483_629, 2_147_483_587)  # two moduli under 2**31: products fit in int64
+_BASE = 1_000_003
+
+
+def _prefix_hashes(steps: np.ndarray, prime: int) -> np.ndarray:
+    prefix = np.zeros(len(steps) + 1, dtype=np.int64)
+    value = 0
+    for i, step in enumerate(steps.tolist()):
+        value = (value * _BASE + step + 64) % prime
+        prefix[i + 1] = value
+    return prefix
+
+
+def _window_keys(prefixes: list[np.ndarray], k: int) -> np.ndarray:
+    """One 62-bit key per run of k steps: two polynomial hashes, mod two primes."""
+    first, second = (
+        (prefix[k:] - prefix[:-k] * pow(_BASE, k, prime) % prime) % prime
+        for prefix, prime in zip(prefixes, _PRIMES, strict=True)
+    )
+    return first * _PRIMES[1] + second
+
+
+def _longest_by_search(a: np.ndarray, b: np.ndarray) -> int:
+    """The same length for long tunes (a 3,000-bar tune has 24,000 notes: a matrix of 576 M
+    cells) in O((len(a) + len(b)) log) time: binary search on the length k (a shared run of k
+    implies one of k - 1), each k tested by hashing every run of k; a hash hit is confirmed by
+    comparing the runs themselves."""
+    pa = [_prefix_hashes(a, prime) for prime in _PRIMES]
+    pb = [_prefix_hashes(b, prime) for prime in _PRIMES]
+
+    def shared(k: int) -> bool:
+        keys_a, keys_b = _window_keys(pa, k), _window_keys(pb, k)
+        first = {key: i for i, key in enumerate(keys_a.tolist())}
+        hits = np.flatnonzero(np.isin(keys_b, keys_a))
+        return any(np.array_equal(a[first[keys_b[j]] :][:k], b[j : j + k]) for j in hits[:64])
+
+    low, high = 0, min(len(a), len(b))  # a run of `low` is shared; none longer than `high`
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if shared(middle) else (low, middle - 1)
+    return low
 
 
 class NoveltyIndex:

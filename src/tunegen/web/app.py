@@ -204,6 +204,7 @@ def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
 
 def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
     """The web app over a studio and a library. No /docs page: it would load assets from a CDN."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
