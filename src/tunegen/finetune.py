@@ -22,6 +22,7 @@ from tunegen.likelihood import corpus_likelihood
 
 if TYPE_CHECKING:
     from tunegen.training import CharLanguageModel, TrainConfig
+    from tunegen.vocab import Vocabulary
 
 BUNDLED = "bundled"
 # The default learning rate of a fine-tuning run, measured with benchmarks/finetune.py on
@@ -30,6 +31,7 @@ BUNDLED = "bundled"
 FINETUNE_LR = 2e-3
 FEW_TUNES = 20  # below this, a 5% hash split holds out one or two tunes: figures mean little
 CALIBRATION_SYMBOLS = 32_768  # training symbols read to set the new output biases
+CALIBRATION_ROUNDS = 3
 # Training settings a fine-tuning run takes from its initial model unless the user sets them;
 # of these, the ones that define the symbols (or the preset's name) cannot differ from it.
 INHERITED = (
@@ -137,10 +139,13 @@ def grow_rows(weights: dict[str, torch.Tensor], added: int) -> dict[str, torch.T
     return grown
 
 
-def calibrate_new_biases(model: torch.nn.Module, texts: Iterable[str], vocab, first_new: int):
+def calibrate_new_biases(
+    model: torch.nn.Module, texts: Iterable[str], vocab: Vocabulary, first_new: int
+) -> None:
     """Set the output bias of each new symbol (ids first_new..) so that, over the opening
     CALIBRATION_SYMBOLS symbols of the training tunes, the model predicts it on average as
     often as it occurs there (add-one smoothed): the log of a small prior, measured.
+    Each round adds log(share / predicted) to the biases.
 
     Models without an output bias (the tied Transformer) keep the mean rows only.
     """
@@ -157,21 +162,29 @@ def calibrate_new_biases(model: torch.nn.Module, texts: Iterable[str], vocab, fi
     new = np.arange(first_new, len(vocab))
     counts = np.bincount(ids[1:].astype(np.int64), minlength=len(vocab))[new]
     share = (counts + 1) / (len(ids) - 1 + len(new))
-    predicted = torch.zeros(len(new), dtype=torch.float64)
     batches = StatefulBatches(ids, max(1, min(16, (len(ids) - 1) // 129)), 128)
-    state, positions = None, 0
     was_training = model.training
     model.eval()
+    # one correction is exact only while the new symbols' mass is small: repeat a few times
+    for _ in range(CALIBRATION_ROUNDS):
+        predicted = _mean_probabilities(model, batches, first_new)
+        with torch.no_grad():
+            head.bias[first_new:] += torch.from_numpy(np.log(share / predicted)).float()
+    model.train(was_training)
+
+
+def _mean_probabilities(model: torch.nn.Module, batches: StatefulBatches, first: int) -> np.ndarray:
+    """The mean predicted probability of each symbol from id `first` on, over `batches`."""
+    total, positions, state = None, 0, None
     with torch.inference_mode():
         for step in range(len(batches)):
             x, _ = batches[step]  # [B, T]
             logits, state = model(x, state)  # [B, T, V]
-            probs = logits.float().softmax(-1)[..., first_new:]
-            predicted += probs.reshape(-1, len(new)).double().sum(0)
+            probs = logits.float().softmax(-1)[..., first:].reshape(-1, logits.shape[-1] - first)
+            summed = probs.double().sum(0)
+            total = summed if total is None else total + summed
             positions += x.numel()
-        predicted /= max(positions, 1)
-        head.bias[first_new:] += torch.from_numpy(np.log(share)) - predicted.clamp_min(1e-12).log()
-    model.train(was_training)
+    return np.maximum(total.numpy() / max(positions, 1), 1e-12)
 
 
 def start_from(init: InitialModel, module: CharLanguageModel, texts: dict) -> float:

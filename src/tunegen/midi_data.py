@@ -51,9 +51,7 @@ def primer_windows(
     return [ids[end - length : end].tolist() for end in sorted(chosen)]
 
 
-def prepare_midi_corpus(
-    train: TrainConfig, vocab: Vocabulary | None = None, extend: bool = False
-):
+def prepare_midi_corpus(train: TrainConfig, vocab: Vocabulary | None = None, extend: bool = False):
     """Read, split and (with --transpose-all) transpose the MIDI pieces; like prepare_corpus.
 
     Returns (word texts by split, vocabulary, corpus description). The description says the corpus
