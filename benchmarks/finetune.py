@@ -5,7 +5,7 @@
 
 Default corpus: music21's miscFolk (American fife tunes and Northumbrian minstrelsy, 181 tunes
 after duplicates). Parts, each optional:
-- sweep: fine-tune with each learning rate for --sweep-minutes; picks finetune.FINETUNE_LR_SCALE;
+- sweep: fine-tune with each learning rate for --sweep-minutes; picks finetune.FINETUNE_LR_SCALE (x the initial lr);
 - compare: fine-tune (the default learning rate) and train the same shape from scratch (the
   preset's learning rate, a vocabulary of the new tunes) for --minutes each; held-out bits/char at
   each minute mark (the best epoch so far, i.e. what best.ckpt holds), and the bundled model's
