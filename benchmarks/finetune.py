@@ -5,7 +5,7 @@
 
 Default corpus: music21's miscFolk (American fife tunes and Northumbrian minstrelsy, 181 tunes
 after duplicates). Parts, each optional:
-- sweep: fine-tune with each learning rate for --sweep-minutes; picks finetune.FINETUNE_LR_SCALE (x the initial lr);
+- sweep: fine-tune with each learning rate for --sweep-minutes (picks finetune.FINETUNE_LR_SCALE);
 - compare: fine-tune (the default learning rate) and train the same shape from scratch (the
   preset's learning rate, a vocabulary of the new tunes) for --minutes each; held-out bits/char at
   each minute mark (the best epoch so far, i.e. what best.ckpt holds), and the bundled model's
@@ -136,7 +136,8 @@ def main() -> None:
              f"{' '.join(f'{x:.2f}' for x in load_before)}"]  # fmt: skip
     root = args.out or Path(tempfile.mkdtemp(prefix="finetune-bench-"))
     corpus = read_corpus([args.corpus])
-    lines.append(f"corpus: {args.corpus}: {corpus.report.summary()}; "
+    shown = "music21's miscFolk" if args.corpus.endswith("corpus/miscFolk") else args.corpus
+    lines.append(f"corpus: {shown}: {corpus.report.summary()}; "
                  f"held out by hash: {args.val_fraction:.0%}")  # fmt: skip
 
     if args.sweep:
