@@ -69,7 +69,7 @@ class InitialModel:
 
     @property
     def kind(self) -> str:
-        """ "abc" or "midi": what the model reads."""
+        """What the model reads: "abc" or "midi"."""
         return self.meta["corpus"].get("kind", "abc")
 
 
@@ -90,7 +90,7 @@ def finetune_configs(
     """The run's model config and TrainConfig: the initial model's shape, symbols and batching,
     the fine-tuning learning rate, then the user's options, which may not contradict the shape,
     the preset or what the symbols are (UsageError naming the option)."""
-    from tunegen.training import TrainConfig  # training imports this module lazily, and back
+    from tunegen.training import TrainConfig  # training imports this module at its top
 
     where = f"--init {init.name}"
     kind = train_overrides.get("corpus_kind", "abc")
