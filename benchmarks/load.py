@@ -188,7 +188,8 @@ def main() -> None:
     print(text)
     if args.no_append:
         return
-    command = "python benchmarks/load.py " + " ".join(sys.argv[1:])
+    shown = [arg for arg in sys.argv[1:] if arg != args.note] if args.note else sys.argv[1:]
+    command = "python benchmarks/load.py " + " ".join(shown)
     threads = {k: v for k, v in USER_ENV.items() if "THREADS" in k or k == "OMP_WAIT_POLICY"}
     header = [
         f"\n## Under load: `tunegen train` and `generate` end to end, quiet and beside a torch "
