@@ -180,6 +180,7 @@ def _render_one(
     """All requested formats for one tune, each within `seconds`; the SVG is drawn by its
     worker meanwhile. A format that fails leaves no file behind."""
     stem, wanted = result.stem, options.formats
+    start = time.monotonic()  # both workers share the tune's time: they run side by side
     if "svg" in wanted:
         workers.sheets.submit(result.abc)
     played = [fmt for fmt in ("midi", "wav") if fmt in wanted]
@@ -195,7 +196,8 @@ def _render_one(
                 (out_dir / f"{stem}{EXTENSIONS[fmt]}").unlink(missing_ok=True)
             result.failures.update({fmt: _why(err) for fmt in played})
     if "svg" in wanted:
-        _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, workers.sheets.collect(seconds)))
+        left = max(0.1, seconds - (time.monotonic() - start))
+        _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, workers.sheets.collect(left)))
 
 
 def render_tunebook(
