@@ -105,7 +105,9 @@ def test_nested_limits_never_exceed_a_job_and_restore_the_pool():
 def test_thread_counts_do_not_change_the_samples():
     vocab = Vocabulary.from_texts(["T:a\nK:C\nabc|\n"])
     torch.manual_seed(0)
-    model = build_model({"vocab_size": len(vocab), "kind": "lstm", "hidden_size": 512, "num_layers": 1}).eval()
+    model = build_model(
+        {"vocab_size": len(vocab), "kind": "lstm", "hidden_size": 512, "num_layers": 1}
+    ).eval()
     options = SamplingOptions(max_chars=40, seed=5)
     books = [compose(model, vocab, 16, options, threads=n).tunebook for n in (1, 2)]
     assert books[0] == books[1]
