@@ -80,7 +80,14 @@ def compose_kept(
         batch = min(max(num_tunes - len(kept), 8), limit - sampled)
         seed = None if options.seed is None else options.seed + round_
         result = compose(
-            model, vocab, batch, replace(options, seed=seed), primer, plan, form, grammar
+            model,
+            vocab,
+            batch,
+            replace(options, seed=seed),
+            primer,
+            plan,
+            form=form,
+            grammar=grammar,
         )
         if stats is not None and result.grammar is not None:
             stats.merge(result.grammar)
