@@ -129,6 +129,22 @@ def test_form_control_writes_the_parts_asked_for(bundled):
         assert len(parts) == 3 and parts[0] == parts[2] != parts[1]
 
 
+def test_form_control_on_a_model_that_never_wrote_a_closing_bracket():
+    """Form control closes the tune with "||" when the vocabulary has no "]" for "|]"."""
+    vocab = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/"])
+    torch.manual_seed(0)
+    model = build_model(
+        {"vocab_size": len(vocab), "kind": "lstm", "embedding_size": 8, "hidden_size": 16}
+    ).eval()
+    primer = "T:x\nM:2/4\nL:1/8\nK:C\n"
+    texts = sample_grammar(
+        model, vocab, 2, SamplingOptions(seed=0, max_chars=3000), primer, HeaderPlan(),
+        FormPlan("AB", 1), GrammarStats(),
+    )  # fmt: skip
+    assert all("]" not in text for text in texts)
+    assert any(text.startswith(primer) and text.endswith("||\n") for text in texts)
+
+
 def test_transformer_samples_with_the_grammar():
     model = tiny("transformer")
     stats = GrammarStats()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Container
 
 import numpy as np
 from torch import nn
@@ -100,7 +101,10 @@ def sample_grammar(
     not_bar_line = np.ones(len(symbols), dtype=bool)
     not_bar_line[[index[s] for s in "|:" if s in index]] = False
     note_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in NOTE_STARTS and i != eot])
-    template = _Row(_RowConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form))
+    if form.active and not {":", "|", "\n"} <= index.keys():
+        raise UsageError("--form needs a model that writes the symbols ':', '|' and new lines")
+    final = "|]" if "]" in index else "||"  # a tiny model may never have written "]"
+    template = _Row(_RowConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
     for char in primer:
         template.header.observe(char)
     check_primer(primer, template.judge)
@@ -176,7 +180,7 @@ def sample_grammar(
             if symbol == EOT and forced[b] is None and not row.free and not row.judge.can_end():
                 # The model ends here but the tune cannot: mend the last bar line if a repeat
                 # sign or final bar line makes it whole, else choose again without the end.
-                mended = _mend_end(primer, vocab.decode(out[b, : pos[b]].tolist()))
+                mended = _mend_end(primer, vocab.decode(out[b, : pos[b]].tolist()), index)
                 if mended is None:
                     logits[b, eot] = -np.inf
                     ids[b] = choose(logits[b : b + 1], options, step_noise[b : b + 1])[0]
@@ -266,14 +270,17 @@ def sample_grammar(
     return texts
 
 
-def _mend_end(primer: str, text: str) -> str | None:
+def _mend_end(primer: str, text: str, symbols: Container[str]) -> str | None:
     """`text` (a tune that the model wants to end here) with its last bar line replaced by one
-    that makes the tune whole (":|" closing an open repeat, "|]", "||"), or None."""
+    that makes the tune whole (":|" closing an open repeat, "|]", "||") and written with
+    `symbols` the model knows, or None."""
     body = text.rstrip()
     run = len(body) - len(body.rstrip("|:]"))
     if not run:
         return None
     for line in (":|", "|]", "||"):
+        if not all(char in symbols for char in line):
+            continue
         mended = f"{body[:-run]}{line}\n"
         verdict = check_text(primer + mended)
         if verdict.every_bar_right:

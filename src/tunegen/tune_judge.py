@@ -29,8 +29,9 @@ class TuneJudge:
     not extend it) tell the sampler what form control forces.
     """
 
-    def __init__(self, form: FormPlan | None = None) -> None:
+    def __init__(self, form: FormPlan | None = None, final: str = "|]") -> None:
         self.scan = AbcScanner()
+        self.final = final  # the closing bar line form control writes ("||" without "]")
         self.form = form if form is not None and form.active else None
         self.line = ""  # the header line being written
         self.lines = 0
@@ -217,9 +218,9 @@ class TuneJudge:
         if self.target is None:
             self.target = self.bars_in_part
         last = self.section == len(sections) - 1
-        text = ":|" if count >= 2 else "|]" if last else "||"
+        text = ":|" if count >= 2 else self.final if last else "||"
         for _ in range(count - 2):
-            text += "\n" + self.part_text + ("|]" if last else "||")
+            text += "\n" + self.part_text + (self.final if last else "||")
         self.section += 1
         while self.section < len(sections) and sections[self.section][0] in self.parts:
             letter, count = sections[self.section]
@@ -230,7 +231,7 @@ class TuneJudge:
                 text += "\n" + body + "||"
             self.section += 1
             if last:
-                text = text[:-2] + (":|" if count == 2 else "|]")
+                text = text[:-2] + (":|" if count == 2 else self.final)
         self.bars_in_part, self.part_text = 0, ""
         if self.section == len(sections):
             self.then = ["\n", EOT]
