@@ -116,7 +116,9 @@ def draw_abcm2ps(abcs: list[str]) -> tuple[list[dict[str, int]], float]:
             subprocess.run(["abcm2ps", "-g", "-A", "-q", str(source), "-O", str(out)],
                            capture_output=True, check=False)  # fmt: skip
             seconds += time.perf_counter() - start
-            svg = "".join(p.read_text(encoding="utf-8") for p in sorted(Path(work).glob(f"{i}-*.svg")))
+            svg = "".join(
+                p.read_text(encoding="utf-8") for p in sorted(Path(work).glob(f"{i}-*.svg"))
+            )
             texts = re.findall(r"<text x=\"[^\"]*\" y=\"[^\"]*\">([^<]*)</text>", svg)
             chords = set(_CHORD.findall(abc))
             results.append({

@@ -13,7 +13,7 @@ from tunegen.errors import CorpusError, RenderError, UsageError
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.music.performance import PlayOptions, abc_to_performance
-from tunegen.music.sheet import SheetRenderer
+from tunegen.music.sheet import Abcm2psRenderer, SheetRenderer, sheet_renderer
 from tunegen.music.synth import choose_synth, render_wav
 
 FORMATS = ("midi", "wav", "svg")
@@ -122,7 +122,11 @@ def _write_svgs(out_dir: Path, stem: str, pages: list[str]) -> list[str]:
 
 
 def _render_one(
-    result: TuneResult, out_dir: Path, options: RenderOptions, synth: str, sheets: SheetRenderer
+    result: TuneResult,
+    out_dir: Path,
+    options: RenderOptions,
+    synth: str,
+    sheets: SheetRenderer | Abcm2psRenderer,
 ) -> None:
     """All requested formats for one tune; the SVG is drawn by the worker meanwhile."""
     stem, wanted = result.stem, options.formats
@@ -171,7 +175,7 @@ def render_tunebook(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
-    with SheetRenderer() as sheets:
+    with sheet_renderer() as sheets:
         for tune, result in zip(tunes, results, strict=True):
             (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")
             result.files["abc"] = [f"{result.stem}.abc"]
