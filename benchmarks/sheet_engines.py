@@ -11,8 +11,8 @@ How each engine's drawing is counted:
 - abcjs (run in Chromium, with add_classes): g.abcjs-bar, dots.dot paths / 2, .abcjs-ending,
   .abcjs-chord, .abcjs-triplet.
 - abcm2ps (-g -A: SVG with its own position notes): <abc type="B"> bars, #rdots uses, ending
-  numbers (text elements holding only digits, commas and dashes that are no chord symbol), chord-symbol texts
-  matching the ABC's; it draws tuplet numbers as glyphs, not text, so tuplets are not counted.
+  numbers (text elements of digits, commas and dashes that are no chord symbol), chord-symbol
+  texts matching the ABC's; it draws tuplet numbers as glyphs, not text, so tuplets are not counted.
 - verovio: g.barLine, repeats from its MEI (@left/@right rptstart, rptend, rptboth), g.ending,
   g.harm, g.tuplet.
 
@@ -124,7 +124,9 @@ def draw_abcm2ps(abcs: list[str]) -> tuple[list[dict[str, int]], float]:
             results.append({
                 "bars": svg.count('<abc type="B"'),
                 "repeats": svg.count('href="#rdots"'),
-                "endings": sum(bool(re.fullmatch(r"\d[\d,-]*\.?", t)) and t not in chords for t in texts),
+                "endings": sum(
+                    bool(re.fullmatch(r"\d[\d,-]*\.?", t)) and t not in chords for t in texts
+                ),
                 "chords": sum(t in chords for t in texts),
                 "tuplets": -1,
             })  # fmt: skip

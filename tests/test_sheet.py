@@ -3,13 +3,13 @@ tunes paged, crashes contained)."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from conftest import BROKEN_ABC, GOLDEN_ABC
 
 from tunegen.errors import RenderError
 from tunegen.music.performance import parse_abc
-import shutil
-
 from tunegen.music.sheet import Abcm2psRenderer, SheetRenderer, abc_to_svg_pages, sheet_renderer
 
 
