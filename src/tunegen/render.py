@@ -126,11 +126,11 @@ def _render_one(
     out_dir: Path,
     options: RenderOptions,
     synth: str,
-    sheets: SheetRenderer | Abcm2psRenderer,
+    sheets: SheetRenderer | Abcm2psRenderer | None,
 ) -> None:
     """All requested formats for one tune; the SVG is drawn by the worker meanwhile."""
     stem, wanted = result.stem, options.formats
-    if "svg" in wanted:
+    if "svg" in wanted and sheets is not None:
         sheets.submit(result.abc)
     performance = midi = None
     if "midi" in wanted or "wav" in wanted:
@@ -150,8 +150,20 @@ def _render_one(
             return [wav.name]
 
         _attempt(result, "wav", write_wav)
-    if "svg" in wanted:
+    if "svg" in wanted and sheets is not None:
         _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, sheets.collect()))
+
+
+def render_saved_tune(abc_path: Path, fmt: str, options: RenderOptions) -> Path:
+    """Render one more format ("midi" or "wav") of a tune that a render wrote as STEM.abc,
+    beside it as STEM.mid or STEM.wav; RenderError (one line) if the tune cannot be played."""
+    result = TuneResult(0, "", abc_path.stem, abc_path.read_text(encoding="utf-8"))
+    synth = choose_synth(options.synth, options.soundfont) if fmt == "wav" else ""
+    one = RenderOptions((fmt,), options.synth, options.play, options.soundfont, force=True)
+    _render_one(result, abc_path.parent, one, synth, None)
+    if fmt in result.failures:
+        raise RenderError(f"{abc_path.stem}: {fmt} failed: {result.failures[fmt]}")
+    return abc_path.parent / result.files[fmt][0]
 
 
 def render_tunebook(
@@ -185,7 +197,10 @@ def render_tunebook(
                     raise ValueError(problem)
                 check_key(tune.field("K") or "")
             except ValueError as err:
-                result.failures.update({fmt: str(err) for fmt in options.formats})
+                # a job rendering no format yet (the page's: MIDI and WAV come when downloaded)
+                # still says why the tune cannot be played
+                failed = options.formats or ("midi", "wav")
+                result.failures.update({fmt: str(err) for fmt in failed})
                 continue
             _render_one(result, out_dir, options, synth, sheets)
     report = RenderReport(out_dir, options.formats, synth, results)

@@ -4,16 +4,18 @@ and rendering into a work folder by id, and a bound on how many such jobs run at
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tunegen import checkpoint as checkpoints
-from tunegen.errors import BusyError, NotFoundError
-from tunegen.render import RenderOptions, RenderReport, render_abc_text
+from tunegen.controls import ModelChoices, model_choices
+from tunegen.errors import BusyError, NotFoundError, UsageError
+from tunegen.render import RenderOptions, RenderReport, render_abc_text, render_saved_tune
 from tunegen.sampling import (
     Composition,
     HeaderPlan,
@@ -22,11 +24,20 @@ from tunegen.sampling import (
     with_model_defaults,
 )
 
+try:  # form control comes with the grammar-aware sampler (issue 13)
+    from tunegen.form import FormPlan
+except ImportError:  # pragma: no cover - until that branch is merged
+    FormPlan = None
+
 BUNDLED = "bundled"
 MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core
 _RENDER_ID = re.compile(r"[0-9a-f]{32}")
 # What render_tunebook writes: NNN-slug.abc/.mid/.wav/.svg and NNN-slug-2.svg, ... (no index.html)
 _RENDERED_FILE = re.compile(r"[0-9]{3,}-[a-z0-9-]+\.(?:abc|mid|wav|svg)")
+# The page draws and plays tunes itself (abcjs): a job writes the ABC, and the MIDI and WAV
+# only when they are downloaded (render_saved_tune), so a composed tune is on screen at once.
+PAGE_FORMATS: tuple[str, ...] = ()
+LAZY_FORMATS = {".mid": "midi", ".wav": "wav"}
 
 
 def find_models(models_dir: Path | None) -> dict[str, Path]:
@@ -85,6 +96,7 @@ class Rendered:
     render_id: str
     report: RenderReport
     composition: Composition | None = None
+    settings: dict = field(default_factory=dict)
 
 
 class Studio:
@@ -99,23 +111,38 @@ class Studio:
     ) -> None:
         self.models_dir = models_dir
         self.work_dir = work_dir
-        self.render_options = render_options or RenderOptions()
+        self.render_options = render_options or RenderOptions(formats=PAGE_FORMATS)
+        self._lazy = threading.Lock()  # one lazy render at a time: no two writers of one file
         self.cache = ModelCache()
         self.gate = JobGate(max_jobs)
+        self._choices: dict[Path, ModelChoices] = {}
+        self._choices_lock = threading.Lock()
 
     def models(self) -> dict[str, Path]:
         """The models to pick from, looked up afresh so that new checkpoints show up."""
         return find_models(self.models_dir)
 
-    def checkpoint(self, name: str | None) -> checkpoints.Checkpoint:
-        """The loaded model called `name` (None: the first, i.e. the bundled one if any)."""
+    def model_name(self, name: str | None) -> tuple[str, Path]:
+        """The model's name and checkpoint (None: the first, i.e. the bundled one if any)."""
         models = self.models()
         if not models:
             raise NotFoundError(f"no models: put checkpoints in {self.models_dir}")
         name = next(iter(models)) if name is None else name
         if name not in models:
             raise NotFoundError(f"unknown model {name!r}; choose from {', '.join(models)}")
-        return self.cache.get(models[name])
+        return name, models[name]
+
+    def checkpoint(self, name: str | None) -> checkpoints.Checkpoint:
+        """The loaded model called `name` (None: the first, i.e. the bundled one if any)."""
+        return self.cache.get(self.model_name(name)[1])
+
+    def choices(self, name: str | None) -> ModelChoices:
+        """The metres, keys, rhythms and forms the model saw in training, counted once."""
+        _, path = self.model_name(name)
+        with self._choices_lock:  # two first requests must not read the corpus twice
+            if path not in self._choices:
+                self._choices[path] = model_choices(path, self.cache.get(path).meta)
+            return self._choices[path]
 
     def compose(
         self,
@@ -124,13 +151,35 @@ class Studio:
         options: SamplingOptions,
         primer: str = "",
         plan: HeaderPlan | None = None,
+        form: str | None = None,
+        bars_per_part: int | None = None,
+        rhythm: str | None = None,
     ) -> Rendered:
-        """Sample `num_tunes` tunes with a model and render them all."""
-        checkpoint = self.checkpoint(model)
+        """Sample `num_tunes` tunes with a model and render them all. A seed is drawn when none
+        is given, so that the settings returned always compose the same tunes again."""
+        name, _ = self.model_name(model)
+        checkpoint = self.checkpoint(name)
         options = with_model_defaults(options, checkpoint.meta)
-        composition = compose(checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan)
+        if options.seed is None:
+            options = replace(options, seed=secrets.randbelow(2**32))
+        extra = {}
+        if form or bars_per_part or rhythm:
+            if FormPlan is None:
+                raise UsageError("form, bars per part and rhythm need the grammar-aware sampler")
+            extra["form"] = FormPlan(form, bars_per_part, rhythm)
+        composition = compose(
+            checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan, **extra
+        )
         rendered = self.render(composition.tunebook)
         rendered.composition = composition
+        plan = plan or HeaderPlan()
+        rendered.settings = {
+            "model": name, "seed": options.seed, "temperature": options.temperature,
+            "top_k": options.top_k, "top_p": options.top_p, "max_chars": options.max_chars,
+            "num_tunes": num_tunes, "title": plan.title, "meter": plan.meter, "key": plan.key,
+            "primer": primer or None, "rhythm": rhythm, "form": form,
+            "bars_per_part": bars_per_part,
+        }  # fmt: skip
         return rendered
 
     def render(self, abc: str) -> Rendered:
@@ -140,10 +189,16 @@ class Studio:
         return Rendered(render_id, report)
 
     def rendered_file(self, render_id: str, name: str) -> Path:
-        """A file a render job wrote, found only by its id and one of its file names: anything
-        else (other folders, `..`, absolute paths) is NotFoundError."""
+        """A file a render job wrote (a .mid or .wav is rendered now from the job's .abc if it
+        was not yet), found only by its id and one of its file names: anything else (other
+        folders, `..`, absolute paths) is NotFoundError."""
         if _RENDER_ID.fullmatch(render_id) and _RENDERED_FILE.fullmatch(name):
             path = self.work_dir / render_id / name
+            source = path.with_suffix(".abc")
+            if not path.is_file() and path.suffix in LAZY_FORMATS and source.is_file():
+                with self.gate.slot(), self._lazy:
+                    if not path.is_file():
+                        render_saved_tune(source, LAZY_FORMATS[path.suffix], self.render_options)
             if path.is_file():
                 return path
         raise NotFoundError("no such rendered file")
