@@ -47,8 +47,12 @@ MEDIA_TYPES = {
     ".wav": "audio/wav",
     ".svg": "image/svg+xml",
 }
-# Only the page's own files: no inline script, nothing from elsewhere.
-CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+# Only the page's own files: no inline script, nothing from elsewhere. abcjs sizes and colours
+# the SVG it draws with style attributes, so inline styles (not scripts) are allowed.
+CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'"
+)
 
 
 def _render_out(rendered: Rendered, truncated: list[bool] | None = None) -> dict:
@@ -109,11 +113,14 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
     @app.get("/api/choices", response_model=ChoicesOut, tags=["compose"])
     async def model_choices(model: str | None = None) -> dict:
         """The metres, keys, rhythms, forms and bars per part a model saw in training (the only
-        values /api/compose accepts for it), and the tempo a tune without Q: is played at."""
+        values /api/compose accepts for it), its default temperature, and the tempo a tune
+        without Q: is played at."""
         choices = await run_in_threadpool(studio.choices, model)
+        meta = studio.checkpoint(model).meta
         return {
             **choices.__dict__,
             "model": studio.model_name(model)[0],
+            "temperature": meta.get("sampling", {}).get("temperature", 1.0),
             "default_qpm": DEFAULT_QPM,
             "default_qpm_by_beat": {str(beat): qpm for beat, qpm in DEFAULT_QPM_BY_BEAT.items()},
         }

@@ -84,6 +84,7 @@ class ChoicesOut(BaseModel):
     bars_per_part: list[int]
     source: str
     tunes: int
+    temperature: float
     default_qpm: float
     default_qpm_by_beat: dict[str, float]
 
