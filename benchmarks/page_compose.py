@@ -38,8 +38,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_SEED = 1
 ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"]
 SCREENSHOT_PRIMER = (
-    "T:The Benchmark Jig\nM:6/8\nL:1/8\nK:D\n"
-    "|:A|dfe dAF|GBd gfe|dfe dAF|1 GEC D2:|2 GEC D2||\n|:"
+    "T:The Benchmark Jig\nM:6/8\nL:1/8\nK:D\n|:A|dfe dAF|GBd gfe|dfe dAF|1 GEC D2:|2 GEC D2||\n|:"
 )
 
 

@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunegen.errors import TunegenError
+from tunegen.form import RHYTHMS
 from tunegen.music.abc import Tune, read_corpus
 from tunegen.music.abc_rhythm import key_name
 from tunegen.music.metre import structure
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MAX_FORMS = 8
 MIN_SHARE = 0.002  # a choice must be in at least 0.2% of the tunes (and in 2): no one-off typos
 # key_name()'s mode names -> the shortest K: spelling (ABC 2.1 section 3.1.14)
@@ -30,7 +31,7 @@ _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "mixolydian": "mix",
 FALLBACK = {
     "meters": ["6/8", "C|", "2/4", "C", "3/4", "9/8", "4/4"],
     "keys": ["G", "D", "A", "C", "F", "Am", "Em", "Dm", "Ador", "Edor", "Amix", "Dmix"],
-    "rhythms": ["reel", "jig", "hornpipe", "polka", "waltz"],
+    "rhythms": ["reel", "jig", "hornpipe", "polka", "waltz"],  # all in tunegen.form.RHYTHMS
     "forms": ["AABB", "AB", "AABBCC", "ABC"],
     "bars_per_part": [8, 16, 4],
 }
@@ -87,8 +88,8 @@ def count_choices(tunes: list[Tune]) -> ModelChoices:
     for tune in tunes:
         meters[(tune.field("M") or "").strip() or None] += 1
         keys[short_key(tune.field("K"))] += 1
-        rhythm = " ".join((tune.field("R") or "").lower().split())
-        rhythms[rhythm.replace("slip jig", "slipjig") or None] += 1
+        rhythm = " ".join((tune.field("R") or "").lower().split()).replace("slipjig", "slip jig")
+        rhythms[rhythm if rhythm in RHYTHMS else None] += 1  # only those the sampler can follow
         form, per_part = tune_form(tune)
         forms[form] += 1
         lengths[per_part if per_part in range(1, 65) else None] += 1

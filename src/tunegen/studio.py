@@ -14,7 +14,8 @@ from pathlib import Path
 
 from tunegen import checkpoint as checkpoints
 from tunegen.controls import ModelChoices, model_choices
-from tunegen.errors import BusyError, NotFoundError, UsageError
+from tunegen.errors import BusyError, NotFoundError
+from tunegen.form import FormPlan
 from tunegen.render import RenderOptions, RenderReport, render_abc_text, render_saved_tune
 from tunegen.sampling import (
     Composition,
@@ -23,11 +24,6 @@ from tunegen.sampling import (
     compose,
     with_model_defaults,
 )
-
-try:  # form control comes with the grammar-aware sampler (issue 13)
-    from tunegen.form import FormPlan
-except ImportError:  # pragma: no cover - until that branch is merged
-    FormPlan = None
 
 BUNDLED = "bundled"
 MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core
@@ -151,34 +147,29 @@ class Studio:
         options: SamplingOptions,
         primer: str = "",
         plan: HeaderPlan | None = None,
-        form: str | None = None,
-        bars_per_part: int | None = None,
-        rhythm: str | None = None,
+        form: FormPlan | None = None,
+        grammar: bool = True,
     ) -> Rendered:
-        """Sample `num_tunes` tunes with a model and render them all. A seed is drawn when none
-        is given, so that the settings returned always compose the same tunes again."""
+        """Sample `num_tunes` tunes with a model (grammar-aware unless `grammar` is False, in
+        the `form` asked for) and render them all. A seed is drawn when none is given, so that
+        the settings returned always compose the same tunes again."""
         name, _ = self.model_name(model)
         checkpoint = self.checkpoint(name)
         options = with_model_defaults(options, checkpoint.meta)
         if options.seed is None:
             options = replace(options, seed=secrets.randbelow(2**32))
-        extra = {}
-        if form or bars_per_part or rhythm:
-            if FormPlan is None:
-                raise UsageError("form, bars per part and rhythm need the grammar-aware sampler")
-            extra["form"] = FormPlan(form, bars_per_part, rhythm)
         composition = compose(
-            checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan, **extra
+            checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan, form, grammar
         )
         rendered = self.render(composition.tunebook)
         rendered.composition = composition
-        plan = plan or HeaderPlan()
+        plan, form = plan or HeaderPlan(), form or FormPlan()
         rendered.settings = {
             "model": name, "seed": options.seed, "temperature": options.temperature,
             "top_k": options.top_k, "top_p": options.top_p, "max_chars": options.max_chars,
             "num_tunes": num_tunes, "title": plan.title, "meter": plan.meter, "key": plan.key,
-            "primer": primer or None, "rhythm": rhythm, "form": form,
-            "bars_per_part": bars_per_part,
+            "primer": primer or None, "rhythm": form.rhythm, "form": form.form,
+            "bars_per_part": form.bars_per_part,
         }  # fmt: skip
         return rendered
 

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from tunegen import __version__
 from tunegen.controls import short_key
 from tunegen.errors import BusyError, NotFoundError, TunegenError
+from tunegen.form import FormPlan
 from tunegen.library import SavedTune, TuneLibrary
 from tunegen.music.performance import DEFAULT_QPM, DEFAULT_QPM_BY_BEAT
 from tunegen.render import EXTENSIONS
@@ -147,7 +148,7 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
         with studio.gate.slot():
             rendered = await run_in_threadpool(
                 studio.compose, body.model, body.num_tunes, options, body.primer or "", plan,
-                body.form, body.bars_per_part, body.rhythm,
+                FormPlan(body.form, body.bars_per_part, body.rhythm),
             )  # fmt: skip
         composition = rendered.composition
         primer = len(body.primer or "")

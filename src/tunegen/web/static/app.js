@@ -152,7 +152,8 @@ function drawSheet(element, abc) {
   element.replaceChildren(...targets);
   element.dataset.width = String(width);
   const narrow = width < 560;
-  return ABCJS.renderAbc(targets, abc, {
+  // The card's heading shows the title: T: lines become comments (a blank line would end the tune)
+  return ABCJS.renderAbc(targets, abc.replace(/^T:.*$/gm, "%"), {
     add_classes: true,
     responsive: "resize",
     staffwidth: width,
@@ -309,7 +310,7 @@ class Player {
     if (!svg) return;
     let line = $(".cursor", svg);
     if (!line) {
-      line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line = document.createElementNS(svg.namespaceURI, "line");
       line.setAttribute("class", "cursor");
       svg.append(line);
     }
