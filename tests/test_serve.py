@@ -31,8 +31,10 @@ def make_client(models_dir: Path | None, tmp_path: Path, **studio_options) -> Te
 
 @pytest.fixture(autouse=True)
 def no_bundled_model(monkeypatch, tmp_path):
-    """Only the test models: whether the package ships a pretrained model must not matter."""
+    """Only the test models: whether the package ships a pretrained model must not matter.
+    The models' choices are cached in the test's folder, not in ~/.cache."""
     monkeypatch.setattr(checkpoint, "BUNDLED_MODEL", tmp_path / "no-bundled-model.ckpt")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture
