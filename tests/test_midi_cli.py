@@ -52,7 +52,7 @@ def test_train_then_generate_events_and_beats(midi_run, tmp_path, capsys):
         assert {p.suffix for p in out.glob(f"{stem}.*")} == {".mid", ".wav", ".png"}
         assert len(onsets(out / f"{stem}.mid")) == 12  # music21 reads back 12 onsets
     assert main([*args, "--length", "12"]) == 2
-    assert "piece-001.mid already exists; use --force" in error_line(capsys)
+    assert "piece-001.mid: already exists; use --force" in error_line(capsys)
     assert main([*args, "--length", "8b", "--force", "--synth", "builtin"]) == 0
     from music21 import converter
 

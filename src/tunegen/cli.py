@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,19 +10,10 @@ from typing import TYPE_CHECKING
 
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
+from tunegen.fileio import refuse_overwrite, write_new_file
 
 if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
     from tunegen.render import RenderOptions
-
-
-def write_new_file(path: Path, text: str, force: bool) -> None:
-    """Write `text` atomically; an existing file is only replaced with --force."""
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it or --out elsewhere")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 # ----------------------------------------------------------------------------------- train
@@ -154,21 +144,25 @@ def run_train(args: argparse.Namespace) -> int:
     if isinstance(chosen.get("devices"), str) and chosen["devices"].isdigit():
         chosen["devices"] = int(chosen["devices"])
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
-    args.preset = args.preset or ("midi" if args.midi else "default")
     midi_only = [n for n in ("parts", "grid", "codec", "transpose_all") if n in chosen]
     if args.midi:
-        chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
+        chosen = {"corpus_kind": "midi", "tokenizer": "words", **chosen}
     elif midi_only:
         raise UsageError(f"--{midi_only[0].replace('_', '-')} is for MIDI corpora (--midi)")
-    corpus = tuple(args.midi or args.abc or ["oneills1850"])
-    model_config, config = resolve_configs(
-        args.preset, model_overrides, {**chosen, "corpus": corpus}
-    )
+    if args.abc or args.midi:
+        chosen["corpus"] = tuple(args.midi or args.abc)
     resume = args.resume
     if resume is not None and resume.is_dir():
         resume = resume / "last.ckpt"
+    if resume is not None:
+        model_config, config = resumed_configs(args, resume, chosen, model_overrides)
+    else:
+        args.preset = args.preset or ("midi" if args.midi else "default")
+        model_config, config = resolve_configs(
+            args.preset, model_overrides, {"corpus": ("oneills1850",), **chosen}
+        )
     run_dir = args.out or (resume.parent if resume else Path("runs") / default_run_name(args))
-    if resume is None:
+    if resume is None or run_dir.resolve() != resume.parent.resolve():
         check_run_dir(run_dir, args.force)
     result = train(model_config, config, run_dir, resume)
     if result.global_rank != 0:  # under DDP every process runs this; one reports
@@ -178,6 +172,19 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"checkpoints: {run_dir}/best.ckpt, {run_dir}/last.ckpt")
     print(f"log: {run_dir}/log.csv, plot: {run_dir}/curves.png")
     return 130 if result.interrupted else 0
+
+
+def resumed_configs(args: argparse.Namespace, resume: Path, chosen: dict, model_overrides: dict):
+    """(model config, TrainConfig) of the checkpoint, with the options that may change."""
+    from tunegen.checkpoint import read_checkpoint_file
+    from tunegen.resume import merge_with_checkpoint
+
+    meta = read_checkpoint_file(resume)["tunegen"]
+    given = {**({"preset": args.preset} if args.preset else {}), **chosen}
+    config, notes = merge_with_checkpoint(meta, given, model_overrides, source=str(resume))
+    for note in notes:
+        print(f"resuming with {note}")
+    return {k: v for k, v in meta["model"].items() if k != "vocab_size"}, config
 
 
 def default_run_name(args: argparse.Namespace) -> str:
@@ -249,8 +256,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.primer is not None and plan != HeaderPlan():
         raise UsageError("use --primer or --title/--meter/--key, not both")
     out = args.out or Path("generated.abc")
-    if out.is_file() and not args.force:
-        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
+    if out.is_file():  # before the model loads: an ABC model's tunebook (a MIDI model's folder)
+        refuse_overwrite(out, args.force)
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     if checkpoint.meta["corpus"].get("kind") == "midi":
         if args.primer is not None or plan != HeaderPlan() or args.keep or args.render:
@@ -261,8 +268,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return run_generate_midi(args, checkpoint)
     if args.length or args.primer_midi:
         raise UsageError("--length and --primer-midi are for models trained with --midi")
-    if out.exists() and not args.force:
-        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
+    refuse_overwrite(out, args.force)
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     options = with_model_defaults(options, checkpoint.meta)
     render = render_options_from_args(args, args.render) if args.render else None
@@ -287,8 +293,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
-    """`generate` with a MIDI model: N pieces as one batch, each as .mid, .wav and .png."""
+    """`generate` with a MIDI model: N pieces in batches, each as .mid, .wav and .png."""
     import time
+    from dataclasses import replace
 
     from tunegen.midi_generate import (
         PieceFiles,
@@ -300,23 +307,35 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
     )
     from tunegen.music.midi import EventCodec
     from tunegen.music.synth import choose_synth
-    from tunegen.sampling import SamplingOptions, with_model_defaults
+    from tunegen.sampling import (
+        MAX_NUM_TUNES,
+        SamplingOptions,
+        chunk_seed,
+        chunk_size,
+        with_model_defaults,
+    )
 
-    if args.num_tunes < 1:
-        raise UsageError(f"--num-tunes must be >= 1, got {args.num_tunes}")
+    if not 1 <= args.num_tunes <= MAX_NUM_TUNES:
+        raise UsageError(f"--num-tunes must be in [1, {MAX_NUM_TUNES:,}], got {args.num_tunes}")
     codec = EventCodec.from_dict(checkpoint.meta["corpus"]["codec"])
     length = PieceLength.parse(args.length or "200")
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, seed=args.seed)
     options = with_model_defaults(options, checkpoint.meta)
+    options.validate()
     out_dir = args.out or Path("generated-midi")
     stems = piece_stems(out_dir, args.num_tunes, args.force)
     synth = choose_synth(args.synth, args.soundfont)
     files = PieceFiles(codec.grid, program=args.program, synth=synth, soundfont=args.soundfont)
     primers = choose_primers(checkpoint, codec, args.num_tunes, args.seed, args.primer_midi)
     start = time.perf_counter()
-    pieces, short = sample_pieces(
-        checkpoint.model, checkpoint.vocab, codec, primers, length, options
-    )
+    pieces, short, size = [], 0, chunk_size(len(checkpoint.vocab))
+    for index, first in enumerate(range(0, args.num_tunes, size)):  # memory flat in N
+        chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+        done, cut = sample_pieces(
+            checkpoint.model, checkpoint.vocab, codec, primers[first : first + size], length,
+            chunk_options,
+        )  # fmt: skip
+        pieces, short = pieces + done, short + cut
     seconds = time.perf_counter() - start
     for notes, stem in zip(pieces, stems, strict=True):
         write_piece(notes, stem, files)
@@ -567,12 +586,9 @@ def add_export(commands: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from tunegen.checkpoint import export_checkpoint, load_checkpoint
 
-    if args.out.exists() and not args.force:
-        raise UsageError(f"{args.out} already exists; use --force to overwrite it")
-    if args.temperature is not None and args.temperature <= 0:
-        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
+    refuse_overwrite(args.out, args.force)
     export_checkpoint(args.checkpoint, args.out, not args.float32, args.temperature)
-    load_checkpoint(args.out)  # the copy must load before we say it is done
+    load_checkpoint(args.out)  # the written copy reads back and verifies
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -640,6 +656,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TunegenError as err:
         print(f"tunegen: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only folder, a full disk: the user's to fix, in one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"tunegen: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before training saved anything (reading, starting up)
+        print("tunegen: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

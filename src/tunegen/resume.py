@@ -1,0 +1,91 @@
+"""A resumed run's settings: everything from the checkpoint, the command line only where allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from typing import Any
+
+from tunegen.errors import CheckpointError, UsageError
+from tunegen.training import TrainConfig
+
+# What a resumed run may change: how long it trains and where it runs, nothing that shapes the
+# model, its data or its optimizer (so the resumed steps are the ones the first run would take).
+RESUME_MAY_CHANGE = (
+    "epochs",
+    "max_minutes",
+    "devices",
+    "checkpoint_every",
+    "accelerator",
+    "num_nodes",
+)
+
+
+def _option(name: str) -> str:
+    """The command-line spelling of a TrainConfig field or model-shape key."""
+    special = {
+        "corpus": "--abc/--midi",
+        "corpus_kind": "--abc/--midi",
+        "num_layers": "--layers",
+        "num_heads": "--heads",
+    }
+    return special.get(name, "--" + name.replace("_", "-"))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "+".join(str(v) for v in value)
+    return str(value)
+
+
+def saved_config(meta: Mapping, source: str) -> TrainConfig:
+    """The TrainConfig stored in a checkpoint's metadata; CheckpointError if it was damaged."""
+    try:
+        config = TrainConfig.from_dict(dict(meta["training"]))
+        config.validate()
+    except (KeyError, TypeError, ValueError, UsageError) as err:
+        raise CheckpointError(f"{source}: damaged training settings ({err})") from None
+    return config
+
+
+def merge_with_checkpoint(
+    meta: Mapping,
+    given: Mapping[str, Any],
+    model_given: Mapping[str, Any] | None = None,
+    may_change: Collection[str] = RESUME_MAY_CHANGE,
+    source: str = "the checkpoint",
+) -> tuple[TrainConfig, list[str]]:
+    """The checkpoint's TrainConfig with the options the user gave again applied.
+
+    `given` holds only the TrainConfig fields named on the command line (preset and corpus
+    included), `model_given` the model-shape options. A value equal to the checkpoint's is fine;
+    a different one is a UsageError unless its field is in `may_change`, in which case it is
+    applied and a note says so. Returns (config, notes). `train --init` (fine-tuning) calls this
+    with its own `may_change`.
+    """
+    config = saved_config(meta, source)
+    saved_model = meta.get("model", {})
+    for name, value in (model_given or {}).items():
+        if saved_model.get(name) != value:
+            raise UsageError(
+                f"{_option(name)} {value} contradicts {source} (trained with "
+                f"{saved_model.get(name)}); a resumed model keeps its shape"
+            )
+    changes, notes = {}, []
+    for name, value in given.items():
+        if name not in TrainConfig.__dataclass_fields__:
+            raise UsageError(f"{_option(name)} is not a training setting")
+        old = getattr(config, name)
+        same = tuple(value) == tuple(old) if name == "corpus" else value == old
+        if same:
+            continue
+        if name not in may_change:
+            raise UsageError(
+                f"{_option(name)} {_shown(value)} contradicts {source} (trained with "
+                f"{_shown(old)}); leave it out to resume, or start a new run with --out"
+            )
+        changes[name] = value
+        notes.append(f"{_option(name)}: {_shown(value)} (the checkpoint had {_shown(old)})")
+    merged = replace(config, **changes)
+    merged.validate()
+    return merged, notes
