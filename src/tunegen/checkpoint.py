@@ -15,6 +15,7 @@ from torch import nn
 from tunegen.errors import CheckpointError, TunegenError, UsageError
 from tunegen.fileio import write_atomically
 from tunegen.models import build_model
+from tunegen.sampling import MAX_TEMPERATURE
 from tunegen.vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -142,8 +143,8 @@ def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module) -> None:
     if not 0 < float(training["val_fraction"]) < 1:
         raise ValueError(f"training.val_fraction {training['val_fraction']!r} is not in (0, 1)")
     temperature = meta.get("sampling", {}).get("temperature", 1.0)
-    if not (isinstance(temperature, int | float) and 0 < temperature < float("inf")):
-        raise ValueError(f"sampling.temperature {temperature!r} is not a number > 0")
+    if not (isinstance(temperature, int | float) and 0 < temperature <= MAX_TEMPERATURE):
+        raise ValueError(f"sampling.temperature {temperature!r} is not in (0, {MAX_TEMPERATURE}]")
 
 
 def export_checkpoint(
@@ -164,8 +165,10 @@ def export_checkpoint(
     }
     meta = {k: v for k, v in raw["tunegen"].items() if k not in ("rng", "carry", "weights_sha256")}
     if temperature is not None:
-        if not 0 < temperature < float("inf"):
-            raise UsageError(f"--temperature must be > 0 and finite, got {temperature}")
+        if not 0 < temperature <= MAX_TEMPERATURE:
+            raise UsageError(
+                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {temperature}"
+            )
         meta["sampling"] = {"temperature": temperature}
     compact = {
         "state_dict": weights,

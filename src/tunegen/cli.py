@@ -176,10 +176,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 def resumed_configs(args: argparse.Namespace, resume: Path, chosen: dict, model_overrides: dict):
     """(model config, TrainConfig) of the checkpoint, with the options that may change."""
-    from tunegen.checkpoint import read_checkpoint_file
+    from tunegen.checkpoint import checkpoint_from_raw, read_checkpoint_file
     from tunegen.resume import merge_with_checkpoint
 
-    meta = read_checkpoint_file(resume)["tunegen"]
+    raw = read_checkpoint_file(resume)
+    meta = checkpoint_from_raw(raw, resume).meta  # hand-edited metadata is refused here
     given = {**({"preset": args.preset} if args.preset else {}), **chosen}
     config, notes = merge_with_checkpoint(meta, given, model_overrides, source=str(resume))
     for note in notes:
@@ -524,8 +525,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return run_evaluate_checkpoint(args)
     if args.against is None:
         raise UsageError("--tunes needs --against CORPUS to compare with")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if not 1 <= args.jobs <= 256:
+        raise UsageError(f"--jobs must be in [1, 256], got {args.jobs}")
     from tunegen.evaluate import evaluate, load_generated  # local: pulls in numpy and music21
     from tunegen.evaluate_report import headline, write_report
     from tunegen.music.abc import read_corpus
@@ -637,8 +638,15 @@ def run_serve(args: argparse.Namespace) -> int:
 COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export, add_serve]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as one line (and exit code 2), like every error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tunegen", description="Learn music from ABC and MIDI and compose new tunes."
     )
     parser.add_argument("--version", action="version", version=f"tunegen {__version__}")

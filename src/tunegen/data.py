@@ -253,6 +253,23 @@ def digest_changes(saved: dict[str, str], now: dict[str, str]) -> list[str]:
     return changes + [f"{p} is gone" for p in saved if p not in now]
 
 
+def check_batches_fit(symbols: int, mode: str, batch_size: int, seq_len: int, world: int) -> None:
+    """CorpusError, before training starts, if `symbols` of training text cannot fill one batch
+    (the same rule StatefulBatches and WindowBatches apply)."""
+    if mode == "stateful":
+        streams = batch_size * world
+        if (symbols - 1) // streams <= 1:
+            raise CorpusError(
+                f"{symbols} symbols are too few for {streams} streams of {seq_len}: use a smaller "
+                "--batch-size or --seq-len, or a larger corpus"
+            )
+    elif symbols < seq_len + 2:
+        raise CorpusError(
+            f"{symbols} symbols are too few for windows of {seq_len}: use a smaller --seq-len, "
+            "or a larger corpus"
+        )
+
+
 class ResumableSampler(Sampler[int]):
     """Batch numbers 0..n-1; the first pass after a resume starts where the checkpoint stopped."""
 

@@ -20,6 +20,7 @@ from tunegen.vocab import Vocabulary
 # rows, so memory depends on the chunk, never on N.
 MAX_NUM_TUNES = 1_000_000
 MAX_CHARS = 100_000
+MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
 NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
 MAX_CHUNK = 1024
 
@@ -42,8 +43,10 @@ class SamplingOptions:
 
     def validate(self) -> None:
         # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
-        if self.temperature is None or not 0 < self.temperature < float("inf"):
-            raise UsageError(f"--temperature must be > 0 and finite, got {self.temperature}")
+        if self.temperature is None or not 0 < self.temperature <= MAX_TEMPERATURE:
+            raise UsageError(
+                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}"
+            )
         if self.top_k < 0:
             raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:

@@ -28,6 +28,7 @@ from tunegen.checkpoint import (
 from tunegen.data import (
     ResumableLoader,
     StatefulBatches,
+    check_batches_fit,
     Texts,
     WindowBatches,
     digest_changes,
@@ -37,10 +38,10 @@ from tunegen.data import (
     split_counts,
     write_splits,
 )
-from tunegen.errors import CorpusError, UsageError
+from tunegen.errors import CorpusError, TunegenError, UsageError
 from tunegen.fileio import ensure_folder, refuse_overwrite, write_atomically
 from tunegen.midi_data import prepare_midi_corpus
-from tunegen.models import build_model, preset
+from tunegen.models import build_model, check_model_config, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus, resolve_abc_files
 from tunegen.music.midi import EventCodec
 from tunegen.music.midi_corpus import resolve_midi_files
@@ -66,6 +67,7 @@ INT_LIMITS = {
     "checkpoint_every": 10**6,
     "seed": 2**32 - 1,
 }
+MAX_PROCESSES = 1024  # --devices per node and --num-nodes
 MAX_BATCH_SYMBOLS = 2**22  # batch x seq_len per step: 4 M symbols (64 x 128 is 8,192)
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
 
@@ -137,10 +139,14 @@ class TrainConfig:
     def _validate_devices(self) -> None:
         if self.accelerator not in ACCELERATORS:
             raise UsageError(f"--accelerator must be one of {', '.join(ACCELERATORS)}")
-        if self.devices != "auto" and not (isinstance(self.devices, int) and self.devices >= 1):
-            raise UsageError(f"--devices must be a number >= 1 or auto, got {self.devices!r}")
-        if self.num_nodes < 1:
-            raise UsageError(f"--num-nodes must be >= 1, got {self.num_nodes}")
+        if self.devices != "auto" and not (
+            isinstance(self.devices, int) and 1 <= self.devices <= MAX_PROCESSES
+        ):
+            raise UsageError(
+                f"--devices must be a number in [1, {MAX_PROCESSES}] or auto, got {self.devices!r}"
+            )
+        if not 1 <= self.num_nodes <= MAX_PROCESSES:
+            raise UsageError(f"--num-nodes must be in [1, {MAX_PROCESSES}], got {self.num_nodes}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
 
@@ -172,6 +178,7 @@ def resolve_configs(
     """Model config dict and TrainConfig: preset values, then the user's explicit options."""
     chosen = preset(preset_name)
     model_config = {**chosen["model"], **model_overrides}
+    check_model_config(model_config)
     train = replace(TrainConfig(preset=preset_name, **chosen["training"]), **train_overrides)
     train.validate()
     return model_config, train
@@ -487,9 +494,10 @@ def prepare_corpus(
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
     texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
-        announce(f"tunegen: {problem}")
+        announce(f"tunegen: {problem}", sys.stderr)
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
-        announce(f"tunegen: ... and {len(report.problems) - MAX_PROBLEMS_SHOWN} more problems")
+        more = len(report.problems) - MAX_PROBLEMS_SHOWN
+        announce(f"tunegen: ... and {more} more problems", sys.stderr)
     if vocab is None:
         vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
     info = {
@@ -507,9 +515,10 @@ RUN_FILES = ("log.csv", "curves.png", "corpus-train.txt", "corpus-val.txt")
 
 
 @rank_zero_only
-def announce(line: str) -> None:
-    """One line on stderr from the reporting process (every DDP rank reads the corpus)."""
-    print(line, file=sys.stderr, flush=True)
+def announce(line: str, file=None) -> None:
+    """One line from the reporting process (every DDP rank reads the corpus); problems go to
+    stderr, the read report to stdout."""
+    print(line, file=file or sys.stdout, flush=True)
 
 
 def corpus_files(config: TrainConfig) -> list[Path]:
@@ -539,6 +548,17 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
         (run_dir / "log.csv").unlink(missing_ok=True)
 
 
+def remove_corpus_files(run_dir: Path) -> None:
+    """Delete the split texts and id arrays a run wrote, and its folder if that leaves it empty."""
+    for split in ("train", "val"):
+        for suffix in ("txt", "npy"):
+            (run_dir / f"corpus-{split}.{suffix}").unlink(missing_ok=True)
+    try:
+        run_dir.rmdir()
+    except OSError:
+        pass  # not empty, or not ours to remove
+
+
 def train(
     model_config: dict, config: TrainConfig, run_dir: Path, resume_from: Path | None = None
 ) -> TrainResult:
@@ -557,7 +577,15 @@ def train(
                 f"{more}); a resume needs the same files, or start a new run with --out"
             )
     pl.seed_everything(config.seed, verbose=False)
-    texts, vocab, info = prepare_corpus(config, run_dir, vocab)
+    try:
+        texts, vocab, info = prepare_corpus(config, run_dir, vocab)
+        c = config  # refused before Lightning starts (and prints): the processes that will run
+        world = (c.devices if isinstance(c.devices, int) else 1) * c.num_nodes
+        check_batches_fit(info["train_symbols"], c.mode, c.batch_size, c.seq_len, world)
+    except TunegenError:
+        if resume_from is None:  # a new run that cannot start leaves no files behind
+            remove_corpus_files(run_dir)
+        raise
     info["files"] = digests
     announce(f"read {info['description']}: {info['report']}")
     module = CharLanguageModel(model_config, config, vocab, info)
