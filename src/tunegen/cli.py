@@ -277,7 +277,10 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.keep:
         result = compose_keeping(args, checkpoint, options, primer, plan)
     else:
-        result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
+        result = compose(
+            checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan,
+            progress=progress_bar("tunes"),
+        )  # fmt: skip
     write_new_file(out, result.tunebook, args.force)
     complete = len(result.texts) - result.truncated
     print(
@@ -291,6 +294,21 @@ def run_generate(args: argparse.Namespace) -> int:
     if render is None:
         return 0
     return render_file(out, out.with_name(f"{out.stem}-render"), render)
+
+
+def progress_bar(unit: str):
+    """A `progress(done, total)` that redraws one bar on a terminal's stderr after each chunk of
+    tunes; None elsewhere, so logs and pipes stay clean."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = 30 * done // total
+        bar = "#" * filled + "." * (30 - filled)
+        end = "\n" if done == total else ""
+        print(f"\r[{bar}] {done:,}/{total:,} {unit}", end=end, file=sys.stderr, flush=True)
+
+    return show
 
 
 def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:

@@ -29,7 +29,8 @@ def ensure_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UsageError(f"{folder}: cannot make the output folder ({err.strerror or err})") from None
+        reason = err.strerror or err
+        raise UsageError(f"{folder}: cannot make the output folder ({reason})") from None
 
 
 def temporary_beside(path: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import sys
@@ -28,9 +29,9 @@ from tunegen.checkpoint import (
 from tunegen.data import (
     ResumableLoader,
     StatefulBatches,
-    check_batches_fit,
     Texts,
     WindowBatches,
+    check_batches_fit,
     digest_changes,
     encode_texts,
     file_digests,
@@ -553,10 +554,8 @@ def remove_corpus_files(run_dir: Path) -> None:
     for split in ("train", "val"):
         for suffix in ("txt", "npy"):
             (run_dir / f"corpus-{split}.{suffix}").unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):  # not empty, or not ours to remove
         run_dir.rmdir()
-    except OSError:
-        pass  # not empty, or not ours to remove
 
 
 def train(
