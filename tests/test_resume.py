@@ -18,7 +18,7 @@ from conftest import train_args
 
 from tunegen.checkpoint import load_checkpoint, read_checkpoint_file, write_checkpoint
 from tunegen.cli import main
-from tunegen.errors import CheckpointError
+from tunegen.errors import CheckpointError, UsageError
 from tunegen.resume import merge_with_checkpoint, saved_config
 from tunegen.training import CharLanguageModel, TrainConfig, resolve_configs
 
@@ -163,3 +163,11 @@ def test_a_killed_writer_always_leaves_a_loadable_checkpoint(trained, tmp_path):
     write_checkpoint(read_checkpoint_file(sources[0]), target)
     # a kill in mid-write leaves a temporary file; the next checkpoint written there removes it
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_resume_may_move_to_other_devices_with_the_same_streams(trained):
+    meta = read_checkpoint_file(trained / "last.ckpt")["tunegen"]  # 1 process x 8 streams
+    config, notes = merge_with_checkpoint(meta, {"batch_size": 4, "devices": 2})
+    assert (config.batch_size, config.devices) == (4, 2) and len(notes) == 2
+    with pytest.raises(UsageError, match="batch size x processes"):
+        merge_with_checkpoint(meta, {"batch_size": 4})

@@ -79,7 +79,7 @@ def merge_with_checkpoint(
         same = tuple(value) == tuple(old) if name == "corpus" else value == old
         if same:
             continue
-        if name not in may_change:
+        if name not in may_change and name != "batch_size":  # batch: see _same_layout below
             raise UsageError(
                 f"{_option(name)} {_shown(value)} contradicts {source} (trained with "
                 f"{_shown(old)}); leave it out to resume, or start a new run with --out"
@@ -87,5 +87,28 @@ def merge_with_checkpoint(
         changes[name] = value
         notes.append(f"{_option(name)}: {_shown(value)} (the checkpoint had {_shown(old)})")
     merged = replace(config, **changes)
+    if "batch_size" in changes and not _same_layout(config, merged):
+        raise UsageError(
+            f"--batch-size {merged.batch_size} contradicts {source} (trained with "
+            f"{config.batch_size} per process on {_processes(config)} processes); leave it out "
+            "to resume, or keep batch size x processes the same with another --devices"
+        )
     merged.validate()
     return merged, notes
+
+
+def _processes(config: TrainConfig) -> int | None:
+    """Processes of a run, or None where Lightning counts them (--devices auto)."""
+    return config.devices * config.num_nodes if isinstance(config.devices, int) else None
+
+
+def _same_layout(old: TrainConfig, new: TrainConfig) -> bool:
+    """Whether the run's streams stay the same: W processes of batch B lay the text out as one
+    process of batch B x W (see StatefulBatches), so a run may move to other devices with
+    batch x processes kept."""
+    before, after = _processes(old), _processes(new)
+    return (
+        before is not None
+        and after is not None
+        and old.batch_size * before == (new.batch_size * after)
+    )

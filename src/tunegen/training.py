@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import os
 import sys
 import time
 import warnings
@@ -540,13 +541,23 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
             f"{run_dir} already holds checkpoints ({existing[0].name}); "
             "use --resume to continue it, --force to start over, or --out for a new folder"
         )
-    refuse_overwrite([run_dir / name for name in RUN_FILES], force)
+    if launched_rank() == 0:  # other ranks start after rank 0 (or with it) has written its texts
+        refuse_overwrite([run_dir / name for name in RUN_FILES], force)
     ensure_folder(run_dir)
     # missing_ok: under torchrun or SLURM every rank runs this at the same time
     for path in existing:
         path.unlink(missing_ok=True)
     if force:
         (run_dir / "log.csv").unlink(missing_ok=True)
+
+
+def launched_rank() -> int:
+    """This process's global rank as its launcher tells it (torchrun, SLURM, or Lightning's own
+    launcher, which starts ranks 1.. with LOCAL_RANK on one machine); 0 when not distributed."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
 
 
 def remove_corpus_files(run_dir: Path) -> None:
