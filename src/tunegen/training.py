@@ -9,6 +9,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import chain
 from pathlib import Path
@@ -42,6 +43,7 @@ from tunegen.data import (
 )
 from tunegen.errors import CorpusError, TunegenError, UsageError
 from tunegen.fileio import ensure_folder, refuse_overwrite, write_atomically
+from tunegen.finetune import META_CARRIED, InitialModel, start_from
 from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, check_model_config, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus, resolve_abc_files
@@ -215,6 +217,8 @@ class CharLanguageModel(pl.LightningModule):
         self.epochs_done = 0
         self.batches_done = 0
         self._carry = None
+        # metadata that outlives a run, e.g. what it was fine-tuned from (finetune.META_CARRIED)
+        self.extra_meta: dict = {}
 
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
@@ -304,10 +308,12 @@ class CharLanguageModel(pl.LightningModule):
             "epochs_completed": self.epochs_done + int(self.batches_done >= steps),
             "batches_done": self.batches_done if mid_epoch else 0,
             "carry": carry,
+            **self.extra_meta,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint["tunegen"]
+        self.extra_meta = {key: meta[key] for key in META_CARRIED if key in meta}
         self.best_val_bpc = meta["best_val_bpc"]
         torch.set_rng_state(meta["rng"])
         self.epochs_done = completed_epochs(checkpoint)
@@ -478,20 +484,22 @@ class TrainResult:
     epochs: int
     interrupted: bool
     global_rank: int  # 0 in the process that reports; DDP runs this in every process
+    finetuned_from: dict | None = None  # a fine-tuning run's lineage (finetune.start_from)
 
 
 def prepare_corpus(
-    train: TrainConfig, folder: Path, vocab: Vocabulary | None = None
+    train: TrainConfig, folder: Path, vocab: Vocabulary | None = None, extend: bool = False
 ) -> tuple[dict[str, Texts], Vocabulary, dict]:
     """Read the corpus in one streaming pass into split text files in `folder`; the vocabulary
-    comes from those texts unless given.
+    comes from those texts unless given (with `extend`, the given one plus the symbols of the
+    texts that it lacks: fine-tuning).
 
     Returns (texts by split, vocabulary, corpus description for the checkpoint). Tunes are never
     all in memory: a corpus of gigabytes needs the memory of its largest file, not of itself.
     MIDI corpora (--midi) come as word texts from midi_data.prepare_midi_corpus.
     """
     if train.corpus_kind == "midi":
-        return prepare_midi_corpus(train, vocab)
+        return prepare_midi_corpus(train, vocab, extend)
     report = ReadReport()
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
     texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)
@@ -502,6 +510,8 @@ def prepare_corpus(
         announce(f"tunegen: ... and {more} more problems", sys.stderr)
     if vocab is None:
         vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
+    elif extend:
+        vocab = vocab.with_symbols_of(chain(texts["train"], texts["val"]))
     info = {
         "description": corpus_description(train.corpus),
         "report": report.summary(),
@@ -570,9 +580,18 @@ def remove_corpus_files(run_dir: Path) -> None:
 
 
 def train(
-    model_config: dict, config: TrainConfig, run_dir: Path, resume_from: Path | None = None
+    model_config: dict,
+    config: TrainConfig,
+    run_dir: Path,
+    resume_from: Path | None = None,
+    init: InitialModel | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Train (or resume) a model, writing checkpoints, log.csv and curves.png to run_dir."""
+    """Train (or resume) a model, writing checkpoints, log.csv and curves.png to run_dir.
+
+    With `init`, fine-tune: start from that model's weights and vocabulary, extended to the
+    corpus' new symbols (finetune.py). `callbacks` join the Trainer's own (benchmarks).
+    """
     vocab = None
     digests = file_digests(corpus_files(config))
     if resume_from is not None:
@@ -586,9 +605,11 @@ def train(
                 f"{resume_from}: the corpus changed since this checkpoint ({'; '.join(changes[:3])}"
                 f"{more}); a resume needs the same files, or start a new run with --out"
             )
+    elif init is not None:
+        vocab = init.checkpoint.vocab
     pl.seed_everything(config.seed, verbose=False)
     try:
-        texts, vocab, info = prepare_corpus(config, run_dir, vocab)
+        texts, vocab, info = prepare_corpus(config, run_dir, vocab, extend=init is not None)
         c = config  # refused before Lightning starts (and prints): the processes that will run
         world = (c.devices if isinstance(c.devices, int) else 1) * c.num_nodes
         check_batches_fit(info["train_symbols"], c.mode, c.batch_size, c.seq_len, world)
@@ -599,8 +620,10 @@ def train(
     info["files"] = digests
     announce(f"read {info['description']}: {info['report']}")
     module = CharLanguageModel(model_config, config, vocab, info)
+    if init is not None:
+        start_from(init, module, texts)
     data = CharDataModule(texts, vocab, config, run_dir, lambda: module.batches_done)
-    trainer = build_trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir, callbacks)
     try:
         with warnings.catch_warnings():
             # the folder holds this run's corpus .npy files (and log when resuming), and
@@ -613,10 +636,13 @@ def train(
     else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
         trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)
     epochs, rank = module.epochs_done, trainer.global_rank
-    return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank)
+    lineage = module.extra_meta.get("finetuned_from")
+    return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank, lineage)
 
 
-def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
+def build_trainer(
+    config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = ()
+) -> pl.Trainer:
     """A Trainer with best/last/periodic checkpoints, the epoch log and Ctrl-C saving.
 
     With several devices or nodes it runs Lightning's DDP: one process per device, launched by
@@ -651,7 +677,7 @@ def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
         use_distributed_sampler=False,  # each dataset item is already this rank's whole batch
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
-        callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir)],
+        callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir), *callbacks],
         plugins=[AtomicCheckpointIO()],
         logger=False,
         num_sanity_val_steps=0,

@@ -1,0 +1,575 @@
+"""An incremental ABC reader: feed it a tune a symbol at a time and ask what abc2midi would say.
+
+`AbcScanner` follows one tune (ABC standard 2.1) as it is written: the header fields, then the
+body's notes, rests, chords, tuplets, broken rhythm, ties, grace notes, bar lines, repeats and
+endings. It keeps the time in the open bar as an exact `Fraction` of a whole note, plays the
+repeats the way abc2midi does (`abc_playback.Playback`) and keeps the first error abc2midi
+(abcmidi 2023-02-08, `abc2midi -c`) would report. A sampler feeds it every sampled symbol, asks
+"would a bar line close a right bar here?", "how much time is left in this bar?", "can the tune
+end here?", and backtracks with `copy()`. `check_text` (and `metre.check_tune`) give the
+whole-tune verdict. The body's tokens and events are read by `abc_body.BodyReader`.
+
+Usage::
+
+    scan = AbcScanner()
+    scan.feed("X:1\\nM:6/8\\nL:1/8\\nK:D\\n")
+    scan.feed("A|dfa")          # a symbol at a time works the same: feed("d"), feed("f")...
+    scan.time_left()            # Fraction(3, 8); ticks_left() is the same in integer TICKS
+    scan.bar_line_ok("|")       # False: the bar is short and not the first one
+    saved = scan.copy()         # cheap; `saved` is unaffected by later feeding
+
+Text is consumed when it can no longer change meaning (`A` may still become `A2`, `|` may become
+`||` or `|:`, so a bar line counts in `bars` once the next character comes); `pending` holds the
+rest, and the questions take it into account.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from tunegen.music import abc_playback as pb
+from tunegen.music.abc_body import (
+    _LENGTH,
+    _LENGTH_CHARS,
+    _LETTERS,
+    _NO_TIME_PENDING,
+    _NOTE,
+    _PENDING,
+    _PITCH_END,
+    TICKS,
+    BarRecord,
+    BodyReader,
+    _length,
+    from_ticks,
+    to_ticks,
+)
+from tunegen.music.abc_rhythm import key_signature
+from tunegen.music.abc_rules import (
+    field_line,
+    key_problem,
+    meter_counts,
+    parse_meter,
+    rhythm_problem,
+    tempo_problem,
+)
+
+__all__ = ["TICKS", "AbcScanner", "BarRecord", "ScanVerdict", "check_text", "scan_text"]
+
+_FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
+
+
+@dataclass(frozen=True)
+class ScanVerdict:
+    """A tune's verdict: abc2midi reports no error; and no error and every bar right."""
+
+    no_error: bool
+    every_bar_right: bool
+    problems: tuple[str, ...]
+
+
+class AbcScanner(BodyReader):
+    """One tune read incrementally; see the module docstring. All times are whole notes.
+
+    State to read: `in_header`, `ended`, `meter` (bar length, None for free metre), `unit` (L:),
+    `key`, `bar_time` (time written since the last bar line), `counted_time` (abc2midi's count
+    for the open bar, with what a short bar before `||` or a repeat's jump carries in), `bars`
+    (closed bars as written), `bar_count`, `repeat_open`, `ending`, `pickup`, `error` (the
+    first error abc2midi would report), `errors`, `wrong_bars`.
+    """
+
+    __slots__ = (
+        "_accidentals",
+        "_bar_closed_time",
+        "_bar_pending",
+        "_bar_written",
+        "_broken",
+        "_chord_deco",
+        "_chord_first",
+        "_chord_notes",
+        "_chord_pitches",
+        "_ending",
+        "_errors",
+        "_grace_open",
+        "_header_fields",
+        "_horn_last",
+        "_horn_meter",
+        "_hornpipe",
+        "_in_chord",
+        "_in_grace",
+        "_last_compare",
+        "_last_len",
+        "_last_pitches",
+        "_last_tie_ok",
+        "_meter",
+        "_new_bar",
+        "_note_open",
+        "_passback",
+        "_pickup",
+        "_section_bars",
+        "_store_pos",
+        "_tie",
+        "_tie_pitches",
+        "_tuplet_factor",
+        "_tuplet_left",
+        "_unit",
+        "_voice",
+        "_voice_errors",
+        "_voice_names",
+        "_voice_wrong",
+        "_voices",
+        "_warnings",
+        "bars",
+        "ended",
+        "header",
+        "in_header",
+        "key",
+        "line_start",
+        "meter",
+        "meter_text",
+        "pending",
+        "play",
+        "rhythm",
+        "unit",
+        "unit_set",
+    )  # fmt: skip
+
+    def __init__(self, header: bool = True) -> None:
+        """Start a tune; with `header=False` the body starts at once (M:4/4, L:1/8, K:C)."""
+        self.in_header = header
+        self.ended = False
+        self.pending = ""  # text fed but not consumed yet
+        self.line_start = True
+        self.header: tuple[tuple[str, str], ...] = ()
+        self.meter: Fraction | None = Fraction(1)
+        self.meter_text = "4/4"
+        self.unit = Fraction(1, 8)
+        self._meter: int | None = TICKS  # the same two in ticks
+        self._unit = TICKS // 8
+        self._note_open = False  # `pending` is exactly one note that more text may lengthen
+        self._passback = ""  # decorations !fermata! (H) and !breath! (.) for the next note
+        self._chord_deco = ""  # decorations written before the open chord's [
+        self._voice: str | None = None  # the voice being written (None: no V: yet)
+        self._voice_names: tuple[str, ...] = ()
+        # The other voices: (playback, bar time handed over, bar has music, position).
+        self._voices: dict[str, tuple[pb.Playback, int, bool, int]] = {}
+        self._voice_errors: tuple[str, ...] = ()  # the other voices' playback errors, bars
+        self._voice_wrong: tuple[pb.BarCheck, ...] = ()
+        self.unit_set = False
+        self.key: dict[str, int] = {}
+        self.rhythm = ""
+        self._errors: tuple[str, ...] = ()
+        self._warnings: tuple[str, ...] = ()
+        self.play = pb.Playback(self._meter)
+        self._bar_written = 0  # ticks of the open bar as written
+        self._bar_pending = False  # the open bar has notes or rests
+        self.bars: tuple[BarRecord, ...] = ()
+        self._ending = ""
+        self._accidentals: dict[tuple[str, int], int] = {}
+        self._tuplet_factor = (
+            1,
+            1,
+        )  # (q, p): notes in a tuplet last q/p of their length
+        self._tuplet_left = 0
+        self._in_chord = False
+        self._chord_first: int | None = None
+        self._chord_notes = 0
+        self._chord_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
+        self._in_grace = False
+        self._grace_open = False  # grace notes still waiting for their host note
+        self._broken: tuple[str, int] | None = None  # > or <, and how many
+        self._last_len: int | None = None  # the last note or chord, for broken rhythm
+        self._last_tie_ok = False  # a tie may follow: the last thing was a note, not staccato
+        self._last_compare: int | None = None
+        self._hornpipe = False  # R:hornpipe in 2/4 or 4/4: abc2midi dots pairs of notes
+        self._horn_meter = 4
+        self._horn_last: tuple[int, int] | None = None
+        self._store_pos = 0  # position in the bar as abc2midi's reader counts it (hornpipes)
+        self._tie = False  # a tie waits for its note
+        self._tie_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
+        self._new_bar = False  # a bar line since the tie
+        self._pickup = 0
+        self._section_bars = 0
+        self._header_fields: dict[str, str] = {}
+        self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
+        self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def copy(self) -> AbcScanner:
+        """An independent copy for backtracking (shares immutable parts; a few microseconds)."""
+        other = AbcScanner.__new__(AbcScanner)
+        _copy_fields(self, other)
+        other.play = self.play.copy()
+        return other
+
+    @property
+    def in_body(self) -> bool:
+        return not self.in_header and not self.ended
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """Errors so far, in order (reading errors, then repeat errors from the playback)."""
+        return self._errors + self._voice_errors + self.play.errors
+
+    @property
+    def error(self) -> str | None:
+        """The first error abc2midi would report on the text read so far, or None."""
+        errors = self.errors
+        return errors[0] if errors else None
+
+    @property
+    def wrong_bars(self) -> tuple[pb.BarCheck, ...]:
+        """Bars abc2midi would warn about ("Bar N has ... time units"), as played so far."""
+        return self._voice_wrong + self.play.wrong
+
+    @property
+    def bar_count(self) -> int:
+        """Bars closed so far, as written."""
+        return len(self.bars)
+
+    @property
+    def open_bar(self) -> bool:
+        """The bar being written has notes or rests (at the end: a last bar with no bar line)."""
+        return self._bar_pending or bool(self._bar_written)
+
+    @property
+    def bar_time(self) -> Fraction:
+        """Time written in the open bar, counting a note still being written (`A` of `A2`)."""
+        return from_ticks(self._bar_closed_time + self._bar_written + self._pending_time())
+
+    @property
+    def counted_time(self) -> Fraction:
+        """abc2midi's count for the open bar: `bar_time` plus time carried in from before."""
+        return from_ticks(self._counted())
+
+    def _counted(self) -> int:
+        return self.play.bar_time + self._bar_written + self._pending_time()
+
+    @property
+    def repeat_open(self) -> bool:
+        """A `|:` (or `::`) waits for its `:|`."""
+        return self.play.expect_repeat and self.play.pass_ == 1
+
+    @property
+    def repeat_pass(self) -> int:
+        """abc2midi's pass number where the tune is being read (2 after a :| until a |:)."""
+        return self.play.pass_
+
+    @property
+    def ending(self) -> str:
+        """The ending list ("1", "2", "1,3") of the bar being written, or ""."""
+        return self._ending
+
+    @property
+    def pickup(self) -> Fraction:
+        """Time of the current section's first bar when it was short (its pickup), else 0."""
+        return from_ticks(self._pickup)
+
+    # -- questions the sampler asks ----------------------------------------------------------
+
+    def time_left(self) -> Fraction | None:
+        """Time still to write for abc2midi to count the open bar full; None in free metre."""
+        if self._meter is None:
+            return None
+        return from_ticks(self._meter - self._counted())
+
+    def ticks_left(self) -> int | None:
+        """`time_left()` in ticks (`TICKS` to a whole note): the same answer, faster."""
+        if self._meter is None:
+            return None
+        return self._meter - self._counted()
+
+    def ticks_of(self, length: str) -> int:
+        """Ticks a plain note of `length` ("", "2", "/", "3/2") written now would last, with the
+        unit, tuplet and fermata in force (broken rhythm aside): for choosing note lengths."""
+        match = _LENGTH.fullmatch(length)
+        if match is None:
+            raise ValueError(f"not a note length: {length!r}")
+        return self._note_time(_length(*match.groups()), "H" in self._passback)
+
+    def bar_line_ok(self, line: str = "|") -> bool:
+        """Would bar line `line` (`|`, `||`, `|]`, `|:`, `:|`, `::`, `:|2`...) written now close a
+        bar abc2midi finds right, with no new error? Pending text is read first.
+
+        A `||` or `|]` after a short bar is right: abc2midi carries the bar's time on into the
+        next bar (ask `time_left()` for a full bar). `|`, `||` and `|]` are answered at once;
+        the repeat signs by reading them on a copy, since a `:|` plays its section again.
+        """
+        if self.ended or self.in_header:
+            return False
+        play = self.play
+        pending = self.pending
+        if pending == "|" and (line == "|" or line == "]"):
+            pending, line = "", "||"  # written after a | it makes || or |]
+        if (
+            (line == "|" or line == "||" or line == "|]")
+            and (
+                not pending
+                or (self._note_open and not (self._tie or self._broken or self._hornpipe))
+                or pending in _NO_TIME_PENDING  # a slur, tuplet or > waiting for its note
+            )
+            and not (self._in_chord or self._in_grace)
+            and not play.skipping
+            and play.j == play.size
+        ):
+            meter = play.meter
+            if meter is None:
+                return True
+            counted = play.bar_time + self._bar_written
+            if self._note_open:
+                time = self._pending_time()
+                if not time and _PENDING.get(self._pending_key()) == -1:
+                    return self._read_bar_line(line)  # a faulty note: read it properly
+                counted += time
+            if line != "|" and counted < meter and play.barno > 0:
+                return True  # a short bar before || is carried on, not judged
+            return not counted or counted == meter or (play.pass_ != 2 and play.barno == 0)
+        return self._read_bar_line(line)
+
+    def _read_bar_line(self, line: str) -> bool:
+        trial = self.copy()
+        wrong, errors = len(trial.wrong_bars), len(trial.errors)
+        trial.feed(line + " ")
+        return len(trial.wrong_bars) == wrong and len(trial.errors) == errors
+
+    def can_end(self) -> bool:
+        """Could the tune end here: just after a bar line, with no error and no wrong bar?"""
+        if self.in_header or self.ended:
+            return False
+        trial = self.copy()
+        trial.finish()
+        return bool(
+            not trial.errors and not trial.play.wrong and trial.bars and not trial._bar_pending
+        )
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def feed(self, text: str) -> None:
+        """Read more of the tune: any piece, from one character to many lines."""
+        if self._note_open and len(text) == 1:
+            # The hot paths: one more character of the note being written (A -> A2 -> A2/),
+            # or the next note's letter, which settles the note before it.
+            if text in _LENGTH_CHARS or (text in "'," and self.pending[-1] in _PITCH_END):
+                self.pending += text
+                return
+            if text in _LETTERS:
+                match = _NOTE.match(self.pending)
+                if match is not None and match.end() == len(self.pending):
+                    self._note_match(match)
+                    self.pending = text
+                    self.line_start = False
+                    return
+        if self.ended:
+            return
+        if "\n" not in text:
+            self.pending += text
+            if not self.in_header:
+                self._consume(final=False)
+            return
+        *lines, last = text.split("\n")
+        for line in lines:
+            self.pending += line
+            self._end_line()
+            if self.ended:
+                return
+        self.pending += last
+        if not self.in_header and self.pending:
+            self._consume(final=False)
+
+    def finish(self) -> ScanVerdict:
+        """End the tune here (as at a blank line or the end of the file) and give the verdict."""
+        if not self.ended:
+            if self.pending:
+                self._end_line()
+            self._end_tune()
+        return self.verdict()
+
+    def verdict(self) -> ScanVerdict:
+        """The verdict on what has been read (call `finish` first for a whole tune)."""
+        errors = self.errors
+        problems = list(errors)
+        problems += [
+            f"bar {w.number} has {w.time} of a whole note, the metre {w.meter}"
+            + (" (in repeat)" if w.repeat_pass == 2 else "")
+            for w in self.play.wrong
+        ]
+        problems += self._warnings
+        no_error = not errors
+        return ScanVerdict(no_error, no_error and not self.play.wrong, tuple(problems))
+
+    # -- lines -------------------------------------------------------------------------------
+
+    def _end_line(self) -> None:
+        line, self.pending = self.pending, ""
+        if self.in_header:
+            self._header_line(line)
+        elif not line.strip() and self.line_start:
+            self._end_tune()
+        else:
+            found = field_line(line) if self.line_start else None
+            if found is not None:
+                self._body_field(found[0], found[1], inline=False)
+            else:
+                self.pending = line
+                self._consume(final=True)
+                self.pending = ""
+        self.line_start = True
+
+    def _header_line(self, line: str) -> None:
+        line = line.split("%", 1)[0] if not line.startswith("%%") else ""
+        match = _FIELD_LINE.match(line.strip())
+        if match is None:
+            if line.strip():
+                self._error(f"Unrecognized header line: {line.strip()[:40]}")
+            return
+        name, value = match.group(1), match.group(2).strip()
+        self.header = (*self.header, (name, value))
+        self._header_fields.setdefault(name, value)
+        if name == "M":
+            self._set_meter(value, header=True)
+        elif name == "L":
+            self._set_unit(value)
+        elif name == "R":
+            self.rhythm = value
+        elif name == "Q":
+            self._field_problem(tempo_problem(value))
+        elif name == "P":
+            self._error("P: field in header should go after K: field")
+        elif name == "V":
+            self._switch_voice(value)
+        elif name == "K":
+            self._set_key(value, header=True)
+            self._start_body()
+
+    def _start_body(self) -> None:
+        self.in_header = False
+        if "M" not in self._header_fields:
+            self._warnings = (*self._warnings, "No M: in header, using default")
+        if not self.unit_set:
+            short = self.meter is not None and self.meter < Fraction(3, 4)
+            self.unit = Fraction(1, 16) if short else Fraction(1, 8)
+            self._unit = to_ticks(self.unit)
+        problem = rhythm_problem(self.rhythm, self._header_fields.get("M")) if self.rhythm else None
+        if problem:
+            self._error(problem)
+        elif self.rhythm.lstrip().startswith(("hornpipe", "Hornpipe")):
+            counts = meter_counts(self._header_fields.get("M") or "4/4")
+            self._hornpipe = True
+            self._horn_meter = counts[0] if counts else 4
+        self.play = pb.Playback(self._meter)
+
+    def _set_meter(self, value: str, header: bool) -> None:
+        meter, problem = parse_meter(value)
+        if problem:
+            self._error(problem)
+            return
+        self.meter, self.meter_text = meter, value.strip()
+        self._meter = None if meter is None else to_ticks(meter)
+        if not header:
+            self._flush_time()
+            self.play.add(pb.TIME, self._meter)
+
+    def _set_unit(self, value: str) -> None:
+        match = re.match(r"\s*(\d*)\s*(/?)\s*(\d*)", value)
+        assert match is not None
+        num, slash, den = match.groups()
+        if not slash:
+            self._error("Missing /")
+            return
+        if not den or int(den) == 0 or int(den) & (int(den) - 1):
+            self._error("Expecting fraction in form A/B")
+            return
+        self.unit = Fraction(int(num or 1) or 1, int(den))
+        self._unit = to_ticks(self.unit)
+        self.unit_set = True
+
+    def _set_key(self, value: str, header: bool) -> None:
+        problem = key_problem(value)
+        if problem and (header or not problem.startswith("First")):
+            self._error(problem)
+        self.key = {k.lower(): v for k, v in key_signature(value).items()}
+
+    def _body_field(self, name: str, value: str, inline: bool) -> None:
+        if name == "M":
+            self._set_meter(value, header=False)
+        elif name == "L":
+            self._set_unit(value)
+        elif name == "K":
+            self._set_key(value, header=False)
+        elif name == "Q":
+            self._field_problem(tempo_problem(value))
+        elif name in "TWwNrICRSHOZBDFGA%":
+            pass  # text and instructions: no music
+        elif name == "P":
+            self._warnings = (
+                *self._warnings,
+                "P: in the body is not followed as parts",
+            )
+        elif name == "V":
+            self._switch_voice(value)
+        else:
+            self._error("Field not allowed in tune body")
+
+    def _switch_voice(self, value: str) -> None:
+        """V: or [V:]: each voice is a track of its own, with its own bars and repeats.
+
+        The music before the first V: belongs to the first voice named (abc2midi: "will combine
+        this body with this voice"). With two voices or more abc2midi mends no repeats (no
+        fixreps), so every voice's playback is rebuilt without them.
+        """
+        words = value.split()
+        name = words[0] if words else ""
+        if self._voice is None:  # the first voice named: the music so far is its own
+            self._voice = name
+            self._voice_names = (name,)
+            return
+        if name == self._voice:
+            return
+        self._flush_time()
+        saved = (self.play, self._bar_closed_time, self._bar_pending, self._store_pos)
+        voices = {**self._voices, self._voice: saved}
+        if name not in self._voice_names:
+            self._voice_names = (*self._voice_names, name)
+            if len(self._voice_names) == 2:  # abc2midi mends repeats only in one-voice tunes
+                voices = {k: (v[0].without_mending(), *v[1:]) for k, v in voices.items()}
+            voices[name] = (pb.Playback(self._meter, mend=False), 0, False, 0)
+        state = voices.pop(name)
+        self.play = state[0].copy()
+        self._bar_closed_time, self._bar_pending, self._store_pos = state[1:]
+        self._voices = voices
+        self._voice = name
+        self._voice_errors = tuple(e for v in voices.values() for e in v[0].errors)
+        self._voice_wrong = tuple(w for v in voices.values() for w in v[0].wrong)
+
+    def _end_tune(self) -> None:
+        self._flush_time()
+        for state in self._voices.values():
+            self._errors += state[0].end_errors()
+        if self._tie:
+            self._error("Could not find note to be tied")
+            self._tie = False
+        if self._grace_open or self._in_grace:
+            self._error("No note found to follow grace notes")
+        if self._in_chord and self._chord_notes:
+            # abc2midi leaves the chord's notes sounding (or overflows its queue of 50 notes).
+            self._error("Sustained notes beyond end of track")
+        self._errors += self.play.end_errors()
+        self.ended = True
+
+
+_copy_fields = pb.slot_copier(AbcScanner.__slots__)
+
+
+def scan_text(text: str) -> AbcScanner:
+    """Read one tune's whole text (header and body) and end it."""
+    scan = AbcScanner()
+    scan.feed(text if text.endswith("\n") else text + "\n")
+    scan.finish()
+    return scan
+
+
+def check_text(text: str) -> ScanVerdict:
+    """The verdict on one tune's text: (no error, every bar right, problems), as abc2midi judges."""
+    return scan_text(text).verdict()
