@@ -397,3 +397,12 @@ def test_abc_and_midi_bytes_never_raise(data):
             reader(data, "fuzz")
         except CorpusError as err:
             assert str(err).startswith("fuzz")
+
+
+def test_hand_edited_numbers_that_info_prints(trained, tmp_path, capsys):
+    from tunegen.checkpoint import read_checkpoint_file, write_checkpoint
+
+    raw = read_checkpoint_file(trained / "best.ckpt")
+    raw["tunegen"]["best_val_bpc"] = "great"
+    write_checkpoint(raw, tmp_path / "edited.ckpt")
+    assert_one_line_error(["info", str(tmp_path / "edited.ckpt")], capsys, "best_val_bpc")

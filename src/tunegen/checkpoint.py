@@ -140,6 +140,11 @@ def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module) -> None:
         isinstance(c, str) for c in training["corpus"]
     ):
         raise ValueError("training.corpus must be a list of sources")
+    numbers = [("best_val_bpc", meta.get("best_val_bpc", 0.0)), ("training.lr", training["lr"])]
+    numbers += [(f"corpus.{k}", corpus.get(k, 0)) for k in ("train_tunes", "val_tunes")]
+    for name, value in numbers:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
     if not 0 < float(training["val_fraction"]) < 1:
         raise ValueError(f"training.val_fraction {training['val_fraction']!r} is not in (0, 1)")
     temperature = meta.get("sampling", {}).get("temperature", 1.0)
