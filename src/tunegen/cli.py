@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
 from tunegen.fileio import refuse_overwrite, write_new_file
+from tunegen.threads import add_threads_option, prepare_environment
 
 if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
     from tunegen.render import RenderOptions
@@ -86,6 +87,7 @@ def add_train(commands) -> None:
     run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
     run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
     run.add_argument("--precision", help="32, 32-true, bf16-mixed or 16-mixed")
+    add_threads_option(run)
     midi = p.add_argument_group("MIDI (with --midi)")
     midi.add_argument(
         "--parts",
@@ -290,6 +292,7 @@ def add_generate(commands) -> None:
         help="keep sampling until --num-tunes tunes pass these checks: valid,metre,novel",
     )
     p.add_argument("--max-samples", type=int, help="give up after this many samples (10 x N)")
+    add_threads_option(p)
     add_render_options(p)
     p.set_defaults(handler=run_generate)
 
@@ -725,6 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return exit code 2."""
     args = build_parser().parse_args(argv)
+    # before any handler imports torch or numpy, whose thread pools read the variables once
+    prepare_environment(getattr(args, "threads", None))
     try:
         return args.handler(args)
     except TunegenError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from torch import nn
 from tunegen.errors import UsageError
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import check_key, tunebook_from_texts
+from tunegen.threads import blas_threads, product_threads
 from tunegen.vocab import Vocabulary
 
 # Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
@@ -73,13 +75,19 @@ class NumpyLSTMStepper:
             tuple(array(w) for w in model._layer_weights(i)) for i in range(model.config.num_layers)
         ]
         w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
-        self.table = array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0  # [V, 4H]
-        self.w_hh0 = np.ascontiguousarray(w_hh0.T)  # [H, 4H]
+        size = model.config.hidden_size
+        # sigmoid(z) = tanh(z / 2) / 2 + 1/2: the i, f and o gates' weights and biases are halved
+        # here, so one tanh serves all four gates. Halving is exact in floating point, so the
+        # logits are bit for bit those of the unhalved products.
+        half = np.full(4 * size, 0.5, dtype=np.float32)
+        half[2 * size : 3 * size] = 1.0  # g keeps its tanh
+        self.table = (array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0) * half  # [V, 4H]
+        self.w_hh0 = np.ascontiguousarray(w_hh0.T * half)  # [H, 4H]
         # upper layers: one product of [x, h] with the stacked [W_ih; W_hh]
         self.w_upper = [
-            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T) for w in weights[1:]
+            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T * half) for w in weights[1:]
         ]
-        self.b_upper = [w[2] + w[3] for w in weights[1:]]
+        self.b_upper = [(w[2] + w[3]) * half for w in weights[1:]]
         self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H or D, V]
         self.head_b = array(model.head.bias)
         if model.config.head_size:  # fold the linear Dense [H, D] into the output: [H, V]
@@ -102,8 +110,9 @@ class NumpyLSTMStepper:
             else:
                 xh = np.concatenate([x, h], axis=1)  # [B, 2H]
                 gates = xh @ self.w_upper[layer - 1] + self.b_upper[layer - 1]
-            sig = np.tanh(gates * 0.5) * 0.5 + 0.5  # sigmoid, one pass over all gates
-            c = sig[:, size : 2 * size] * c + sig[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
+            t = np.tanh(gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
+            sig = t * 0.5 + 0.5  # the sigmoids of i, f and o (the g slice is not used)
+            c = sig[:, size : 2 * size] * c + sig[:, :size] * t[:, 2 * size : 3 * size]
             x = sig[:, 3 * size :] * np.tanh(c)
             self.state[layer] = (x, c)
         return x @ self.head_w + self.head_b
@@ -133,6 +142,18 @@ def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
     if isinstance(model, LSTMModel) and on_cpu:
         return NumpyLSTMStepper(model)
     return TorchStepper(model)
+
+
+def sampling_threads(
+    model: nn.Module, batch_size: int, budget: int | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """BLAS threads for sampling `batch_size` tunes with `model` on the CPU: one for the small
+    products of a small batch (more threads only wait on each other, or spin against other
+    programs), up to `budget` for large ones. A no-op for models that sample in torch."""
+    if not isinstance(model, LSTMModel) or next(model.parameters()).device.type != "cpu":
+        return contextlib.nullcontext()
+    hidden = model.config.hidden_size
+    return blas_threads(product_threads(batch_size, 2 * hidden, 4 * hidden, budget))
 
 
 def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
@@ -382,9 +403,11 @@ def compose(
     options: SamplingOptions,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Composition:
-    """Sample tunes and assemble a tunebook that never fails on a bad sample.
+    """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
+    the BLAS threads (default: the process's count, see tunegen.threads).
 
     The tunes are sampled in chunks of chunk_size(V) rows, chunk i with seed
     chunk_seed(options.seed, i), so memory stays flat for any N (and N <= one chunk is exactly
@@ -397,12 +420,13 @@ def compose(
     start = time.perf_counter()
     size = chunk_size(len(vocab))
     texts: list[str] = []
-    for index, first in enumerate(range(0, num_tunes, size)):
-        count = min(size, num_tunes - first)
-        chunk_options = replace(options, seed=chunk_seed(options.seed, index))
-        texts += sample_tunes(model, vocab, count, chunk_options, primer, plan)
-        if progress is not None:
-            progress(len(texts), num_tunes)
+    with sampling_threads(model, min(num_tunes, size), threads):
+        for index, first in enumerate(range(0, num_tunes, size)):
+            count = min(size, num_tunes - first)
+            chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+            texts += sample_tunes(model, vocab, count, chunk_options, primer, plan)
+            if progress is not None:
+                progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
     notes = [
         f"stopped at --max-chars {options.max_chars} before the end of the tune"
