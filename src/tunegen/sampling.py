@@ -6,13 +6,14 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from tunegen.errors import UsageError
+from tunegen.form import FormPlan
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import check_key, tunebook_from_texts
 from tunegen.threads import blas_threads, product_threads
@@ -209,6 +210,7 @@ class HeaderPlan:
     title: str | None = None
     meter: str | None = None
     key: str | None = None
+    rhythm: str | None = None  # R:, written after the metre (form control's --rhythm)
 
     def validate(self) -> None:
         """UsageError for a value that is not one ABC header line of its kind: a title with a
@@ -234,11 +236,14 @@ class HeaderPlan:
                 ) from None
 
     def opening(self) -> str:
-        """Forced text at the start of a tune: the title line (or "T:"), then the meter line."""
+        """Forced text at the start of a tune: the title line (or "T:"), then metre and rhythm."""
         if self.title is None:
-            return "T:" if self.meter else ""
+            return "T:" if self.meter or self.rhythm else ""
+        return f"T:{self.title}\n{self._metre_lines()}"
+
+    def _metre_lines(self) -> str:
         meter = f"M:{self.meter}\n" if self.meter else ""
-        return f"T:{self.title}\n{meter}"
+        return meter + (f"R:{self.rhythm}\n" if self.rhythm else "")
 
 
 # An M: value (ABC 2.1 section 3.1.6): C, C|, none, or a (possibly additive) fraction.
@@ -272,7 +277,7 @@ class _RowConstraint:
         self.plan, self.vocab, self.starts = plan, vocab, starts
         self.not_end = np.arange(len(vocab)) != vocab.end_id
         self.pending: list[int] = list(vocab.encode(plan.opening()))[::-1]
-        self.meter_after_title = plan.title is None and plan.meter is not None
+        self.meter_after_title = plan.title is None and bool(plan.meter or plan.rhythm)
         self.line = ""
         self.lines = 0
         self.in_header = True
@@ -300,7 +305,7 @@ class _RowConstraint:
             self.in_header = False
         elif self.meter_after_title and self.line.startswith("T:"):
             self.meter_after_title = False
-            self._queue(f"M:{self.plan.meter}\n")
+            self._queue(self.plan._metre_lines())
         self.line = ""
         self.lines += 1
 
@@ -315,12 +320,28 @@ def sample_tunes(
     options: SamplingOptions,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    form: FormPlan | None = None,
+    grammar: bool = True,
+    stats: GrammarStats | None = None,
 ) -> list[str]:
-    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars."""
+    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars.
+
+    With `grammar` (ABC models only), every tune is kept well formed as it is written (see
+    `tunegen.grammar`) and follows `form`; `stats` collects what that took. Without it, the
+    model writes freely: only the header rules of `_RowConstraint` apply.
+    """
     options.validate()
     if num_tunes < 1:
         raise UsageError(f"--num-tunes must be >= 1, got {num_tunes}")
-    plan = plan or HeaderPlan()
+    plan, form = resolve_plans(plan or HeaderPlan(), form or FormPlan())
+    if form.active and (not grammar or vocab.tokenizer == "words"):
+        raise UsageError("--form needs grammar-aware sampling of an ABC model (not --free)")
+    if grammar and vocab.tokenizer != "words":
+        from tunegen.grammar import sample_grammar  # local: grammar builds on this module
+
+        return sample_grammar(
+            model, vocab, num_tunes, options, primer, plan, form, stats or GrammarStats()
+        )
     primer_ids = vocab.encode(primer)
     stepper = make_stepper(model)
     stepper.reset(num_tunes)
@@ -353,6 +374,15 @@ def sample_tunes(
     return [primer + vocab.decode(_until_end(row[:length])) for row in out]
 
 
+def resolve_plans(plan: HeaderPlan, form: FormPlan) -> tuple[HeaderPlan, FormPlan]:
+    """Check the form options against the header ones; the rhythm's R: and usual metre (unless
+    a metre was given) go into the header plan."""
+    form.validate(plan.meter)
+    if form.rhythm is None:
+        return plan, form
+    return replace(plan, meter=plan.meter or form.meter(), rhythm=form.rhythm), form
+
+
 def _header_rows(
     plan: HeaderPlan, vocab: Vocabulary, num_tunes: int, primer: str
 ) -> list[_RowConstraint]:
@@ -382,6 +412,33 @@ def chunk_seed(seed: int | None, index: int) -> int | None:
 
 
 @dataclass
+class GrammarStats:
+    """What grammar-aware sampling did: bars sampled again, tunes restarted or given up."""
+
+    retries: int = 0  # bars (or header lines) sampled again from their start
+    restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
+    repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
+    gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
+    masked_steps: int = 0  # row-steps where a mask removed symbols
+    steps: int = 0  # batch steps, backtracked ones included
+    reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
+
+    def merge(self, other: GrammarStats) -> None:
+        """Add another batch's counts to these."""
+        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
+            f"{self.repaired} endings mended, {self.gave_up} left unchecked"
+        )
+
+
+@dataclass
 class Composition:
     """Sampled tunes as a tunebook, with what happened to each."""
 
@@ -390,6 +447,7 @@ class Composition:
     truncated: int
     chars: int
     seconds: float
+    grammar: GrammarStats | None = None  # None: sampled with --free
 
     @property
     def chars_per_s(self) -> float:
@@ -404,6 +462,8 @@ def compose(
     primer: str = "",
     plan: HeaderPlan | None = None,
     threads: int | None = None,
+    form: FormPlan | None = None,
+    grammar: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> Composition:
     """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
@@ -420,11 +480,14 @@ def compose(
     start = time.perf_counter()
     size = chunk_size(len(vocab))
     texts: list[str] = []
+    stats = GrammarStats() if grammar and vocab.tokenizer != "words" else None
     with sampling_threads(model, min(num_tunes, size), threads):
         for index, first in enumerate(range(0, num_tunes, size)):
             count = min(size, num_tunes - first)
             chunk_options = replace(options, seed=chunk_seed(options.seed, index))
-            texts += sample_tunes(model, vocab, count, chunk_options, primer, plan)
+            texts += sample_tunes(
+                model, vocab, count, chunk_options, primer, plan, form, grammar, stats
+            )
             if progress is not None:
                 progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
@@ -436,4 +499,5 @@ def compose(
     ]
     chars = sum(len(text) - len(primer) for text in texts)
     truncated = sum(note is not None for note in notes)
-    return Composition(tunebook_from_texts(texts, notes), texts, truncated, chars, seconds)
+    tunebook = tunebook_from_texts(texts, notes)
+    return Composition(tunebook, texts, truncated, chars, seconds, stats)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tunegen import checkpoint as checkpoints
 from tunegen.errors import BusyError, NotFoundError
+from tunegen.form import FormPlan
 from tunegen.render import RenderOptions, RenderReport, RenderWorkers, render_abc_text
 from tunegen.sampling import (
     Composition,
@@ -173,12 +174,23 @@ class Studio:
         options: SamplingOptions,
         primer: str = "",
         plan: HeaderPlan | None = None,
+        form: FormPlan | None = None,
+        grammar: bool = True,
     ) -> Rendered:
-        """Sample `num_tunes` tunes with a model and render them all."""
+        """Sample `num_tunes` tunes with a model (grammar-aware unless `grammar` is False, in
+        the `form` asked for) and render them all."""
         checkpoint = self.checkpoint(model)
         options = with_model_defaults(options, checkpoint.meta)
         composition = compose(
-            checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan, self.threads
+            checkpoint.model,
+            checkpoint.vocab,
+            num_tunes,
+            options,
+            primer,
+            plan,
+            self.threads,
+            form=form,
+            grammar=grammar,
         )
         rendered = self.render(composition.tunebook)
         rendered.composition = composition
