@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tunegen.errors import CorpusError, RenderError, UsageError
+from tunegen.fileio import ensure_folder, refuse_overwrite
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.bounds import LIMITS, check_performance, check_tune
 from tunegen.music.midi_io import performance_to_midi
@@ -101,7 +102,7 @@ def _check_overwrite(out_dir: Path, stems: Sequence[str]) -> None:
     patterns = [_outputs(stem) for stem in stems]
     for path in sorted(out_dir.iterdir()):
         if path.name == INDEX or any(p.fullmatch(path.name) for p in patterns):
-            raise UsageError(f"{path}: already exists (use --force to overwrite)")
+            refuse_overwrite(path, force=False)
 
 
 def _attempt(result: TuneResult, fmt: str, action: Callable[[], list[str]]) -> None:
@@ -253,10 +254,7 @@ def render_tunebook(
     if not options.force:
         _check_overwrite(out_dir, [result.stem for result in results])
     synth = choose_synth(options.synth, options.soundfont) if "wav" in options.formats else ""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
+    ensure_folder(out_dir)
     deadline = None if job_seconds is None else time.monotonic() + job_seconds
     with contextlib.nullcontext(workers) if workers else RenderWorkers() as running:
         for tune, result in zip(tunes, results, strict=True):
