@@ -86,6 +86,13 @@ def add_train(commands) -> None:
         default=None,
         help="keep Z:, N:, B:, S:, ... fields and %% comments in the training text",
     )
+    run.add_argument(
+        "--transpose",
+        metavar="KEYS",
+        type=lambda text: tuple(text.split(",")),
+        help="ABC: also learn each training tune in these keys, e.g. D,G,A,E,Bm (a bare tonic "
+        "keeps the tune's mode; Bm or Ador only for tunes in that mode); validation tunes stay",
+    )
     run.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
     run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
     run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
@@ -103,11 +110,11 @@ def add_train(commands) -> None:
         help="event words: events (waits, pitches, durations; default) or seed003 (the "
         "write-up's note names and chords, every note half a beat)",
     )
-    midi.add_argument(
+    run.add_argument(
         "--transpose-all",
         action="store_true",
         default=None,
-        help="also learn the training pieces in all 12 keys",
+        help="also learn the training tunes or pieces in all 12 keys",
     )
     p.set_defaults(handler=run_train)
 
@@ -142,6 +149,7 @@ TRAIN_OPTIONS = (
     "grid",
     "codec",
     "transpose_all",
+    "transpose",
 )
 
 
@@ -155,7 +163,7 @@ def run_train(args: argparse.Namespace) -> int:
         chosen["devices"] = int(chosen["devices"])
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
     args.preset = args.preset or ("midi" if args.midi else "default")
-    midi_only = [n for n in ("parts", "grid", "codec", "transpose_all") if n in chosen]
+    midi_only = [n for n in ("parts", "grid", "codec") if n in chosen]
     if args.midi:
         chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
     elif midi_only:

@@ -13,7 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
@@ -32,6 +32,7 @@ from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
 from tunegen.music.midi import EventCodec
+from tunegen.music.transpose import KeyAugmenter, TargetKey, parse_target_keys
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
@@ -70,7 +71,8 @@ class TrainConfig:
     codec: str = "events"  # MIDI only: events or seed003 (see EventCodec)
     grid: int = 4  # MIDI only: steps per quarter note
     parts: str = "melody"  # MIDI only: melody, all or a part name
-    transpose_all: bool = False  # MIDI only: the training pieces in all 12 keys
+    transpose_all: bool = False  # the training tunes (ABC) or pieces (MIDI) in all 12 keys
+    transpose: tuple[str, ...] = ()  # ABC only: the training tunes also in these keys (D, Bm...)
     accelerator: str = "cpu"
     devices: int | str = 1  # per node; "auto" lets Lightning count them
     num_nodes: int = 1
@@ -91,10 +93,24 @@ class TrainConfig:
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         self._validate_devices()
+        if self.transpose:
+            self.target_keys  # noqa: B018 -- raises UsageError for a key it cannot read
+            if self.transpose_all:
+                raise UsageError("--transpose and --transpose-all: choose one")
+            if self.corpus_kind == "midi":
+                raise UsageError("--transpose KEYS is for ABC corpora (MIDI: --transpose-all)")
         if self.corpus_kind == "midi":
             self.midi_codec.validate()
             if self.tokenizer != "words":
                 raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
+
+    @property
+    def target_keys(self) -> tuple[TargetKey, ...]:
+        """The keys of --transpose; UsageError naming the first key it cannot read."""
+        try:
+            return parse_target_keys(",".join(self.transpose))
+        except ValueError as err:
+            raise UsageError(f"--transpose: {err}") from None
 
     @property
     def midi_codec(self) -> EventCodec:
@@ -119,6 +135,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["corpus"] = list(self.corpus)
+        data["transpose"] = list(self.transpose)
         return data
 
 
@@ -394,7 +411,13 @@ def prepare_corpus(
         return prepare_midi_corpus(train, vocab)
     report = ReadReport()
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
-    texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)
+    augmenter = None
+    if train.transpose or train.transpose_all:  # validation tunes stay in their own key
+        augmenter = KeyAugmenter(train.target_keys if train.transpose else ())
+    augment = augmenter.texts if augmenter else None
+    texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction, augment)
+    if augmenter:
+        report.changes.update(augmenter.counts)
     if vocab is None:
         vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
     info = {
@@ -433,6 +456,7 @@ def train(
         model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
     pl.seed_everything(config.seed, verbose=False)
     texts, vocab, info = prepare_corpus(config, run_dir, vocab)
+    rank_zero_only(print)(f"corpus: {info['description']}: {info['report']}", flush=True)
     module = CharLanguageModel(model_config, config, vocab, info)
     data = CharDataModule(texts, vocab, config, run_dir)
     trainer = build_trainer(config, run_dir)

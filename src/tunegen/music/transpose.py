@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from tunegen.music.abc import FIELD_LINE, Tune
+from tunegen.music.abc import FIELD_LINE, Tune, normalise_tune
 from tunegen.music.abc_rhythm import (  # the one copy of the key tables (ABC 2.1 s3.1.14, s4.1)
     _ACCIDENTAL,
     _MAJOR_FIFTHS,
@@ -395,6 +395,10 @@ class KeyAugmenter:
         if moved:
             self.counts["tunes transposed"] += 1
         return moved
+
+    def texts(self, text: str) -> list[str]:
+        """copies() for a tune given as its text (Tune.text), as data.write_splits wants."""
+        return [copy.text for copy in self.copies(normalise_tune(text.rstrip("\n").split("\n")))]
 
 
 def _unique(intervals: Iterable[Interval]) -> list[Interval]:
