@@ -23,7 +23,7 @@ def test_transpose_adds_training_tunes_in_other_keys_and_leaves_validation_alone
     plain, _, plain_info = prepare_corpus(config, tmp_path / "plain")
     originals = list(plain["train"])
     augmented = replace(config, transpose=("D", "G", "A", "E", "Bm"))
-    texts, vocab, info = prepare_corpus(augmented, tmp_path / "keys")
+    texts, _, info = prepare_corpus(augmented, tmp_path / "keys")
     train = list(texts["train"])
     assert list(texts["val"]) == list(plain["val"])  # held-out tunes untouched
     assert train[: len(originals)] == originals  # originals first, then their copies
