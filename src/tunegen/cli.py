@@ -87,6 +87,14 @@ def add_train(commands) -> None:
         help="keep Z:, N:, B:, S:, ... fields and %% comments in the training text",
     )
     run.add_argument(
+        "--keep-unclean",
+        action="store_true",
+        default=None,
+        help="ABC: train on the tunes as they are; by default tunes with wrong bars or repeats "
+        "(as abc2midi judges them) are repaired where sure or dropped, and what abc2midi rejects "
+        "is stripped",
+    )
+    run.add_argument(
         "--transpose",
         metavar="KEYS",
         type=lambda text: tuple(text.split(",")),
@@ -141,6 +149,7 @@ TRAIN_OPTIONS = (
     "checkpoint_every",
     "seed",
     "keep_metadata",
+    "keep_unclean",
     "accelerator",
     "devices",
     "num_nodes",

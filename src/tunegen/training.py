@@ -31,6 +31,7 @@ from tunegen.errors import UsageError
 from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
+from tunegen.music.abc_clean import TuneCleaner
 from tunegen.music.midi import EventCodec
 from tunegen.music.transpose import KeyAugmenter, TargetKey, parse_target_keys
 from tunegen.vocab import TOKENIZERS, Vocabulary
@@ -42,6 +43,7 @@ LOG_COLUMNS = (
     "val_loss",
     "val_acc",
     "val_bpc",
+    "val_clean_bpc",  # held-out tunes cleaned (abc_clean); val_bpc scores them as they are
     "chars_per_s",
     "lr",
 )
@@ -67,6 +69,7 @@ class TrainConfig:
     seed: int = 0
     corpus: tuple[str, ...] = ("oneills1850",)
     keep_metadata: bool = False
+    keep_unclean: bool = False  # ABC: train on the tunes as they are, not cleaned (abc_clean.py)
     corpus_kind: str = "abc"  # abc, or midi: event words of MIDI pieces (music/midi.py)
     codec: str = "events"  # MIDI only: events or seed003 (see EventCodec)
     grid: int = 4  # MIDI only: steps per quarter note
@@ -100,6 +103,8 @@ class TrainConfig:
             if self.corpus_kind == "midi":
                 raise UsageError("--transpose KEYS is for ABC corpora (MIDI: --transpose-all)")
         if self.corpus_kind == "midi":
+            if self.keep_unclean:
+                raise UsageError("--keep-unclean is for ABC corpora")
             self.midi_codec.validate()
             if self.tokenizer != "words":
                 raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
@@ -161,14 +166,17 @@ class CharLanguageModel(pl.LightningModule):
         self.vocab = vocab
         self.corpus_info = corpus
         self.best_val_bpc = math.inf
-        self._state = {"train": None, "val": None}
-        self._val_sums = [0.0, 0, 0]  # nll, correct, count: plain numbers keep checkpoints safe
+        self._state: dict[str, list | None] = {"train": None}
+        # per validation split (val, and val_clean when the text is cleaned): nll, correct,
+        # count; plain numbers keep checkpoints safe
+        self.val_splits = [split for split in ("val", "val_clean") if corpus.get(f"{split}_tunes")]
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
         # losses are per symbol; bits per character and chars/s need characters per symbol
         self.chars_per_symbol = {
             split: corpus[f"{split}_chars"] / corpus[f"{split}_symbols"]
             if vocab.counts_characters
             else 1.0
-            for split in ("train", "val")
+            for split in ("train", *self.val_splits)
         }
         self._epoch_chars = 0.0
         self._epoch_started = 0.0
@@ -178,7 +186,7 @@ class CharLanguageModel(pl.LightningModule):
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
         state = None
-        if stage == "val" or self.train_config.mode == "stateful":
+        if stage != "train" or self.train_config.mode == "stateful":
             state = None if batch_idx == 0 else self._state[stage]
         logits, new_state = self.model(x, state)
         self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
@@ -196,10 +204,11 @@ class CharLanguageModel(pl.LightningModule):
         self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
         return loss
 
-    def validation_step(self, batch, batch_idx: int):
-        loss, correct, count = self._shared_step(batch, batch_idx, "val")
-        nll, right, total = self._val_sums
-        self._val_sums = [nll + loss.item() * count, right + int(correct), total + count]
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        split = self.val_splits[dataloader_idx]
+        loss, correct, count = self._shared_step(batch, batch_idx, split)
+        nll, right, total = self._val_sums[split]
+        self._val_sums[split] = [nll + loss.item() * count, right + int(correct), total + count]
 
     def on_train_start(self) -> None:
         rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
@@ -215,18 +224,24 @@ class CharLanguageModel(pl.LightningModule):
         self.chars_per_s = self._epoch_chars / max(self._epoch_busy, 1e-9)
 
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = [0.0, 0, 0]
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.world_size > 1:  # each rank saw its own streams: sum for the global value
-            sums = torch.tensor(self._val_sums, dtype=torch.float64, device=self.device)
-            self._val_sums = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
-        nll, correct, count = self._val_sums
+        for split in self.val_splits:
+            if self.trainer.world_size > 1:  # each rank saw its own streams: sum them
+                sums = torch.tensor(self._val_sums[split], dtype=torch.float64, device=self.device)
+                reduced = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
+                self._val_sums[split] = reduced
+        nll, correct, count = self._val_sums["val"]
         val_loss = nll / max(count, 1)
         bpc = val_loss / self.chars_per_symbol["val"] / math.log(2)
         # the values are equal on every rank; sync_dist only says so to Lightning
         metrics = {"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc}
-        self.log_dict(metrics, sync_dist=True)
+        if "val_clean" in self._val_sums:
+            nll, _, count = self._val_sums["val_clean"]
+            clean = nll / max(count, 1) / self.chars_per_symbol["val_clean"] / math.log(2)
+            metrics["val_clean_bpc"] = clean
+        self.log_dict(metrics, sync_dist=True, add_dataloader_idx=False)
         self.log("val_bpc_shown", bpc, prog_bar=True, logger=False, sync_dist=True)
         if not self.trainer.sanity_checking:
             self.best_val_bpc = min(self.best_val_bpc, bpc)
@@ -273,7 +288,7 @@ class CharDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.texts, self.vocab, self.config = texts, vocab, train
-        self.paths = {split: run_dir / f"corpus-{split}.npy" for split in ("train", "val")}
+        self.paths = {split: run_dir / f"corpus-{split}.npy" for split in texts}
         self.batches: dict[str, Dataset] = {}
 
     def prepare_data(self) -> None:
@@ -290,17 +305,21 @@ class CharDataModule(pl.LightningDataModule):
             train = StatefulBatches(train_ids, c.batch_size, c.seq_len, rank, world)
         else:
             train = WindowBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
-        streams = max(1, min(c.batch_size, (len(val_ids) - 1) // (world * (c.seq_len + 1))))
-        self.batches = {
-            "train": train,
-            "val": StatefulBatches(val_ids, streams, c.seq_len, rank, world),
-        }
+        self.batches = {"train": train}
+        for split in ("val", "val_clean"):
+            if split in self.paths and (split == "val" or len(self.texts[split])):
+                ids = val_ids if split == "val" else load_encoded(self.paths[split])
+                streams = max(1, min(c.batch_size, (len(ids) - 1) // (world * (c.seq_len + 1))))
+                self.batches[split] = StatefulBatches(ids, streams, c.seq_len, rank, world)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.batches["train"], batch_size=None, shuffle=False)
 
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.batches["val"], batch_size=None)
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        loaders = [DataLoader(self.batches["val"], batch_size=None)]
+        if "val_clean" in self.batches:
+            loaders.append(DataLoader(self.batches["val_clean"], batch_size=None))
+        return loaders if len(loaders) > 1 else loaders[0]
 
 
 class EpochLog(Callback):
@@ -333,6 +352,7 @@ class EpochLog(Callback):
             "val_loss": metrics["val_loss"],
             "val_acc": metrics["val_acc"],
             "val_bpc": metrics["val_bpc"],
+            "val_clean_bpc": metrics.get("val_clean_bpc", ""),
             "chars_per_s": round(pl_module.chars_per_s, 1),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
@@ -367,6 +387,15 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
     left.plot(epochs, [float(r["val_loss"]) for r in rows], "o-", label="val loss")
     left.set(xlabel="epoch", ylabel="cross-entropy (nats/char)", title="loss")
     right.plot(epochs, [float(r["val_bpc"]) for r in rows], "o-", color="C2", label="val")
+    clean = [
+        (e, float(r["val_clean_bpc"]))
+        for e, r in zip(epochs, rows, strict=True)
+        if r.get("val_clean_bpc")
+    ]
+    if clean:
+        right.plot(
+            [e for e, _ in clean], [b for _, b in clean], "o-", color="C3", label="val, cleaned"
+        )
     right.set(xlabel="epoch", ylabel="bits per character", title="held-out bits/char")
     for axis in (left, right):
         axis.grid(alpha=0.3)
@@ -415,11 +444,17 @@ def prepare_corpus(
     if train.transpose or train.transpose_all:  # validation tunes stay in their own key
         augmenter = KeyAugmenter(train.target_keys if train.transpose else ())
     augment = augmenter.texts if augmenter else None
-    texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction, augment)
+    cleaner = None if train.keep_unclean else TuneCleaner()
+    clean = cleaner.text if cleaner else None
+    texts = write_splits((t.text for t in tunes), folder, train.val_fraction, augment, clean)
+    if cleaner:
+        report.dropped.update(cleaner.dropped)
+        report.kept -= sum(cleaner.dropped.values())
+        report.changes.update(cleaner.changes)
     if augmenter:
         report.changes.update(augmenter.counts)
     if vocab is None:
-        vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
+        vocab = Vocabulary.from_texts(chain(*texts.values()), train.tokenizer)
     info = {
         "description": corpus_description(train.corpus),
         "report": report.summary(),

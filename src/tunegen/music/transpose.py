@@ -398,7 +398,12 @@ class KeyAugmenter:
 
     def texts(self, text: str) -> list[str]:
         """copies() for a tune given as its text (Tune.text), as data.write_splits wants."""
-        return [copy.text for copy in self.copies(normalise_tune(text.rstrip("\n").split("\n")))]
+        return [
+            copy.text
+            for copy in self.copies(
+                normalise_tune(text.rstrip("\n").split("\n"), keep_metadata=True)
+            )
+        ]
 
 
 def _unique(intervals: Iterable[Interval]) -> list[Interval]:
