@@ -1,12 +1,13 @@
 """Clean training text: repair or drop tunes whose bars or repeats abc2midi finds wrong.
 
 First what abc2midi rejects and no player needs is stripped: quoted text that is neither a chord
-symbol nor an annotation ("D.C.", "p"; ">" is an annotation with no text), fingerings ("4"), decorations outside ABC 2.1's list
-(!Segno!), a lone "!" (an ABC 1.6 line break), a tie between different notes (O'Neill's writes
-slurs as ties), an R: that contradicts M: (abc2midi refuses R:hornpipe in 6/8) and a P: play
-order in the header. Then the tune is judged with the bar check that agrees with abc2midi
-(`abc_scan`); a repeat left open at the end is closed, the one repair that is sure. A tune that
-still has an error or a bar of the wrong length is dropped, counted under its first problem.
+symbol nor an annotation ("D.C.", "p"), annotations with no text (">"), fingerings ("4"),
+decorations outside ABC 2.1's list (!Segno!), a lone "!" (an ABC 1.6 line break), a tie between
+different notes (O'Neill's writes slurs as ties), one-letter decorations before a slur or a bar
+line, an R: that contradicts M: (abc2midi refuses R:hornpipe in 6/8) and a P: play order in the
+header. Then the tune is judged with the bar check that agrees with abc2midi (`abc_scan`); a
+repeat left open at the end is closed, the one repair that is sure. A tune that still has an
+error or a bar of the wrong length is dropped, counted under its first problem.
 """
 
 from __future__ import annotations
