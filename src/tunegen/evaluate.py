@@ -23,7 +23,7 @@ from tunegen.music import style
 from tunegen.music.abc import Corpus, Tune, read_abc_file, resolve_abc_files
 from tunegen.music.abc_rhythm import key_name, read_bars
 from tunegen.music.melody import Melody, bars_melody, midi_melody
-from tunegen.music.metre import MetreResult, Structure, bar_structure, check_bars, metre_share
+from tunegen.music.metre import MetreResult, Structure, bar_structure, metre_share
 from tunegen.music.novelty import NoveltyIndex
 
 __all__ = ["NoveltyIndex", "check_validity", "evaluate", "load_generated", "metre_share"]
@@ -61,7 +61,7 @@ def abc_facts(tune: Tune) -> TuneFacts:
     return TuneFacts(
         tune.title,
         bars_melody(bars),
-        check_bars(bars),
+        metre_share(tune),
         bar_structure(bars),
         key_name(tune.field("K")),
         tune.field("M") or "none",

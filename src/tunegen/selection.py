@@ -44,8 +44,12 @@ def rejection(text: str, checks: Sequence[str], index: NoveltyIndex | None) -> s
     tune: Tune = tunes[0]
     if "valid" in checks and not check_validity(tune)[0]:
         return "does not parse"
-    if "metre" in checks and not metre_share(tune).all_right:
-        return "a bar of the wrong length"
+    if "metre" in checks:  # abc2midi's verdict: no error, and every bar the right length
+        result = metre_share(tune)
+        if not result.no_error:
+            return "an error abc2midi reports"
+        if not result.all_right:
+            return "a bar of the wrong length"
     if "novel" in checks and index is not None and index.nearest(tune).copy:
         return "copies a training tune"
     return None

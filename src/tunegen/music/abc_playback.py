@@ -4,7 +4,8 @@ abc2midi (abcmidi 2023-02-08) checks bars while it writes MIDI: it plays the tun
 at each `:|`, so a bar's time is counted as heard. The rules this module follows:
 
 - A plain bar line `|` always closes the bar and checks it: a bar that is not empty and not the
-  metre's length is wrong, except the very first bar of the tune (a pickup) on the first pass.
+  metre's length is wrong, except the very first bar of the tune (a pickup), unless it is
+  played a second time ("in repeat"; abc2midi spares it again on a third pass).
 - `||`, `|]`, `[|`, `|:`, `:|` and `::` close the bar only when it is full (or over-full), or
   when no bar has been counted yet; a short bar carries its time on into the next bar. So the
   short bar before `:|` is completed, on the second pass, by the bar that the repeat jumps back to
@@ -40,6 +41,7 @@ class BarCheck:
     """A bar abc2midi warns about: its number, time and metre (whole notes) and the pass."""
 
     number: int  # abc2midi's bar number (bars with notes, from 0)
+    written: int  # the bar as written (1-based) whose notes the check ended on
     time: Fraction
     meter: Fraction
     repeat_pass: int
@@ -48,7 +50,7 @@ class BarCheck:
 _FIELDS = (
     "raw", "raw_size", "features", "size", "j", "pass_", "maxpass", "expect_repeat", "saved",
     "bar_time", "barno", "in_varend", "skipping", "meter", "initial_meter", "errors", "wrong",
-    "rep_point", "fix_expect", "plays", "start_repeat",
+    "rep_point", "fix_expect", "plays", "start_repeat", "written", "mend",
 )  # fmt: skip
 _STOP_SKIP = frozenset({REP_BAR, BAR_REP, DOUBLE})
 
@@ -66,21 +68,29 @@ def slot_copier(fields: tuple[str, ...]) -> Callable[[object, object], None]:
 
 
 _copy_fields = slot_copier(_FIELDS)
+# What playing changes (a replay from the start recomputes these and keeps the rest).
+_copy_played = slot_copier(
+    ("j", "pass_", "maxpass", "expect_repeat", "saved", "bar_time", "barno", "written",
+     "in_varend", "skipping", "meter", "errors", "wrong")
+)  # fmt: skip
 
 
 class Playback:
     """abc2midi's `writetrack` walk over the features of one voice, resumable as features arrive.
 
-    A feature is a (kind, value) pair: (DUR, ticks) time, (BAR, kind) a bar line, (PLAY,
-    frozenset of pass numbers) an ending, (TIME, ticks or None) a metre change. `raw` holds
-    them as written, `features` as abc2midi mends them (its `fixreps`), `j` is the next one to
-    play. Copies share both lists; one that appends where another appended first takes its own
-    copy. `errors` and `wrong` (the bars abc2midi warns about) are tuples, shared by copies too.
+    A feature is a (kind, value) pair: (DUR, (ticks, written bar number)) time, (BAR, kind) a
+    bar line, (PLAY, frozenset of pass numbers) an ending, (TIME, ticks or None) a metre change.
+    `raw` holds them as written, `features` as abc2midi mends them (its `fixreps`), `j` is the
+    next one to play. Copies share both lists; one that appends where another appended first
+    takes its own copy. `errors` and `wrong` (the bars abc2midi warns about) are tuples,
+    shared by copies too.
     """
 
     __slots__ = _FIELDS
 
-    def __init__(self, meter: int | None, start_repeat: bool = False) -> None:
+    def __init__(self, meter: int | None, start_repeat: bool = False, mend: bool = True) -> None:
+        """Start a voice in `meter` ticks (None: free metre). `mend=False` for tunes of two
+        voices or more, where abc2midi does not mend repeats (no fixreps)."""
         self.raw: list[tuple[int, object]] = []
         self.raw_size = 0
         # abc2midi puts a || before the first music line (and a |: after it when the tune has
@@ -104,6 +114,8 @@ class Playback:
         self.fix_expect = False
         self.plays = 0
         self.start_repeat = start_repeat
+        self.mend = mend
+        self.written = 0  # the written bar whose time was played last
         if start_repeat:
             self.features.append((BAR, BAR_REP))
             self.size = 2
@@ -137,8 +149,16 @@ class Playback:
         else:
             self._take(kind, value)
 
+    def without_mending(self) -> Playback:
+        """This voice read again as abc2midi reads voices of a tune with several: no fixreps."""
+        fresh = Playback(self.initial_meter, self.start_repeat, mend=False)
+        for kind, value in self.raw[: self.raw_size]:
+            fresh._take(kind, value)
+        fresh.raw, fresh.raw_size = self.raw, self.raw_size
+        return fresh
+
     def _restart(self) -> None:
-        fresh = Playback(self.initial_meter, start_repeat=True)
+        fresh = Playback(self.initial_meter, start_repeat=True, mend=self.mend)
         for kind, value in self.raw[: self.raw_size]:
             fresh._take(kind, value)
         fresh.raw, fresh.raw_size = self.raw, self.raw_size
@@ -153,7 +173,7 @@ class Playback:
 
     def _take(self, kind: int, value: object) -> None:
         if kind == PLAY:
-            if self.plays == 0 and not self.fix_expect:
+            if self.plays == 0 and not self.fix_expect and self.mend:
                 self._error("found [1 or like before |:")
                 self._place_start_repeat()
             self.plays += 1
@@ -173,6 +193,8 @@ class Playback:
 
     def _fix(self, kind: str) -> str:
         """fixreps(): mend repeats that lack their start; return the kind the bar line gets."""
+        if not self.mend:
+            return kind
         if kind == DOUBLE:
             self.rep_point = self.size
         elif kind == BAR_REP:
@@ -206,9 +228,7 @@ class Playback:
         fresh.features, fresh.size, fresh.errors = self.features, self.size, self.errors
         fresh.j = 0
         fresh.advance()
-        for name in ("j", "pass_", "maxpass", "expect_repeat", "saved", "bar_time", "barno",
-                     "in_varend", "skipping", "meter", "errors", "wrong"):  # fmt: skip
-            setattr(self, name, getattr(fresh, name))
+        _copy_played(fresh, self)
 
     # -- playing -------------------------------------------------------------------------------
 
@@ -227,7 +247,8 @@ class Playback:
                     self.skipping = False
                     self.barno += 1
             elif kind == DUR:
-                self.bar_time += value  # type: ignore[operator]
+                self.bar_time += value[0]  # type: ignore[index]
+                self.written = value[1]  # type: ignore[index]
             elif kind == BAR:
                 self._bar(value)  # type: ignore[arg-type]
             elif kind == PLAY:
@@ -238,8 +259,11 @@ class Playback:
     def _check(self) -> None:
         """checkbar(): judge the bar just closed and start a new one."""
         time, meter = self.bar_time, self.meter
-        if meter is not None and time and time != meter and (self.pass_ > 1 or self.barno != 0):
-            check = BarCheck(self.barno, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_)
+        if meter is not None and time and time != meter and (self.pass_ == 2 or self.barno != 0):
+            where = self.written
+            check = BarCheck(
+                self.barno, where, Fraction(time, TICKS), Fraction(meter, TICKS), self.pass_
+            )
             self.wrong = (*self.wrong, check)
         if time:
             self.barno += 1

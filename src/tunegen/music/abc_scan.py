@@ -52,6 +52,7 @@ _NOTE = re.compile(
     r"(?P<letter>[A-Ga-g])(?P<octave>[',]*)(?P<num>\d*)(?P<slashes>/*)(?P<den>\d*)"
 )
 _LENGTH_CHARS = frozenset("0123456789/")
+_ORNAMENTS = frozenset("R~T")  # roll, ornament (played as a cut), trill
 _LETTERS = frozenset("ABCDEFGabcdefg")
 _PITCH_END = frozenset("ABCDEFGabcdefg',")
 _REST = re.compile(r"[zx](\d*)(/*)(\d*)")
@@ -61,7 +62,6 @@ _REP_LIST = re.compile(r"\d+(?:[-,]\d+)*")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE = re.compile(r"\[([A-Za-z]):([^\]]*)(\]?)")
 _FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
-_MAX_CHORD_NOTES = 50  # abc2midi's note queue: an unclosed chord overflows it
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,13 @@ def from_ticks(ticks: int) -> Fraction:
     return Fraction(ticks, TICKS)
 
 
+def _open_list(text: str, end: int, final: bool) -> bool:
+    """Whether an ending list ending at `end` may still go on (`|1` -> `|1,3`)."""
+    if final:
+        return False
+    return end >= len(text) or (text[end] in ",-" and end + 1 >= len(text))
+
+
 def _passes(text: str) -> frozenset[int]:
     """Pass numbers of an ending list "1", "1,3", "1-3"."""
     passes: set[int] = set()
@@ -146,6 +153,7 @@ class AbcScanner:
         "_bar_pending",
         "_bar_written",
         "_broken",
+        "_chord_deco",
         "_chord_first",
         "_chord_notes",
         "_chord_pitches",
@@ -165,8 +173,8 @@ class AbcScanner:
         "_meter",
         "_new_bar",
         "_note_open",
+        "_passback",
         "_pickup",
-        "_queue",
         "_section_bars",
         "_store_pos",
         "_tie",
@@ -174,6 +182,11 @@ class AbcScanner:
         "_tuplet_factor",
         "_tuplet_left",
         "_unit",
+        "_voice",
+        "_voice_errors",
+        "_voice_names",
+        "_voice_wrong",
+        "_voices",
         "_warnings",
         "bars",
         "ended",
@@ -203,6 +216,14 @@ class AbcScanner:
         self._meter: int | None = TICKS  # the same two in ticks
         self._unit = TICKS // 8
         self._note_open = False  # `pending` is exactly one note that more text may lengthen
+        self._passback = ""  # decorations !fermata! (H) and !breath! (.) for the next note
+        self._chord_deco = ""  # decorations written before the open chord's [
+        self._voice: str | None = None  # the voice being written (None: no V: yet)
+        self._voice_names: tuple[str, ...] = ()
+        # The other voices: (playback, bar time handed over, bar has music, position).
+        self._voices: dict[str, tuple[pb.Playback, int, bool, int]] = {}
+        self._voice_errors: tuple[str, ...] = ()  # the other voices' playback errors, bars
+        self._voice_wrong: tuple[pb.BarCheck, ...] = ()
         self.unit_set = False
         self.key: dict[str, int] = {}
         self.rhythm = ""
@@ -236,7 +257,6 @@ class AbcScanner:
         self._pickup = 0
         self._section_bars = 0
         self._header_fields: dict[str, str] = {}
-        self._queue = 0
         self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
         self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
 
@@ -256,7 +276,7 @@ class AbcScanner:
     @property
     def errors(self) -> tuple[str, ...]:
         """Errors so far, in order (reading errors, then repeat errors from the playback)."""
-        return self._errors + self.play.errors
+        return self._errors + self._voice_errors + self.play.errors
 
     @property
     def error(self) -> str | None:
@@ -267,12 +287,17 @@ class AbcScanner:
     @property
     def wrong_bars(self) -> tuple[pb.BarCheck, ...]:
         """Bars abc2midi would warn about ("Bar N has ... time units"), as played so far."""
-        return self.play.wrong
+        return self._voice_wrong + self.play.wrong
 
     @property
     def bar_count(self) -> int:
         """Bars closed so far, as written."""
         return len(self.bars)
+
+    @property
+    def open_bar(self) -> bool:
+        """The bar being written has notes or rests (at the end: a last bar with no bar line)."""
+        return self._bar_pending or bool(self._bar_written)
 
     @property
     def bar_time(self) -> Fraction:
@@ -339,7 +364,7 @@ class AbcScanner:
             counted = play.bar_time + self._bar_written + self._pending_time()
             if line != "|" and counted < meter and play.barno > 0:
                 return True  # a short bar before || is carried on, not judged
-            return not counted or counted == meter or (play.pass_ == 1 and play.barno == 0)
+            return not counted or counted == meter or (play.pass_ != 2 and play.barno == 0)
         trial = self.copy()
         wrong, errors = len(trial.play.wrong), len(trial.errors)
         trial.feed(line + " ")
@@ -403,7 +428,7 @@ class AbcScanner:
         problems = list(errors)
         problems += [
             f"bar {w.number} has {w.time} of a whole note, the metre {w.meter}"
-            + (" (in repeat)" if w.repeat_pass > 1 else "")
+            + (" (in repeat)" if w.repeat_pass == 2 else "")
             for w in self.play.wrong
         ]
         problems += self._warnings
@@ -448,6 +473,8 @@ class AbcScanner:
             self._field_problem(tempo_problem(value))
         elif name == "P":
             self._error("P: field in header should go after K: field")
+        elif name == "V":
+            self._switch_voice(value)
         elif name == "K":
             self._set_key(value, header=True)
             self._start_body()
@@ -518,19 +545,53 @@ class AbcScanner:
         elif name == "P":
             self._warnings = (*self._warnings, "P: in the body is not followed as parts")
         elif name == "V":
-            self._warnings = (*self._warnings, "V: voices are not followed")
+            self._switch_voice(value)
         else:
             self._error("Field not allowed in tune body")
 
+    def _switch_voice(self, value: str) -> None:
+        """V: or [V:]: each voice is a track of its own, with its own bars and repeats.
+
+        The music before the first V: belongs to the first voice named (abc2midi: "will combine
+        this body with this voice"). With two voices or more abc2midi mends no repeats (no
+        fixreps), so every voice's playback is rebuilt without them.
+        """
+        words = value.split()
+        name = words[0] if words else ""
+        if self._voice is None:  # the first voice named: the music so far is its own
+            self._voice = name
+            self._voice_names = (name,)
+            return
+        if name == self._voice:
+            return
+        self._flush_time()
+        saved = (self.play, self._bar_closed_time, self._bar_pending, self._store_pos)
+        voices = {**self._voices, self._voice: saved}
+        if name not in self._voice_names:
+            self._voice_names = (*self._voice_names, name)
+            if len(self._voice_names) == 2:  # abc2midi mends repeats only in one-voice tunes
+                voices = {k: (v[0].without_mending(), *v[1:]) for k, v in voices.items()}
+            voices[name] = (pb.Playback(self._meter, mend=False), 0, False, 0)
+        state = voices.pop(name)
+        self.play = state[0].copy()
+        self._bar_closed_time, self._bar_pending, self._store_pos = state[1:]
+        self._voices = voices
+        self._voice = name
+        self._voice_errors = tuple(e for v in voices.values() for e in v[0].errors)
+        self._voice_wrong = tuple(w for v in voices.values() for w in v[0].wrong)
+
     def _end_tune(self) -> None:
         self._flush_time()
+        for state in self._voices.values():
+            self._errors += state[0].end_errors()
         if self._tie:
             self._error("Could not find note to be tied")
             self._tie = False
-        if self._grace_open:
+        if self._grace_open or self._in_grace:
             self._error("No note found to follow grace notes")
-        if self._in_chord and self._queue >= _MAX_CHORD_NOTES:
-            self._error("Too many notes in chord - probably missing ']' or '+'")
+        if self._in_chord and self._chord_notes:
+            # abc2midi leaves the chord's notes sounding (or overflows its queue of 50 notes).
+            self._error("Sustained notes beyond end of track")
         self._errors += self.play.end_errors()
         self.ended = True
 
@@ -585,7 +646,12 @@ class AbcScanner:
         size = len(text)
         if char == " " or char == "\t":
             return i + 1
+        if char == "." and i + 1 < size and text[i + 1] in "(|":
+            # A dotted slur .( (the ( is a slur even before a digit) or a dotted bar line .|
+            return i + 2 if text[i + 1] == "(" else i + 1
         if char in "ABCDEFGabcdefg^_=" or char in _DECORATION_CHARS:
+            if char == "." and i + 1 >= size and not final:
+                return -1
             return self._note_token(text, i, final)
         if char == "|":
             if i + 1 >= size and not final:
@@ -602,7 +668,7 @@ class AbcScanner:
                 return i + 2
             match = _REP_LIST.match(text, i + 1)
             if match is not None:
-                if match.end() >= size and not final:
+                if _open_list(text, match.end(), final):
                     return -1
                 self._bar(pb.SINGLE, match.group())
                 return match.end()
@@ -618,7 +684,7 @@ class AbcScanner:
             if nxt == "|":
                 match = _REP_LIST.match(text, i + 2)
                 end = match.end() if match is not None else i + 2
-                if end >= size and not final:
+                if _open_list(text, end, final):
                     return -1
                 self._bar(pb.REP_BAR, match.group() if match is not None else "")
                 return end + 1 if text[end : end + 1] == "]" else end
@@ -639,7 +705,7 @@ class AbcScanner:
             if nxt.isdigit():
                 match = _REP_LIST.match(text, i + 1)
                 assert match is not None
-                if match.end() >= size and not final:
+                if _open_list(text, match.end(), final):
                     return -1
                 self._play_ending(match.group())
                 return match.end()
@@ -748,10 +814,16 @@ class AbcScanner:
                 if text[i + 1 :].strip():
                     self._error("'!' or '+' in middle of line ignored")
                 return size
+            for name in text[i + 1 : close].split(";"):
+                # abc2midi passes !fermata! and !breath! on to the next note (store.c).
+                if name == "fermata":
+                    self._passback += "H"
+                elif name == "breath":
+                    self._passback += "."
             return close + 1
         if char == "\\":
-            if i + 1 >= size and not final:
-                return -1
+            if not final:
+                return -1  # a continuation only if nothing follows on the line: wait for its end
             if text[i + 1 :].strip():
                 self._error("'\\' in middle of line ignored")
             return i + 1
@@ -779,7 +851,8 @@ class AbcScanner:
             after = deco.end()
             if match is None and after < len(text):
                 if text[after] == "[":
-                    return after  # decorations on a chord: the chord follows
+                    self._chord_deco = text[i:after]  # decorations on a chord: its notes get them
+                    return after
                 if text[after] in "zx":  # decorations on a rest: a fermata H doubles it
                     rest = _REST.match(text, after)
                     assert rest is not None
@@ -803,16 +876,20 @@ class AbcScanner:
         if micro is not None and acc is None:
             self._error("Malformed note : expecting a-g or A-G")
             return match.start("micro")
-        length = _length(*match.group("num", "slashes", "den"))
-        if match.group("den"):
-            self._field_problem(length_problem(match.group("slashes"), match.group("den")))
+        num, slashes, den = match.group("num", "slashes", "den")
+        end = match.end()
+        if den and len(slashes) > 1:  # abc2midi reads no number after // ("A//4": A// then 4)
+            den, end = "", match.end("slashes")
+        length = _length(num, slashes, den)
+        if den:
+            self._field_problem(length_problem(slashes, den))
         if letter.islower():
             if "," in octave:
                 self._error(f"Bad pitch specifier , after note {letter}")
         elif "'" in octave:
             self._error(f"Bad pitch specifier ' after note {letter}")
         self._note(acc, letter, octave.count("'") - octave.count(","), length, deco)
-        return match.end()
+        return end
 
     # -- events ------------------------------------------------------------------------------
 
@@ -829,8 +906,14 @@ class AbcScanner:
     ) -> None:
         pitch = self._pitch(acc, letter, octave)
         if self._in_grace:
+            # abc2midi stores grace notes as notes: a tie may end on one or start from one.
             self._horn_last = None
+            self._tie_check((pitch,))
+            self._last_pitches, self._last_tie_ok = (pitch,), True
             return
+        if "~" in deco and self._grace_open and not self._in_chord:
+            # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
+            self._error("Intervening note needed between grace notes")
         self._grace_open = False
         self._sounding(length, deco, (pitch,))
 
@@ -847,6 +930,10 @@ class AbcScanner:
         self, length: tuple[int, int], deco: str, pitches: tuple[tuple[int, tuple[str, int]], ...]
     ) -> None:
         """A note or rest (or a note inside a chord) of `length` units, with decorations."""
+        if self._passback:
+            deco += self._passback
+            if not self._in_chord:
+                self._passback = ""
         n, m = length
         time = self._unit * n // m
         q = p = 1
@@ -859,8 +946,9 @@ class AbcScanner:
         if self._in_chord:
             if fermata:
                 time *= 2
+            if pitches and any(c in _ORNAMENTS for c in deco + self._chord_deco):
+                self._error("Rolls and trills not supported in chords")
             self._chord_notes += 1
-            self._queue += 1
             if self._chord_first is None:
                 self._chord_first = time
                 self._store_pos += time
@@ -959,7 +1047,7 @@ class AbcScanner:
             self._error("Chord already finished")
             return
         self._in_chord = False
-        self._queue = 0
+        self._chord_deco = ""
         num, slashes, den = match.groups()
         if num or slashes:
             time = self._note_time(_length(num, slashes, den), False)
@@ -1032,7 +1120,7 @@ class AbcScanner:
 
     def _flush_time(self) -> None:
         if self._bar_written:
-            self.play.add(pb.DUR, self._bar_written)
+            self.play.add(pb.DUR, (self._bar_written, len(self.bars) + 1))
             self._bar_closed_time += self._bar_written
             self._bar_written = 0
 
@@ -1055,6 +1143,8 @@ class AbcScanner:
         self._bar_closed_time = 0
         self._store_pos = 0
         self._bar_pending = False
+        if kind in (pb.SINGLE, pb.DOUBLE):
+            self._grace_open = False  # abc2midi drops grace notes that a | or || follows
         self._accidentals = {}
         self._new_bar = True
         self.play.add(pb.BAR, kind)

@@ -1,21 +1,24 @@
-"""Bar-length checks in the manner of abc2midi's warnings, and the structure of a tune."""
+"""The bar check, as abc2midi judges bars and repeats, and the structure of a tune."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from tunegen.music.abc import Tune
 from tunegen.music.abc_rhythm import Bar, read_bars
+from tunegen.music.abc_scan import AbcScanner, ScanVerdict, scan_text
 
 
 @dataclass(frozen=True)
 class MetreResult:
-    """How many bars of a tune have the length its metre asks for, and which do not (1-based)."""
+    """Bars of a tune abc2midi finds the right length, which not (1-based, as written), and
+    whether it reports no error at all. `all_right` is abc2midi's "every bar right" verdict."""
 
     bars_right: int
     bars_total: int
     wrong: tuple[int, ...] = ()
+    no_error: bool = True
+    problems: tuple[str, ...] = ()
 
     @property
     def share(self) -> float | None:
@@ -24,7 +27,8 @@ class MetreResult:
 
     @property
     def all_right(self) -> bool:
-        return self.bars_total > 0 and self.bars_right == self.bars_total
+        """No error and every bar right (abc2midi's verdict); a tune with no bar fails."""
+        return self.no_error and self.bars_total > 0 and self.bars_right == self.bars_total
 
 
 @dataclass(frozen=True)
@@ -36,99 +40,29 @@ class Structure:
     repeats: int
 
 
-@dataclass
-class _Counted:
-    """A bar with music in it, and whether it opens or closes a section."""
+def check_tune(tune: Tune | str) -> ScanVerdict:
+    """abc2midi's verdict on one tune: (no error, every bar right, problems).
 
-    bar: Bar
-    opens: bool
-    closes: bool = False
-
-
-def _counted_bars(bars: list[Bar]) -> list[_Counted]:
-    """Bars with notes or a multi-bar rest; empty bars only pass on their section boundary."""
-    counted: list[_Counted] = []
-    boundary = True  # the tune's first bar opens a section
-    for bar in bars:
-        boundary = boundary or bool(bar.ending)
-        if bar.notes or bar.rest_bars:
-            if boundary and counted:
-                counted[-1].closes = True
-            counted.append(_Counted(bar, boundary))
-            boundary = False
-        # Any bar line but a plain "|" (||, |], [|, |:, :|, ::) starts a new section.
-        boundary = boundary or bar.end not in ("", "|")
-    if counted:
-        counted[-1].closes = True
-    return counted
+    Reads the tune with `abc_scan.AbcScanner`, which follows abc2midi's rules: a bar is checked
+    as it is played through repeats and endings, the short bar before `:|` must make one bar
+    with the section's pickup, and a repeat jumps back where abc2midi jumps (see abc_playback).
+    """
+    return _scan(tune).verdict()
 
 
-def _sections(counted: list[_Counted]) -> list[list[int]]:
-    """Indices of the counted bars, grouped by section."""
-    sections: list[list[int]] = []
-    for index, item in enumerate(counted):
-        if item.opens:
-            sections.append([])
-        sections[-1].append(index)
-    return sections
+def _scan(tune: Tune | str) -> AbcScanner:
+    return scan_text(tune if isinstance(tune, str) else tune.abc(1))
 
 
-def _partners(index: int, counted: list[_Counted], sections: list[list[int]]) -> set[int]:
-    """Bars that a short bar at a section edge may make a full bar with (pickups and their ends)."""
-    number = next(n for n, section in enumerate(sections) if index in section)
-    near = sections[max(number - 1, 0) : number + 2]
-    partners: set[int] = set()
-    if counted[index].opens:
-        partners.update(section[-1] for section in sections[max(number - 1, 0) : number + 1])
-    if counted[index].closes:
-        partners.update(section[0] for section in near)
-        partners.add(0)
-    partners.discard(index)
-    return partners
-
-
-def check_bars(bars: list[Bar]) -> MetreResult:
-    """Count bars of the right length: the first and last bar may be short, and so may a bar at a
-    repeat, double bar or ending when it makes a full bar with a short bar across that edge."""
-    counted = _counted_bars(bars)
-    sections = _sections(counted)
-    right = total = 0
-    wrong: list[int] = []
-    for index, item in enumerate(counted):
-        meter = item.bar.meter
-        if meter is None:
-            continue
-        if item.bar.rest_bars and not item.bar.notes:
-            right, total = right + item.bar.rest_bars, total + item.bar.rest_bars
-            continue
-        total += 1
-        if _bar_is_right(index, counted, sections, meter):
-            right += 1
-        else:
-            wrong.append(index + 1)
-    return MetreResult(right, total, tuple(wrong))
-
-
-def _bar_is_right(
-    index: int, counted: list[_Counted], sections: list[list[int]], meter: Fraction
-) -> bool:
-    length = counted[index].bar.duration
-    if length == meter:
-        return True
-    if length > meter:
-        return False
-    if index in (0, len(counted) - 1):
-        return True
-    item = counted[index]
-    if not (item.opens or item.closes):
-        return False
-    partners = _partners(index, counted, sections)
-    return any(length + counted[other].bar.duration == meter for other in partners)
-
-
-def metre_share(tune: Tune) -> MetreResult:
-    """Bars of `tune` whose length matches its metre (M:, L: and inline changes)."""
-    return check_bars(read_bars(tune))
+def metre_share(tune: Tune | str) -> MetreResult:
+    """Bars of `tune` abc2midi finds the right length (M:, L:, inline changes, repeats)."""
+    scan = _scan(tune)
+    verdict = scan.verdict()
+    checked = [bar for bar in scan.bars if bar.meter is not None]
+    total = len(checked) + (scan.open_bar and scan.meter is not None)
+    wrong = tuple(sorted({w.written for w in scan.wrong_bars if w.written}))
+    right = max(total - len(wrong), 0)
+    return MetreResult(right, total, wrong, verdict.no_error, verdict.problems)
 
 
 def structure(tune: Tune) -> Structure:

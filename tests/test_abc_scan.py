@@ -1,0 +1,159 @@
+"""The incremental ABC reader: any feeding gives the same reading, copies are independent, and
+the questions a sampler asks (time left, bar lines, can the tune end) have the right answers."""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from tunegen.music import abc2midi
+from tunegen.music.abc_rules import (
+    chord_symbol_problem,
+    decoration_known,
+    key_problem,
+    parse_meter,
+    rhythm_problem,
+    tempo_problem,
+)
+from tunegen.music.abc_scan import AbcScanner, check_text
+
+TUNES = abc2midi.split_tunes(
+    (Path(__file__).parent / "data" / "abc2midi_oracle.abc").read_text(encoding="utf-8")
+)
+HEADER = "X:1\nT:t\nM:4/4\nL:1/8\nK:D\n"
+
+
+def reading(scan: AbcScanner) -> tuple:
+    """Everything the reader exposes, to compare two readings."""
+    verdict = scan.finish()
+    return verdict, scan.bars, scan.wrong_bars, scan.header, scan.meter, scan.unit
+
+
+def scanned(*pieces: str) -> AbcScanner:
+    scan = AbcScanner()
+    for piece in pieces:
+        scan.feed(piece)
+    return scan
+
+
+def test_feeding_a_character_or_a_chunk_at_a_time_reads_the_same() -> None:
+    rng = random.Random(0)
+    for tune in TUNES:
+        whole = reading(scanned(tune))
+        assert reading(scanned(*tune)) == whole, tune
+        cuts = sorted(rng.sample(range(1, len(tune)), min(12, len(tune) - 1)))
+        chunks = [tune[a:b] for a, b in zip([0, *cuts], [*cuts, len(tune)], strict=True)]
+        assert reading(scanned(*chunks)) == whole, tune
+
+
+def test_copy_isolates_state() -> None:
+    scan = scanned(HEADER, "|:ABcd efga|[1 AB")
+    saved = scan.copy()
+    before = (saved.bar_time, saved.bars, saved.errors, saved.ending, saved.repeat_open)
+    scan.feed("c2 d2 :|[2 ^c8|][K:Cced]\n")
+    assert scan.bar_count == 3 and scan.errors == ("Unknown mode 'ced'",)
+    assert (saved.bar_time, saved.bars, saved.errors, saved.ending, saved.repeat_open) == before
+    saved.feed("cd efga :| ")  # the copy goes on its own way, sharing nothing that changed
+    assert saved.bar_count == 2 and not saved.errors
+    assert scan.bar_count == 3
+
+
+def test_time_in_the_bar_with_tuplets_broken_rhythm_chords_grace_notes_and_ties() -> None:
+    scan = scanned(HEADER, "A8|(3ABc A>B [CEG]2 {g}A-A")
+    # triplet of eighths = 1/4, A>B = 1/4, chord 2 = 1/4, grace 0, A 1/8, A still being written
+    assert scan.bar_time == 1 and scan.time_left() == 0
+    assert scan.bar_line_ok("|")
+    scan.feed("/")  # A/ now
+    assert scan.time_left() == Fraction(1, 16)
+    assert not scan.bar_line_ok("|")
+    assert scan.in_body and not scan.in_header
+
+
+def test_inline_fields_multi_bar_rests_and_free_metre() -> None:
+    # A bar line is read when the next character comes (| may still become ||, |: or |1).
+    scan = scanned(HEADER, "ABcd efga|[M:3/4][L:1/4]ABc|Z2|")
+    assert scan.bar_count == 3 and scan.pending == "|"
+    scan.feed("\n")
+    assert (scan.meter, scan.unit) == (Fraction(3, 4), Fraction(1, 4))
+    assert [bar.time for bar in scan.bars] == [1, Fraction(3, 4), Fraction(3, 4), Fraction(3, 4)]
+    free = scanned("X:1\nM:none\nL:1/8\nK:G\nABC|")
+    assert free.meter is None and free.time_left() is None and free.bar_line_ok("|")
+
+
+def test_pickups_repeats_and_endings_as_abc2midi_plays_them() -> None:
+    scan = scanned(HEADER, "|:A|d2fd edcB|ABcd efg")
+    assert scan.pickup == Fraction(1, 8) and scan.repeat_open
+    assert not scan.bar_line_ok("|")  # a short bar closed by | is wrong
+    assert scan.bar_line_ok(":|")  # but before :| the pickup after |: completes it
+    scan.feed(":| ")
+    assert not scan.repeat_open and scan.repeat_pass == 2
+    late = scanned(HEADER, "A|:d2fd edcB|ABcd efg")
+    assert not late.bar_line_ok(":|")  # the repeat jumps back after the pickup: 7/8 + 1 bar
+    endings = scanned(HEADER, "|:d2fd edcB|[1 ABcd efga:|[2 AB")
+    assert endings.ending == "2" and endings.bars[-1].ending == "1"
+
+
+def test_can_end_only_after_a_bar_line_with_no_repeat_open() -> None:
+    scan = scanned(HEADER, "|:ABcd efga|")
+    assert not scan.can_end()  # Missing :| at end of tune
+    scan.feed("ABcd efga:|")
+    assert scan.can_end()
+    scan.feed("AB")
+    assert not scan.can_end()
+    assert not scanned(HEADER).can_end() and not scanned("X:1\nT:t\n").can_end()
+
+
+def test_first_error_is_kept_and_verdicts() -> None:
+    scan = scanned("X:1\nM:6/8\nL:1/8\nR:hornpipe\nK:Cced\nA>B2 c-d|")
+    assert scan.error == "Unknown mode 'ced'"
+    assert scan.errors[1:] == (
+        "Hornpipe must be in 2/4 or 4/4 time",
+        "Cannot apply broken rhythm. Notes not equal durations",
+        "Could not find note to be tied",
+    )
+    verdict = scan.finish()
+    assert not verdict.no_error and verdict.problems[: len(scan.errors)] == scan.errors
+    assert check_text(HEADER + "ABcd efga|ABcd efg|\n").every_bar_right is False
+    assert check_text(HEADER + "ABcd efga|ABcd efga|\n") == check_text(HEADER + "ABcd efga|" * 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("A Minor", None),
+        ("Ador", None),
+        ("Bb mix", None),
+        ("F#m", None),
+        ("none", None),
+        ("D clef=bass", None),
+        ("Cced", "Unknown mode 'ced'"),
+        ("Amx", "Unknown mode 'mx'"),
+        ("clef=treble", "First K: field must specify key signature"),
+        ("", "First K: field must specify key signature"),
+    ],
+)
+def test_key_modes(value: str, problem: str | None) -> None:
+    assert key_problem(value) == problem
+
+
+def test_metres_rhythms_tempi_chord_symbols_and_decorations() -> None:
+    assert parse_meter("6/8") == (Fraction(3, 4), None)
+    assert parse_meter("C|") == (Fraction(1), None)
+    assert parse_meter("(3+2)/8") == (Fraction(5, 8), None)
+    assert parse_meter("none") == (None, None)
+    assert parse_meter("0/4")[1] == "Expecting fraction in form A/B"
+    assert parse_meter("3/5")[1] == "5 b is not a power of 2"
+    assert rhythm_problem("hornpipe", "6/8") == "Hornpipe must be in 2/4 or 4/4 time"
+    assert rhythm_problem("Hornpipe", "C|") is not None
+    assert rhythm_problem("hornpipe", "C") is None and rhythm_problem("reel", "6/8") is None
+    assert tempo_problem("1/4=120") is None and tempo_problem('"Allegro"') is None
+    assert tempo_problem("Do6") == "malformed Q: field ignored"
+    assert chord_symbol_problem("Am7") is None and chord_symbol_problem("D/F#") is None
+    assert chord_symbol_problem("^above") is None and chord_symbol_problem("2") is None
+    assert chord_symbol_problem("Xyz") == "Guitar chord does not start with A-G or a-g"
+    assert chord_symbol_problem("Dfoo") == 'Unrecognized chord name "foo"'
+    assert decoration_known("trill") and decoration_known("D.S.")
+    assert not decoration_known('F"Segno')
