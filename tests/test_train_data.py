@@ -57,7 +57,9 @@ def test_transpose_all_counts_tunes_kept_in_their_own_key(tmp_path):
         "X:4\nT:d\nK:Ador\nGAce|\n\nX:5\nT:e\nK:D\nDEFA|\n",
         encoding="utf-8",
     )
-    config = TrainConfig(corpus=(str(book),), val_fraction=0.4, transpose_all=True)
+    config = TrainConfig(
+        corpus=(str(book),), val_fraction=0.4, transpose_all=True, keep_unclean=True
+    )
     texts, _, info = prepare_corpus(config, tmp_path / "run")
     val = list(texts["val"])
     assert _keys(val) == ["Ador"]  # by its hash; held out, so in one key only
