@@ -29,15 +29,25 @@ ACCIDENTAL_SIGNS = {value: sign for sign, value in _ACCIDENTAL.items()}
 ALL_SHIFTS = range(-5, 7)
 
 _TONIC = re.compile(r"^([A-G])([#b]?)(\s*)([A-Za-z]*)(.*)$")
-_NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([',]*)")
 _MICROTONE = re.compile(r"[\^_](?:\d+/?\d*|/\d*)[A-Ga-g]")
 _BAR = re.compile(r":*\[?\|+\]?:*|::+")
-_INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]]*)\]")
 # Decorations are copied as they are (as abc_rhythm reads them); "+E3A3+" is an ABC 1.6 chord.
 _DECORATION = re.compile(r"![^!\s]{1,24}!|\+(?![A-Ga-g,'^_=]*\+)[^+\s\d]{1,24}\+")
 _CHORD_SYMBOL = re.compile(r"([A-G])([#b]?)([^/]*)(?:/([A-Ga-g])([#b]?)([^/]*))?$")
 # What may follow a chord root: m, maj7, dim, sus4, add9, 7b9... (not "Fine" or "D.C.")
 _CHORD_QUALITY = re.compile(r"(?:m|min|maj|M|dim|aug|sus|add|o|\+|-|[0-9]|b|#|\(|\))*")
+
+
+# One token of a body line, tried in this order; "other" is a run of characters that start none.
+_TOKEN = re.compile(
+    r'(?P<quote>"[^"]*"?)'
+    rf"|(?P<deco>{_DECORATION.pattern})"
+    r"|(?P<field>\[(?P<field_name>[A-Za-z]):(?P<field_value>[^\]]*)\])"
+    rf"|(?P<micro>{_MICROTONE.pattern})"
+    rf"|(?P<bar>{_BAR.pattern})"
+    r"|(?P<note>(?P<sign>\^\^|\^|__|_|=)?(?P<name>[A-Ga-g])(?P<marks>[',]*))"
+    r"|(?P<other>[^\"!+\[|:^_=A-Ga-g]+|.)"
+)
 
 
 class TransposeError(ValueError):
@@ -243,39 +253,28 @@ class _Mover:
 
     def line(self, text: str) -> str:
         out: list[str] = []
-        i = 0
-        while i < len(text):
-            char = text[i]
-            if char == '"':
-                close = text.find('"', i + 1)
-                close = len(text) if close < 0 else close
-                inner = text[i + 1 : close]
-                moved = (
-                    inner if inner[:1] in "^_<>@" else transpose_chord_symbol(inner, self.interval)
-                )
-                out.append(f'"{moved}' + text[close : close + 1])
-                i = close + 1
-            elif (match := _DECORATION.match(text, i)) is not None:
-                out.append(match.group())
-                i = match.end()
-            elif (match := _INLINE_FIELD.match(text, i)) is not None:
-                name, value = match.groups()
+        for match in _TOKEN.finditer(text):
+            kind, token = match.lastgroup, match.group()
+            if kind == "note":
+                out.append(self.note(match["sign"], match["name"], match["marks"]))
+            elif kind == "quote":
+                inner = token[1:-1] if token.endswith('"') and len(token) > 1 else token[1:]
+                if inner[:1] not in tuple("^_<>@"):
+                    moved = transpose_chord_symbol(inner, self.interval)
+                    token = '"' + moved + token[1 + len(inner) :]
+                out.append(token)
+            elif kind == "field":
+                name, value = match["field_name"], match["field_value"]
                 if name == "K":
                     value = self.set_key(parse_key(value))
                 out.append(f"[{name}:{value}]")
-                i = match.end()
-            elif _MICROTONE.match(text, i):
+            elif kind == "micro":
                 raise TransposeError("microtonal accidental")
-            elif (match := _BAR.match(text, i)) is not None:
-                out.append(match.group())
+            elif kind == "bar":
+                out.append(token)
                 self.old_bar, self.new_bar = {}, {}
-                i = match.end()
-            elif (match := _NOTE.match(text, i)) is not None:
-                out.append(self.note(*match.groups()))
-                i = match.end()
-            else:
-                out.append(char)
-                i += 1
+            else:  # decorations and everything else are copied
+                out.append(token)
         return "".join(out)
 
     def note(self, sign: str | None, name: str, marks: str) -> str:
