@@ -65,7 +65,7 @@ def main() -> None:
         )
         print(table[-1], flush=True)
         for what, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-            reasons_table.append(f"| {name} | {what} | {count} |")
+            reasons_table.append(f"| {name} | {what.replace('|', chr(92) + '|')} | {count} |")
     print("\n".join(table), "", "\n".join(reasons_table), sep="\n")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     command = "python benchmarks/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
