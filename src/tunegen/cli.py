@@ -56,6 +56,12 @@ def add_train(commands) -> None:
         help="continue a run from a checkpoint or a run folder's last.ckpt",
     )
     p.add_argument("--force", action="store_true", help="start over in a folder with checkpoints")
+    p.add_argument(
+        "--init",
+        metavar="bundled|CKPT",
+        help="fine-tune: a new run that starts from this model's weights and vocabulary "
+        "(bundled: the model shipped with tunegen); preset, shape and tokenizer are its own",
+    )
     model = p.add_argument_group("model shape (overrides the preset)")
     model.add_argument("--embedding-size", type=int)
     model.add_argument("--hidden-size", type=int)
@@ -171,6 +177,8 @@ def run_train(args: argparse.Namespace) -> int:
     if isinstance(chosen.get("devices"), str) and chosen["devices"].isdigit():
         chosen["devices"] = int(chosen["devices"])
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
+    if args.init is not None:
+        return run_finetune(args, chosen, model_overrides)
     args.preset = args.preset or ("midi" if args.midi else "default")
     midi_only = [n for n in ("parts", "grid", "codec") if n in chosen]
     if args.midi:
@@ -187,11 +195,48 @@ def run_train(args: argparse.Namespace) -> int:
     run_dir = args.out or (resume.parent if resume else Path("runs") / default_run_name(args))
     if resume is None:
         check_run_dir(run_dir, args.force)
-    result = train(model_config, config, run_dir, resume)
+    return report_training(train(model_config, config, run_dir, resume))
+
+
+def run_finetune(args: argparse.Namespace, chosen: dict, model_overrides: dict) -> int:
+    """`train --init`: a new run from a model's weights, on the user's tunes (finetune.py)."""
+    from tunegen.finetune import finetune_configs, read_initial_model
+    from tunegen.training import check_run_dir, train
+
+    if args.resume is not None:
+        raise UsageError("--init starts a new run; continue a fine-tuning run with --resume alone")
+    if not (args.abc or args.midi):
+        raise UsageError("--init needs your tunes: --abc SOURCE... or --midi SOURCE...")
+    init = read_initial_model(args.init)
+    if args.midi:
+        chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
+    elif any(n in chosen for n in ("parts", "grid", "codec", "transpose_all")):
+        raise UsageError("--parts, --grid, --codec and --transpose-all are for --midi")
+    overrides = {**chosen, "corpus": tuple(args.midi or args.abc)}
+    if args.preset is not None:
+        overrides["preset"] = args.preset
+    model_config, config = finetune_configs(init, model_overrides, overrides)
+    specs = args.midi or args.abc
+    corpus = "+".join(Path(spec).stem or "corpus" for spec in specs)[:40]
+    run_dir = args.out or Path("runs") / f"{corpus}-from-{Path(args.init).stem}"
+    check_run_dir(run_dir, args.force)
+    return report_training(train(model_config, config, run_dir, init=init))
+
+
+def report_training(result) -> int:
+    """Print how a training run ended and where its files are; the exit code."""
     if result.global_rank != 0:  # under DDP every process runs this; one reports
         return 0
+    run_dir = result.run_dir
     state = "interrupted" if result.interrupted else "finished"
     print(f"{state} after {result.epochs} epochs; best val bits/char {result.best_val_bpc:.3f}")
+    lineage = result.finetuned_from
+    if lineage is not None:  # a fine-tuning run: read the result against where it started
+        start, best = lineage["initial_val_bpc"], result.best_val_bpc
+        change = f"{abs(1 - best / start):.1%} {'lower' if best <= start else 'higher'}"
+        print(f"  the initial model ({lineage['name']}) on the same tunes: {start:.3f} ({change})")
+        added = " ".join(repr(symbol) for symbol in lineage["new_symbols"]) or "none"
+        print(f"  symbols added to the vocabulary: {added}")
     print(f"checkpoints: {run_dir}/best.ckpt, {run_dir}/last.ckpt")
     print(f"log: {run_dir}/log.csv, plot: {run_dir}/curves.png")
     return 130 if result.interrupted else 0
@@ -374,6 +419,7 @@ def add_info(commands) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
+    from tunegen.finetune import describe_lineage
     from tunegen.models.summary import format_summary, model_summary
 
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
@@ -399,6 +445,8 @@ def run_info(args: argparse.Namespace) -> int:
         f"epochs trained: {meta['epochs']} ({meta['global_step']:,} steps); "
         f"best val bits/char: {meta['best_val_bpc']:.3f}"
     )
+    for line in describe_lineage(meta):
+        print(line)
     return 0
 
 

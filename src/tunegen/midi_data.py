@@ -51,7 +51,7 @@ def primer_windows(
     return [ids[end - length : end].tolist() for end in sorted(chosen)]
 
 
-def prepare_midi_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
+def prepare_midi_corpus(train: TrainConfig, vocab: Vocabulary | None = None, extend: bool = False):
     """Read, split and (with --transpose-all) transpose the MIDI pieces; like prepare_corpus.
 
     Returns (word texts by split, vocabulary, corpus description). The description says the corpus
@@ -67,7 +67,11 @@ def prepare_midi_corpus(train: TrainConfig, vocab: Vocabulary | None = None):
         "val": val_pieces,
     }
     texts = {split: [piece.text for piece in part] for split, part in pieces.items()}
-    vocab = vocab or Vocabulary.from_texts((t for part in texts.values() for t in part), "words")
+    every_text = (t for part in texts.values() for t in part)
+    if vocab is None:
+        vocab = Vocabulary.from_texts(every_text, "words")
+    elif extend:
+        vocab = vocab.with_symbols_of(every_text)
     stream = encode_texts([piece.text for piece in train_pieces], vocab)
     primers = primer_windows(
         stream, train.seq_len, onset_ids(vocab, codec), PRIMER_WINDOWS, train.seed

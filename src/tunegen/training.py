@@ -6,6 +6,7 @@ import csv
 import math
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from itertools import chain
 from pathlib import Path
@@ -28,6 +29,7 @@ from tunegen.data import (
     write_splits,
 )
 from tunegen.errors import UsageError
+from tunegen.finetune import META_CARRIED, InitialModel, start_from
 from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
@@ -182,6 +184,8 @@ class CharLanguageModel(pl.LightningModule):
         self._epoch_started = 0.0
         self._epoch_busy = 0.0
         self.chars_per_s = 0.0
+        # metadata that outlives a run, e.g. what it was fine-tuned from (finetune.META_CARRIED)
+        self.extra_meta: dict = {}
 
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
@@ -258,10 +262,12 @@ class CharLanguageModel(pl.LightningModule):
             "corpus": self.corpus_info,
             "best_val_bpc": self.best_val_bpc,
             "rng": torch.get_rng_state(),
+            **self.extra_meta,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint["tunegen"]
+        self.extra_meta = {key: meta[key] for key in META_CARRIED if key in meta}
         self.best_val_bpc = meta["best_val_bpc"]
         torch.set_rng_state(meta["rng"])
 
@@ -424,20 +430,22 @@ class TrainResult:
     epochs: int
     interrupted: bool
     global_rank: int  # 0 in the process that reports; DDP runs this in every process
+    finetuned_from: dict | None = None  # a fine-tuning run's lineage (finetune.start_from)
 
 
 def prepare_corpus(
-    train: TrainConfig, folder: Path, vocab: Vocabulary | None = None
+    train: TrainConfig, folder: Path, vocab: Vocabulary | None = None, extend: bool = False
 ) -> tuple[dict[str, Texts], Vocabulary, dict]:
     """Read the corpus in one streaming pass into split text files in `folder`; the vocabulary
-    comes from those texts unless given.
+    comes from those texts unless given (with `extend`, the given one plus the symbols of the
+    texts that it lacks: fine-tuning).
 
     Returns (texts by split, vocabulary, corpus description for the checkpoint). Tunes are never
     all in memory: a corpus of gigabytes needs the memory of its largest file, not of itself.
     MIDI corpora (--midi) come as word texts from midi_data.prepare_midi_corpus.
     """
     if train.corpus_kind == "midi":
-        return prepare_midi_corpus(train, vocab)
+        return prepare_midi_corpus(train, vocab, extend)
     report = ReadReport()
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
     augmenter = None
@@ -455,6 +463,8 @@ def prepare_corpus(
         report.changes.update(augmenter.counts)
     if vocab is None:
         vocab = Vocabulary.from_texts(chain(*texts.values()), train.tokenizer)
+    elif extend:
+        vocab = vocab.with_symbols_of(chain(*texts.values()))
     info = {
         "description": corpus_description(train.corpus),
         "report": report.summary(),
@@ -481,20 +491,33 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
 
 
 def train(
-    model_config: dict, config: TrainConfig, run_dir: Path, resume_from: Path | None = None
+    model_config: dict,
+    config: TrainConfig,
+    run_dir: Path,
+    resume_from: Path | None = None,
+    init: InitialModel | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> TrainResult:
-    """Train (or resume) a model, writing checkpoints, log.csv and curves.png to run_dir."""
+    """Train (or resume) a model, writing checkpoints, log.csv and curves.png to run_dir.
+
+    With `init`, fine-tune: start from that model's weights and vocabulary, extended to the
+    corpus' new symbols (finetune.py). `callbacks` join the Trainer's own (benchmarks).
+    """
     vocab = None
     if resume_from is not None:
         meta = read_checkpoint_file(resume_from)["tunegen"]
         vocab = Vocabulary.from_dict(meta["vocab"])
         model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
+    elif init is not None:
+        vocab = init.checkpoint.vocab
     pl.seed_everything(config.seed, verbose=False)
-    texts, vocab, info = prepare_corpus(config, run_dir, vocab)
+    texts, vocab, info = prepare_corpus(config, run_dir, vocab, extend=init is not None)
     rank_zero_only(print)(f"corpus: {info['description']}: {info['report']}", flush=True)
     module = CharLanguageModel(model_config, config, vocab, info)
+    if init is not None:
+        start_from(init, module, texts)
     data = CharDataModule(texts, vocab, config, run_dir)
-    trainer = build_trainer(config, run_dir)
+    trainer = build_trainer(config, run_dir, callbacks)
     try:
         with warnings.catch_warnings():
             # the folder holds this run's corpus .npy files (and log when resuming), and
@@ -507,10 +530,13 @@ def train(
     else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
         trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)
     epochs, rank = trainer.current_epoch, trainer.global_rank
-    return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank)
+    lineage = module.extra_meta.get("finetuned_from")
+    return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank, lineage)
 
 
-def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
+def build_trainer(
+    config: TrainConfig, run_dir: Path, callbacks: Sequence[Callback] = ()
+) -> pl.Trainer:
     """A Trainer with best/last/periodic checkpoints, the epoch log and Ctrl-C saving.
 
     With several devices or nodes it runs Lightning's DDP: one process per device, launched by
@@ -545,7 +571,7 @@ def build_trainer(config: TrainConfig, run_dir: Path) -> pl.Trainer:
         use_distributed_sampler=False,  # each dataset item is already this rank's whole batch
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
-        callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir)],
+        callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir), *callbacks],
         logger=False,
         num_sanity_val_steps=0,
         enable_model_summary=False,

@@ -43,7 +43,8 @@ def abc_tokens(text: str) -> list[str]:
 
 
 class Vocabulary:
-    """Id 0 is the end-of-tune marker, then the symbols in sorted order."""
+    """Id 0 is the end-of-tune marker, then the symbols in sorted order (then, for a fine-tuned
+    model, the symbols it added, also sorted: see with_symbols_of)."""
 
     def __init__(self, symbols: Sequence[str], tokenizer: str = "chars") -> None:
         if tokenizer not in TOKENIZERS:
@@ -72,6 +73,16 @@ class Vocabulary:
         chars = {c for token in counts for c in token}
         frequent = {t for t, n in counts.items() if len(t) > 1 and n >= MIN_TOKEN_COUNT}
         return cls([END_OF_TUNE, *sorted(chars | frequent)], tokenizer)
+
+    def with_symbols_of(self, texts: Iterable[str]) -> Vocabulary:
+        """This vocabulary with the characters (or, for "words", the words) of `texts` that it
+        lacks appended in sorted order: every existing symbol keeps its id, so a model's weights
+        still fit its first rows (fine-tuning, finetune.py). Returns self when nothing is new."""
+        seen: set[str] = set()
+        for text in texts:
+            seen.update(text.split() if self.tokenizer == "words" else text)
+        new = sorted(seen - set(self.symbols))
+        return Vocabulary([*self.symbols, *new], self.tokenizer) if new else self
 
     @property
     def end_id(self) -> int:
