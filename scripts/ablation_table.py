@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+from collections import Counter
 from pathlib import Path
 
 from tunegen.checkpoint import read_checkpoint_file
@@ -40,6 +41,7 @@ def run_row(folder: Path) -> dict | None:
     )
     return {
         "run": folder.name,
+        "corpus": "+".join(training["corpus"]),
         "shape": f"{model.get('num_layers', '?')} x {model.get('hidden_size', '?')}",
         "dropout": model.get("dropout", "?"),
         "symbols": training["tokenizer"],
@@ -62,20 +64,23 @@ def main() -> None:
     args = parser.parse_args()
     rows = [row for f in sorted(args.folder.iterdir()) if f.is_dir() if (row := run_row(f))]
     if args.winner:
-        finished = [r for r in rows if r["done"] and not math.isnan(r["val"])]
+        # runs on the main corpus only: a pre-training run's bits/char are on other tunes
+        corpus = Counter(r["corpus"] for r in rows).most_common(1)[0][0]
+        finished = [r for r in rows if r["done"] and r["corpus"] == corpus]
+        finished = [r for r in finished if not math.isnan(r["val"])]
         print(min(finished, key=lambda r: r["val"])["run"])
         return
     print(
-        "| run | shape | dropout | symbols | cleaned | extra keys | train tunes | epochs | "
-        "minutes | val bits/char | cleaned val bits/char |"
+        "| run | corpus | shape | dropout | symbols | cleaned | extra keys | train tunes | epochs "
+        "| minutes | val bits/char | cleaned val bits/char |"
     )
-    print("|---|---|---:|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["val"]):
         state = "" if r["done"] else " (running)"
         print(
-            f"| {r['run']}{state} | {r['shape']} | {r['dropout']} | {r['symbols']} | "
-            f"{r['cleaned']} | {r['keys']} | {r['train tunes']:,} | {r['epochs']} | "
-            f"{r['minutes']:.0f} | {r['val']:.3f} | {r['val clean']:.3f} |"
+            f"| {r['run']}{state} | {r['corpus']} | {r['shape']} | {r['dropout']} | "
+            f"{r['symbols']} | {r['cleaned']} | {r['keys']} | {r['train tunes']:,} | "
+            f"{r['epochs']} | {r['minutes']:.0f} | {r['val']:.3f} | {r['val clean']:.3f} |"
         )
 
 

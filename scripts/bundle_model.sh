@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one recorded command behind the bundled model (issue 14): an ablation on the bundled Irish
-# and Scottish collections, each run with a fixed budget (MINUTES, default 12: ten runs, about
+# and Scottish collections, each run with a fixed budget (MINUTES, default 11: eleven runs, about
 # 2 hours on 2 CPU cores), then, with SHIP=1, the winner exported in half precision into the
 # package, 200 tunes sampled and judged, and the model card written.
 #
@@ -9,7 +9,7 @@
 # skipped once its DONE file exists. Run it again after a Ctrl-C, a reboot or a lost session and
 # it continues where it was. The table (scripts/ablation_table.py) reads every run's log.csv.
 #
-#   MINUTES=12 scripts/bundle_model.sh             # the ablation (resumable), then the table
+#   MINUTES=11 scripts/bundle_model.sh             # the ablation (resumable), then the table
 #   SHIP=1 scripts/bundle_model.sh                  # the same, then ship the winner
 #   ONLY="base clean" MINUTES=0.2 EPOCHS=1 ...      # some runs, tiny budgets (a smoke test)
 #   ACCELERATOR=gpu ONLY="3x512" ...                # a larger run on a GPU (CPU runs stay the
@@ -22,41 +22,50 @@ read -r -a tunegen <<< "${TUNEGEN:-.venv/bin/tunegen}"
 read -r -a python <<< "${PYTHON:-.venv/bin/python}"
 corpus=${CORPUS:-oneills1850+ryansMammoth+airdsAirs}
 ablation=${ABLATION:-runs/ablation}
-minutes=${MINUTES:-12}
+minutes=${MINUTES:-11}
 epochs=${EPOCHS:-200}  # the time budget ends a run first
 keys=D,G,A,E,Bm
-common=(--abc "$corpus" --seed 0 --epochs "$epochs" --max-minutes "$minutes"
-        --accelerator "${ACCELERATOR:-cpu}")
+common=(--seed 0 --epochs "$epochs" --max-minutes "$minutes" --accelerator "${ACCELERATOR:-cpu}")
 lstm256=(--preset default --dropout 0.2)  # today's bundled model: 1 x LSTM 256
 lstm512x2=(--preset default --hidden-size 512 --embedding-size 64 --layers 2 --dropout 0.3
            --lr 3e-3)
 lstm512x3=(--preset default --hidden-size 512 --embedding-size 64 --layers 3 --dropout 0.5
            --lr 2e-3)  # folk-rnn's shape
 
-# name | options (the ablation: cleaning, augmentation, width and depth, dropout, tokens)
+# name | options. The ablation: cleaning, key augmentation, width and depth, dropout, tokens
+# against characters, and a pre-training pass on essenFolksong (8,500 songs) before the Irish
+# collections (`train --init`, issue 15: the vocabulary grows by the symbols the Irish text adds).
 declare -A runs=(
-  [base]="${lstm256[*]} --keep-unclean"
-  [clean]="${lstm256[*]}"
-  [clean-keys]="${lstm256[*]} --transpose $keys"
-  [clean-all-keys]="${lstm256[*]} --transpose-all"
-  [keys-unclean]="${lstm256[*]} --keep-unclean --transpose $keys"
-  [2x512]="${lstm512x2[*]} --transpose $keys"
-  [3x512]="${lstm512x3[*]} --transpose $keys"
-  [3x512-dropout0.3]="${lstm512x3[*]} --dropout 0.3 --transpose $keys"
-  [2x512-tokens]="${lstm512x2[*]} --transpose $keys --tokenizer abc"
+  [base]="${lstm256[*]} --abc $corpus --keep-unclean"
+  [clean]="${lstm256[*]} --abc $corpus"
+  [clean-keys]="${lstm256[*]} --abc $corpus --transpose $keys"
+  [clean-all-keys]="${lstm256[*]} --abc $corpus --transpose-all"
+  [keys-unclean]="${lstm256[*]} --abc $corpus --keep-unclean --transpose $keys"
+  [2x512]="${lstm512x2[*]} --abc $corpus --transpose $keys"
+  [3x512]="${lstm512x3[*]} --abc $corpus --transpose $keys"
+  [3x512-dropout0.3]="${lstm512x3[*]} --abc $corpus --dropout 0.3 --transpose $keys"
+  [2x512-tokens]="${lstm512x2[*]} --abc $corpus --transpose $keys --tokenizer abc"
+  [essen-pretrain]="${lstm512x2[*]} --abc ${PRETRAIN:-essenFolksong}"
+  [essen-then-irish]="--init $ablation/essen-pretrain/best.ckpt --abc $corpus --transpose $keys"
 )
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
-       2x512-tokens)
+       2x512-tokens essen-pretrain essen-then-irish)
 
 train_run() {  # name, options...: train, resume or skip one run of the ablation
   local name=$1 dir=$ablation/$1
   shift
   if [[ -e $dir/DONE ]]; then echo "== $name: done, skipped"; return; fi
-  local resume=()
-  if [[ -e $dir/last.ckpt ]]; then resume=(--resume "$dir"); echo "== $name: resuming"; fi
-  echo "== $name: ${tunegen[*]} train $* ${common[*]} --out $dir ${resume[*]}"
+  local options=("$@") resume=()
+  if [[ -e $dir/last.ckpt ]]; then
+    resume=(--resume "$dir")
+    echo "== $name: resuming"
+    for i in "${!options[@]}"; do  # a fine-tuning run resumes with --resume alone
+      if [[ ${options[i]} == --init ]]; then unset "options[i]" "options[i+1]"; fi
+    done
+  fi
+  echo "== $name: ${tunegen[*]} train ${options[*]} ${common[*]} --out $dir ${resume[*]}"
   local start=$SECONDS status=0
-  "${tunegen[@]}" train "$@" "${common[@]}" --out "$dir" "${resume[@]}" || status=$?
+  "${tunegen[@]}" train "${options[@]}" "${common[@]}" --out "$dir" "${resume[@]}" || status=$?
   if [[ $status != 0 ]]; then echo "== $name: stopped (exit $status); run again to resume"; exit "$status"; fi
   echo $(( SECONDS - start )) >> "$dir/seconds"
   touch "$dir/DONE"
@@ -67,14 +76,6 @@ for name in ${ONLY:-${order[*]}}; do
   # shellcheck disable=SC2086  # the options are words
   train_run "$name" ${runs[$name]}
 done
-# Pre-training on essenFolksong (8,500 songs) before the Irish collections needs a run that starts
-# from another run's weights with a vocabulary covering both corpora: `tunegen finetune` (issue 15).
-if "${tunegen[@]}" finetune --help > /dev/null 2>&1 && [[ -z ${ONLY:-} ]]; then
-  train_run essen-pretrain "${lstm512x2[@]}" --transpose-all --abc essenFolksong+"$corpus"
-  echo "== essen-pretrain: fine-tune it on $corpus with tunegen finetune (see issue 14's note)"
-else
-  echo "== essen pre-training: skipped (needs tunegen finetune, issue 15)"
-fi
 "${python[@]}" scripts/ablation_table.py "$ablation" | tee "$ablation/TABLE.md"
 
 [[ "${SHIP:-0}" == 1 ]] || exit 0

@@ -210,8 +210,8 @@ def run_finetune(args: argparse.Namespace, chosen: dict, model_overrides: dict) 
     init = read_initial_model(args.init)
     if args.midi:
         chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
-    elif any(n in chosen for n in ("parts", "grid", "codec", "transpose_all")):
-        raise UsageError("--parts, --grid, --codec and --transpose-all are for --midi")
+    elif any(n in chosen for n in ("parts", "grid", "codec")):
+        raise UsageError("--parts, --grid and --codec are for --midi")
     overrides = {**chosen, "corpus": tuple(args.midi or args.abc)}
     if args.preset is not None:
         overrides["preset"] = args.preset
