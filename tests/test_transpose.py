@@ -88,6 +88,8 @@ def test_keys_it_cannot_handle_raise_with_the_reason():
             transpose_by(tune, 2)
     with pytest.raises(TransposeError, match="microtonal"):
         transpose_by(one_tune("X:1\nT:t\nK:D\nA^/B c|\n"), 2)
+    with pytest.raises(TransposeError, match="accidental '=' with no note"):
+        transpose_by(one_tune("X:1\nT:t\nK:D\nA =3Dg c|\n"), 2)
 
 
 def test_target_keys_are_read_or_refused():

@@ -44,6 +44,7 @@ _TOKEN = re.compile(
     rf"|(?P<deco>{_DECORATION.pattern})"
     r"|(?P<field>\[(?P<field_name>[A-Za-z]):(?P<field_value>[^\]]*)\])"
     rf"|(?P<micro>{_MICROTONE.pattern})"
+    r"|(?P<stray>(?:\^\^|\^|__|_|=)(?![\^_=]*[A-Ga-g]))"
     rf"|(?P<bar>{_BAR.pattern})"
     r"|(?P<note>(?P<sign>\^\^|\^|__|_|=)?(?P<name>[A-Ga-g])(?P<marks>[',]*))"
     r"|(?P<other>[^\"!+\[|:^_=A-Ga-g]+|.)"
@@ -270,6 +271,8 @@ class _Mover:
                 out.append(f"[{name}:{value}]")
             elif kind == "micro":
                 raise TransposeError("microtonal accidental")
+            elif kind == "stray":  # "=3Dg" (quoted-printable "="): which note it means is unclear
+                raise TransposeError(f"accidental {token!r} with no note")
             elif kind == "bar":
                 out.append(token)
                 self.old_bar, self.new_bar = {}, {}
