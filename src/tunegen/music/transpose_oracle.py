@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 from tunegen.music.abc import Tune
@@ -23,29 +24,31 @@ def music21_interval(interval: Interval):
     return m21interval.Interval(noteStart=pitch.Pitch("C4"), noteEnd=end)
 
 
+# Quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor s4.19 an
+# annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" (a string) as a chord.
+_NOT_A_CHORD = re.compile(r'"(?![A-G^_<>@])[^"]*"')
+
+
 def _score(tune: Tune):
     from music21 import converter
 
+    text = _NOT_A_CHORD.sub("", VERSION_LINE + tune.abc(1))
     with warnings.catch_warnings():  # music21 warns about ABC it skips, the same on both sides
         warnings.simplefilter("ignore")
-        return converter.parse(VERSION_LINE + tune.abc(1), format="abc")
+        return converter.parse(text, format="abc")
 
 
 def _pitches(score) -> list[float]:
     """Sounding pitches (MIDI numbers) of every note and chord note, in order; for a chord symbol,
-    its pitch classes (music21 voices a chord symbol in an octave of its own choosing).
-
-    music21 reads any quoted text as a chord symbol, "f" (forte) included; ABC 2.1 s4.18 chord
-    symbols start with a capital A-G, and only those count (the transposer leaves the rest).
-    """
+    its pitch classes (music21 voices a chord symbol in an octave of its own choosing)."""
     from music21 import harmony
 
     pitches = []
     for element in score.flatten().notes:
-        if not isinstance(element, harmony.ChordSymbol):
-            pitches.extend(p.ps for p in element.pitches)
-        elif element.figure[:1] in LETTERS:
+        if isinstance(element, harmony.ChordSymbol):
             pitches.extend(p.ps % 12 for p in element.pitches)
+        else:
+            pitches.extend(p.ps for p in element.pitches)
     return pitches
 
 
