@@ -83,7 +83,7 @@ def main() -> None:
     if not abc2midi.available():
         sys.exit("abc2midi is not installed (Debian: apt-get install abcmidi)")
     sets = [
-        (str(path), abc2midi.split_tunes(path.read_text(errors="replace"))) for path in args.files
+        (path.name, abc2midi.split_tunes(path.read_text(errors="replace"))) for path in args.files
     ]
     if args.corpora:
         sets += [(name, corpus_texts(name, args.limit)) for name in CORPORA]

@@ -24,7 +24,7 @@ import torch
 
 from tunegen.models import PRESETS, build_model
 from tunegen.music.abc import read_corpus, split_train_val
-from tunegen.sampling import SamplingOptions, sample_tunes
+from tunegen.sampling import SamplingOptions, sample_tunes, sampling_threads
 from tunegen.training import resolve_configs, train
 from tunegen.vocab import Vocabulary
 
@@ -63,7 +63,8 @@ def sampling_speed(preset: str, vocab: Vocabulary, batch: int, chars: int) -> fl
     sample_tunes(model, vocab, batch, SamplingOptions(max_chars=50, seed=0))  # warm up
     options = SamplingOptions(max_chars=chars, seed=1)
     start = time.perf_counter()
-    texts = sample_tunes(model, vocab, batch, options, primer=HEADER)
+    with sampling_threads(model, batch):  # the threads `tunegen generate` would use
+        texts = sample_tunes(model, vocab, batch, options, primer=HEADER)
     elapsed = time.perf_counter() - start
     return sum(len(t) - len(HEADER) for t in texts) / elapsed
 

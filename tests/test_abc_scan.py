@@ -157,3 +157,19 @@ def test_metres_rhythms_tempi_chord_symbols_and_decorations() -> None:
     assert chord_symbol_problem("Dfoo") == 'Unrecognized chord name "foo"'
     assert decoration_known("trill") and decoration_known("D.S.")
     assert not decoration_known('F"Segno')
+
+
+def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:
+    rng = random.Random(1)
+    for tune in TUNES[::5]:
+        scan = AbcScanner()
+        for char in tune:
+            scan.feed(char)
+            if scan.in_header or scan.ended or rng.random() > 0.2:
+                continue
+            for line in ("|", "||", "|]"):
+                trial = scan.copy()
+                wrong, errors = len(trial.wrong_bars), len(trial.errors)
+                trial.feed(line + " ")
+                slow = len(trial.wrong_bars) == wrong and len(trial.errors) == errors
+                assert scan.bar_line_ok(line) == slow, (tune, line)

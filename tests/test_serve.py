@@ -363,11 +363,12 @@ def test_serve_runs_uvicorn_on_the_chosen_address(tmp_path, monkeypatch, capsys)
 
     calls = []
 
-    def fake_run(app, host, port, log_level):
-        assert app.state.studio.work_dir.is_dir()
-        calls.append((host, port, app.state.studio.work_dir))
+    def fake_run(server, sockets=None):
+        config = server.config
+        assert config.app.state.studio.work_dir.is_dir()
+        calls.append((config.host, config.port, config.app.state.studio.work_dir))
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     library = tmp_path / "lib.sqlite"
     sigterm_handler = signal.getsignal(signal.SIGTERM)
     args = ["serve", "--port", "8123", "--models", str(tmp_path), "--library", str(library)]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
+from tunegen.threads import add_threads_option, prepare_environment
 
 if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
     from tunegen.render import RenderOptions
@@ -111,6 +112,7 @@ def add_train(commands) -> None:
     run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
     run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
     run.add_argument("--precision", help="32, 32-true, bf16-mixed or 16-mixed")
+    add_threads_option(run)
     midi = p.add_argument_group("MIDI (with --midi)")
     midi.add_argument(
         "--parts",
@@ -299,25 +301,51 @@ def add_generate(commands) -> None:
         help="keep sampling until --num-tunes tunes pass these checks: valid,metre,novel",
     )
     p.add_argument("--max-samples", type=int, help="give up after this many samples (10 x N)")
+    add_threads_option(p)
+    form = p.add_argument_group("form and grammar (ABC models)")
+    form.add_argument("--form", help="parts of every tune, e.g. AABB, AB, ABC (repeats: AA)")
+    form.add_argument(
+        "--bars-per-part", type=int, help="bars in each part, 1-64 (default: the model's choice)"
+    )
+    form.add_argument(
+        "--rhythm", help="jig, reel, hornpipe, polka, waltz, ...: writes R: and the usual metre"
+    )
+    form.add_argument(
+        "--free",
+        action="store_true",
+        help="sample without following the ABC grammar (for comparison; no --form)",
+    )
     add_render_options(p)
     p.set_defaults(handler=run_generate)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
+    from tunegen.form import FormPlan
     from tunegen.sampling import HeaderPlan, SamplingOptions, compose, with_model_defaults
 
     plan = HeaderPlan(args.title, args.meter, args.key)
     if args.primer is not None and plan != HeaderPlan():
         raise UsageError("use --primer or --title/--meter/--key, not both")
+    form = FormPlan(args.form, args.bars_per_part, args.rhythm)
+    form.validate(args.meter)
+    if args.free and form.active:
+        raise UsageError("--form needs grammar-aware sampling: leave out --free")
     out = args.out or Path("generated.abc")
     if out.is_file() and not args.force:
         raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     if checkpoint.meta["corpus"].get("kind") == "midi":
-        if args.primer is not None or plan != HeaderPlan() or args.keep or args.render:
+        if (
+            args.primer is not None
+            or plan != HeaderPlan()
+            or args.keep
+            or args.render
+            or (form != FormPlan())
+        ):
             raise UsageError(
-                "--primer, --title/--meter/--key, --keep and --render are for ABC models; "
+                "--primer, --title/--meter/--key, --form/--rhythm, --keep and --render are "
+                "for ABC models; "
                 "use --primer-midi and --length with a MIDI model"
             )
         return run_generate_midi(args, checkpoint)
@@ -330,9 +358,12 @@ def run_generate(args: argparse.Namespace) -> int:
     render = render_options_from_args(args, args.render) if args.render else None
     primer = (args.primer or "").replace("\\n", "\n")
     if args.keep:
-        result = compose_keeping(args, checkpoint, options, primer, plan)
+        result = compose_keeping(args, checkpoint, options, primer, plan, form)
     else:
-        result = compose(checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan)
+        result = compose(
+            checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan,
+            form=form, grammar=not args.free,
+        )  # fmt: skip
     write_new_file(out, result.tunebook, args.force)
     complete = len(result.texts) - result.truncated
     print(
@@ -343,6 +374,8 @@ def run_generate(args: argparse.Namespace) -> int:
         f"sampled {result.chars:,} characters in {result.seconds:.1f} s "
         f"({result.chars_per_s:,.0f} chars/s)"
     )
+    if result.grammar is not None:
+        print(result.grammar.summary())
     if render is None:
         return 0
     return render_file(out, out.with_name(f"{out.stem}-render"), render)
@@ -391,7 +424,7 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
     return 0
 
 
-def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, plan):
+def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, plan, form):
     """`generate --keep`: sample until --num-tunes tunes pass the checks; report rejections."""
     from tunegen.music.abc import read_corpus
     from tunegen.selection import compose_kept, parse_checks
@@ -402,7 +435,7 @@ def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, 
     corpus = read_corpus(checkpoint.meta["training"]["corpus"]).tunes if "novel" in checks else []
     selection = compose_kept(
         checkpoint.model, checkpoint.vocab, args.num_tunes, options, checks, corpus,
-        args.max_samples, primer, plan,
+        args.max_samples, primer, plan, form, not args.free,
     )  # fmt: skip
     reasons = ", ".join(f"{n} {why}" for why, n in selection.rejected.most_common()) or "none"
     print(f"kept {len(selection.composition.texts)} of {selection.sampled} samples "
@@ -700,6 +733,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return exit code 2."""
     args = build_parser().parse_args(argv)
+    # before any handler imports torch or numpy, whose thread pools read the variables once
+    prepare_environment(getattr(args, "threads", None))
     try:
         return args.handler(args)
     except TunegenError as err:

@@ -25,6 +25,10 @@ class RenderError(TunegenError):
     """A tune cannot be rendered to one output format (MIDI, WAV or SVG)."""
 
 
+class WorkerError(RenderError):
+    """Work on one item crashed its worker process, ran past its time limit or failed there."""
+
+
 class NotFoundError(TunegenError):
     """A model, saved tune or rendered file with that name or id does not exist."""
 

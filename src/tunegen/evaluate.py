@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
-import multiprocessing
 import random
 import statistics
 import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tunegen.errors import CorpusError
+from tunegen.errors import CorpusError, RenderError, WorkerError
 from tunegen.music import style
 from tunegen.music.abc import Corpus, Tune, read_abc_file, resolve_abc_files
 from tunegen.music.abc_rhythm import key_name, read_bars
+from tunegen.music.bounds import LIMITS, check_tune
 from tunegen.music.melody import Melody, bars_melody, midi_melody
 from tunegen.music.metre import MetreResult, Structure, bar_structure, metre_share
 from tunegen.music.novelty import NoveltyIndex
+from tunegen.music.performance import without_beaming
+from tunegen.worker import WorkerPool, failure_reason
 
 __all__ = ["NoveltyIndex", "check_validity", "evaluate", "load_generated", "metre_share"]
 
@@ -68,6 +69,14 @@ def abc_facts(tune: Tune) -> TuneFacts:
     )
 
 
+def _facts_or_reason(tune: Tune) -> TuneFacts | str:
+    """The tune's facts, or why they cannot be read (say, a "(0" tuplet): one line, not a stop."""
+    try:
+        return abc_facts(tune)
+    except Exception as err:  # one odd tune is one line in the report, never the whole run
+        return failure_reason(err)
+
+
 def load_generated(spec: str) -> Generated:
     """Read generated tunes: an ABC file, folder or glob, or a .mid file or folder of them."""
     path = Path(spec)
@@ -82,7 +91,14 @@ def load_generated(spec: str) -> Generated:
         tunes, report = read_abc_file(file)
         generated.tunes.extend(tunes)
         generated.unreadable.extend(p for p in report.problems if "dropped tune" in p)
-    generated.facts = [abc_facts(tune) for tune in generated.tunes]
+    kept = []
+    for number, tune in enumerate(generated.tunes, 1):
+        facts = _facts_or_reason(tune)
+        if isinstance(facts, str):
+            generated.unreadable.append(f"tune {number} ({tune.title}): {facts}")
+        else:
+            kept.append((tune, facts))
+    generated.tunes, generated.facts = [t for t, _ in kept], [f for _, f in kept]
     if not generated.facts:
         raise CorpusError(f"{spec}: no tunes to evaluate")
     return generated
@@ -92,9 +108,17 @@ def _load_midi(spec: str, files: list[Path]) -> Generated:
     generated = Generated("midi", spec, [])
     for file in files:
         try:
-            generated.facts.append(TuneFacts(file.stem, midi_melody(file)))
+            melody = midi_melody(file)
         except CorpusError as err:
             generated.unreadable.append(str(err))
+            continue
+        except Exception as err:  # a MIDI file music21 chokes on costs its own line only
+            generated.unreadable.append(f"{file}: {failure_reason(err)}")
+            continue
+        if not melody:
+            generated.unreadable.append(f"{file}: no pitched notes (drums only?)")
+            continue
+        generated.facts.append(TuneFacts(file.stem, melody))
     if not generated.facts:
         raise CorpusError(f"{spec}: no readable MIDI files")
     return generated
@@ -104,7 +128,7 @@ def music21_error(text: str) -> str | None:
     """The error music21 raises parsing ABC `text`, or None; its warnings are not failures."""
     from music21 import converter  # local import: music21 takes seconds to import
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), without_beaming():  # beams are two thirds of the parse
         warnings.simplefilter("ignore")
         try:
             converter.parse(text, format="abc")
@@ -132,71 +156,54 @@ def _verovio_toolkit() -> Any:
     return verovio.toolkit()
 
 
-def _skip_beaming() -> None:
-    """Worker initializer: music21 turns beaming errors into warnings, which are no failures,
-    and beaming takes two thirds of its ABC parse time; so the validity workers do not beam."""
-    from music21 import stream
-
-    stream.Stream.makeBeams = lambda self, *args, **kwargs: None
-
-
 def _errors(text: str) -> tuple[str | None, str | None]:
     return music21_error(text), verovio_error(text)
 
 
-class _Checkers:
-    """Worker processes for the validity checks: verovio crashes on some input (6.4.1 on a `:]`
-    bar line), and a crash must cost one tune, not the whole evaluation."""
-
-    def __init__(self) -> None:
-        self.pool: ProcessPoolExecutor | None = None
-        self.jobs = 0
-
-    def _pool(self, jobs: int) -> ProcessPoolExecutor:
-        if self.pool is None or self.jobs != jobs:
-            self.close()
-            # fork, not spawn: spawn re-runs the caller's main module in every worker (a script
-            # without a main guard, `python -m tunegen`), and fork starts without re-importing.
-            fork = multiprocessing.get_context("fork")
-            self.pool = ProcessPoolExecutor(jobs, fork, initializer=_skip_beaming)
-            self.jobs = jobs
-        return self.pool
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-            self.pool = None
-
-    def errors(self, texts: Sequence[str], jobs: int) -> list[tuple[str | None, str | None]]:
-        """(music21 error, verovio error) per text; after a crash the rest run one at a time,
-        where the first unfinished text is the one that crashed."""
-        results: dict[int, tuple[str | None, str | None]] = {}
-        pending = list(range(len(texts)))
-        while pending:
-            pool = self._pool(jobs)
-            futures = [(i, pool.submit(_errors, texts[i])) for i in pending]
-            pending = []
-            for i, future in futures:
-                try:
-                    results[i] = future.result()
-                except BrokenProcessPool:
-                    pending.append(i)
-            if pending:
-                self.close()
-                if jobs == 1:
-                    crashed = pending.pop(0)
-                    crash = "verovio: crashed loading the tune"
-                    results[crashed] = (music21_error(texts[crashed]), crash)
-                jobs = 1
-        return [results[i] for i in range(len(texts))]
+def _music21_only(text: str) -> tuple[str | None, str | None]:
+    return music21_error(text), None
 
 
-_CHECKERS = _Checkers()
+# Worker processes for the validity checks, kept between calls: verovio crashes on some input
+# (6.4.1 on a `:]` bar line) and music21 can run for minutes on a tune past the limits; a crash
+# or a timeout must cost one tune, not the whole evaluation.
+_CHECKERS = WorkerPool("validity check")
+atexit.register(_CHECKERS.close)
+
+
+def validity_errors(tunes: Sequence[Tune], jobs: int) -> list[tuple[str | None, str | None]]:
+    """(music21 error, verovio error) per tune, numbered 1..N; a tune past the limits fails both
+    with the limit's reason, and a crashed check is put down to verovio once music21 alone has
+    read the tune again."""
+    results: list[tuple[str | None, str | None] | None] = [None] * len(tunes)
+    texts: dict[int, str] = {}
+    for index, tune in enumerate(tunes):
+        try:
+            check_tune(tune)
+            texts[index] = tune.abc(index + 1)
+        except RenderError as err:
+            results[index] = (f"limits: {err}", f"limits: {err}")
+    checked = _CHECKERS.map(
+        _errors, [(text,) for text in texts.values()], jobs, LIMITS.tune_seconds
+    )
+    crashed = []
+    for index, outcome in zip(texts, checked, strict=True):
+        if isinstance(outcome, WorkerError) and "crashed" in str(outcome):
+            crashed.append(index)
+        elif isinstance(outcome, WorkerError):
+            results[index] = (f"music21: {outcome}", f"verovio: {outcome}")
+        else:
+            results[index] = outcome
+    again = _CHECKERS.map(_music21_only, [(texts[i],) for i in crashed], 1, LIMITS.tune_seconds)
+    for index, outcome in zip(crashed, again, strict=True):
+        music21 = f"music21: {outcome}" if isinstance(outcome, WorkerError) else outcome[0]
+        results[index] = (music21, "verovio: crashed loading the tune")
+    return results  # type: ignore[return-value]
 
 
 def check_validity(tune: Tune) -> tuple[bool, str | None]:
     """(True, None) if music21 and verovio both read `tune`, else (False, the first error)."""
-    music21, verovio = _CHECKERS.errors([tune.abc(1)], jobs=1)[0]
+    music21, verovio = validity_errors([tune], jobs=1)[0]
     error = music21 or verovio
     return error is None, error
 
@@ -218,8 +225,7 @@ def _validity(generated: Generated, jobs: int) -> dict:
             "failures": failures,
         }
     music21_bad = verovio_bad = 0
-    texts = [tune.abc(number) for number, tune in enumerate(generated.tunes, 1)]
-    checked = _CHECKERS.errors(texts, jobs)
+    checked = validity_errors(generated.tunes, jobs)
     for number, (tune, errors) in enumerate(zip(generated.tunes, checked, strict=True), 1):
         music21_bad += errors[0] is not None
         verovio_bad += errors[1] is not None
@@ -280,13 +286,13 @@ def _structure_summary(facts: Sequence[TuneFacts]) -> dict:
 
 
 def _novelty(
-    generated: Generated, corpus: Corpus, corpus_facts: Sequence[TuneFacts], sample: int
+    generated: Generated, titles: Sequence[str], corpus_facts: Sequence[TuneFacts], sample: int
 ) -> dict:
     index = NoveltyIndex([f.melody for f in corpus_facts])
     per_tune = []
     for number, facts in enumerate(generated.facts, 1):
         near = index.nearest(facts.melody)
-        title = corpus.tunes[near.index].title if near.index is not None else None
+        title = titles[near.index] if near.index is not None else None
         per_tune.append(
             {
                 "tune": number,
@@ -361,7 +367,9 @@ def evaluate(
         seconds[stage] = round(time.perf_counter() - start, 3)
         start = time.perf_counter()
 
-    corpus_facts = [abc_facts(tune) for tune in corpus.tunes]
+    read = [(tune.title, _facts_or_reason(tune)) for tune in corpus.tunes]
+    corpus_titles = [title for title, facts in read if not isinstance(facts, str)]
+    corpus_facts = [facts for _, facts in read if not isinstance(facts, str)]
     lap("corpus bars and melodies")
     report: dict = {
         "tunes": {
@@ -380,7 +388,7 @@ def evaluate(
         "corpus": _structure_summary(corpus_facts),
     }
     lap("metre and structure")
-    report["novelty"] = _novelty(generated, corpus, corpus_facts, reference_sample)
+    report["novelty"] = _novelty(generated, corpus_titles, corpus_facts, reference_sample)
     lap("novelty")
     report["style"] = _style(generated.facts, corpus_facts)
     lap("style")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +13,12 @@ from urllib.parse import quote
 
 from tunegen.errors import CorpusError, RenderError, UsageError
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
+from tunegen.music.bounds import LIMITS, check_performance, check_tune
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.music.performance import PlayOptions, abc_to_performance
 from tunegen.music.sheet import SheetRenderer
 from tunegen.music.synth import choose_synth, render_wav
+from tunegen.worker import Worker
 
 FORMATS = ("midi", "wav", "svg")
 EXTENSIONS = {"abc": ".abc", "midi": ".mid", "wav": ".wav", "svg": ".svg"}
@@ -121,33 +125,79 @@ def _write_svgs(out_dir: Path, stem: str, pages: list[str]) -> list[str]:
     return names
 
 
-def _render_one(
-    result: TuneResult, out_dir: Path, options: RenderOptions, synth: str, sheets: SheetRenderer
-) -> None:
-    """All requested formats for one tune; the SVG is drawn by the worker meanwhile."""
-    stem, wanted = result.stem, options.formats
-    if "svg" in wanted:
-        sheets.submit(result.abc)
-    performance = midi = None
-    if "midi" in wanted or "wav" in wanted:
+def _play_files(
+    abc: str, out_dir: str, stem: str, options: RenderOptions, synth: str
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """In the play worker: one tune's MIDI and WAV files and WAV failure; raises (for both
+    formats) if the tune cannot be played or would play past the limits."""
+    performance = abc_to_performance(abc, options.play)
+    check_performance(performance)
+    midi = performance_to_midi(performance)
+    files: dict[str, list[str]] = {}
+    failures: dict[str, str] = {}
+    if "midi" in options.formats:
+        (Path(out_dir) / f"{stem}.mid").write_bytes(midi)
+        files["midi"] = [f"{stem}.mid"]
+    if "wav" in options.formats:
+        wav = Path(out_dir) / f"{stem}.wav"
         try:
-            performance = abc_to_performance(result.abc, options.play)
-            midi = performance_to_midi(performance)
-        except Exception as err:  # as in _attempt: both formats need the performance
-            result.failures.update({fmt: _why(err) for fmt in ("midi", "wav") if fmt in wanted})
-    if "midi" in wanted and midi is not None:
-        (out_dir / f"{stem}.mid").write_bytes(midi)
-        result.files["midi"] = [f"{stem}.mid"]
-    if "wav" in wanted and performance is not None:
-        wav = out_dir / f"{stem}.wav"
-
-        def write_wav() -> list[str]:
             render_wav(performance, midi, wav, synth, options.soundfont)
-            return [wav.name]
+            files["wav"] = [wav.name]
+        except Exception as err:  # as in _attempt: the MIDI stands without the WAV
+            wav.unlink(missing_ok=True)
+            failures["wav"] = _why(err)
+    return files, failures
 
-        _attempt(result, "wav", write_wav)
+
+class RenderWorkers:
+    """The child processes a render runs its tunes in: music21 and the synthesizer (play), and
+    verovio (sheets). Each call on a tune has the tune's time limit; see tunegen.worker."""
+
+    def __init__(self) -> None:
+        self.play = Worker("music21")
+        self.sheets = SheetRenderer()
+
+    def close(self) -> None:
+        """Stop both children now (a call waiting on one fails at once)."""
+        self.play.close()
+        self.sheets.close()
+
+    def __enter__(self) -> RenderWorkers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _render_one(
+    result: TuneResult,
+    out_dir: Path,
+    options: RenderOptions,
+    synth: str,
+    workers: RenderWorkers,
+    seconds: float,
+) -> None:
+    """All requested formats for one tune, each within `seconds`; the SVG is drawn by its
+    worker meanwhile. A format that fails leaves no file behind."""
+    stem, wanted = result.stem, options.formats
+    start = time.monotonic()  # both workers share the tune's time: they run side by side
     if "svg" in wanted:
-        _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, sheets.collect()))
+        workers.sheets.submit(result.abc)
+    played = [fmt for fmt in ("midi", "wav") if fmt in wanted]
+    if played:
+        try:
+            files, failures = workers.play.call(
+                _play_files, result.abc, str(out_dir), stem, options, synth, timeout=seconds
+            )
+            result.files.update(files)
+            result.failures.update(failures)
+        except RenderError as err:  # both formats need the performance
+            for fmt in played:
+                (out_dir / f"{stem}{EXTENSIONS[fmt]}").unlink(missing_ok=True)
+            result.failures.update({fmt: _why(err) for fmt in played})
+    if "svg" in wanted:
+        left = max(0.1, seconds - (time.monotonic() - start))
+        _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, workers.sheets.collect(left)))
 
 
 def render_tunebook(
@@ -155,10 +205,17 @@ def render_tunebook(
     out_dir: Path,
     options: RenderOptions,
     problems: Sequence[str | None] = (),
+    workers: RenderWorkers | None = None,
+    job_seconds: float | None = None,
 ) -> RenderReport:
     """Render every tune to `options.formats` in `out_dir`, plus index.html; never raises for a
     bad tune (its failures are in the report). UsageError if files would be overwritten.
-    `problems[i]`, when given, is why tune i cannot be rendered at all (e.g. it has no K:)."""
+    `problems[i]`, when given, is why tune i cannot be rendered at all (e.g. it has no K:).
+
+    Each tune is checked against the limits (tunegen.music.bounds) and rendered in `workers`
+    (default: new ones for this call) within its time limit; with `job_seconds`, tunes left
+    when the whole job's time is up fail with that reason.
+    """
     width = max(3, len(str(len(tunes))))
     results = [
         TuneResult(n, tune.title, f"{n:0{width}d}-{slugify(tune.title)}", tune.abc(n))
@@ -171,26 +228,37 @@ def render_tunebook(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
-    with SheetRenderer() as sheets:
+    deadline = None if job_seconds is None else time.monotonic() + job_seconds
+    with contextlib.nullcontext(workers) if workers else RenderWorkers() as running:
         for tune, result in zip(tunes, results, strict=True):
             (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")
             result.files["abc"] = [f"{result.stem}.abc"]
             problem = problems[result.number - 1] if result.number <= len(problems) else None
+            left = LIMITS.tune_seconds if deadline is None else deadline - time.monotonic()
             try:
                 if problem:
                     raise ValueError(problem)
+                if left <= 0:
+                    raise ValueError(f"the job's time limit ({job_seconds:g} s) ran out")
                 check_key(tune.field("K") or "")
-            except ValueError as err:
+                check_tune(tune)
+            except (ValueError, RenderError) as err:
                 result.failures.update({fmt: str(err) for fmt in options.formats})
                 continue
-            _render_one(result, out_dir, options, synth, sheets)
+            seconds = min(LIMITS.tune_seconds, left)
+            _render_one(result, out_dir, options, synth, running, seconds)
     report = RenderReport(out_dir, options.formats, synth, results)
     report.index.write_text(tunebook_page(report), encoding="utf-8")
     return report
 
 
 def render_abc_text(
-    text: str, out_dir: Path, options: RenderOptions, source: str = "<text>"
+    text: str,
+    out_dir: Path,
+    options: RenderOptions,
+    source: str = "<text>",
+    workers: RenderWorkers | None = None,
+    job_seconds: float | None = None,
 ) -> RenderReport:
     """Render every tune of an ABC tunebook's text, keeping tunes that cannot be normalised
     (their failures are in the report). CorpusError if the text has no tune (no X: line)."""
@@ -198,7 +266,7 @@ def render_abc_text(
     if not pairs:
         raise CorpusError(f"{source}: no tunes to render (no X: line)")
     tunes, problems = [tune for tune, _ in pairs], [problem for _, problem in pairs]
-    return render_tunebook(tunes, out_dir, options, problems)
+    return render_tunebook(tunes, out_dir, options, problems, workers, job_seconds)
 
 
 _STYLE = """

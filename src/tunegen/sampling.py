@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from tunegen.errors import UsageError
+from tunegen.form import FormPlan
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import tunebook_from_texts
+from tunegen.threads import blas_threads, product_threads
 from tunegen.vocab import Vocabulary
 
 
@@ -53,13 +56,19 @@ class NumpyLSTMStepper:
             tuple(array(w) for w in model._layer_weights(i)) for i in range(model.config.num_layers)
         ]
         w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
-        self.table = array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0  # [V, 4H]
-        self.w_hh0 = np.ascontiguousarray(w_hh0.T)  # [H, 4H]
+        size = model.config.hidden_size
+        # sigmoid(z) = tanh(z / 2) / 2 + 1/2: the i, f and o gates' weights and biases are halved
+        # here, so one tanh serves all four gates. Halving is exact in floating point, so the
+        # logits are bit for bit those of the unhalved products.
+        half = np.full(4 * size, 0.5, dtype=np.float32)
+        half[2 * size : 3 * size] = 1.0  # g keeps its tanh
+        self.table = (array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0) * half  # [V, 4H]
+        self.w_hh0 = np.ascontiguousarray(w_hh0.T * half)  # [H, 4H]
         # upper layers: one product of [x, h] with the stacked [W_ih; W_hh]
         self.w_upper = [
-            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T) for w in weights[1:]
+            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T * half) for w in weights[1:]
         ]
-        self.b_upper = [w[2] + w[3] for w in weights[1:]]
+        self.b_upper = [(w[2] + w[3]) * half for w in weights[1:]]
         self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H or D, V]
         self.head_b = array(model.head.bias)
         if model.config.head_size:  # fold the linear Dense [H, D] into the output: [H, V]
@@ -82,8 +91,9 @@ class NumpyLSTMStepper:
             else:
                 xh = np.concatenate([x, h], axis=1)  # [B, 2H]
                 gates = xh @ self.w_upper[layer - 1] + self.b_upper[layer - 1]
-            sig = np.tanh(gates * 0.5) * 0.5 + 0.5  # sigmoid, one pass over all gates
-            c = sig[:, size : 2 * size] * c + sig[:, :size] * np.tanh(gates[:, 2 * size : 3 * size])
+            t = np.tanh(gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
+            sig = t * 0.5 + 0.5  # the sigmoids of i, f and o (the g slice is not used)
+            c = sig[:, size : 2 * size] * c + sig[:, :size] * t[:, 2 * size : 3 * size]
             x = sig[:, 3 * size :] * np.tanh(c)
             self.state[layer] = (x, c)
         return x @ self.head_w + self.head_b
@@ -113,6 +123,18 @@ def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
     if isinstance(model, LSTMModel) and on_cpu:
         return NumpyLSTMStepper(model)
     return TorchStepper(model)
+
+
+def sampling_threads(
+    model: nn.Module, batch_size: int, budget: int | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """BLAS threads for sampling `batch_size` tunes with `model` on the CPU: one for the small
+    products of a small batch (more threads only wait on each other, or spin against other
+    programs), up to `budget` for large ones. A no-op for models that sample in torch."""
+    if not isinstance(model, LSTMModel) or next(model.parameters()).device.type != "cpu":
+        return contextlib.nullcontext()
+    hidden = model.config.hidden_size
+    return blas_threads(product_threads(batch_size, 2 * hidden, 4 * hidden, budget))
 
 
 def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
@@ -168,13 +190,17 @@ class HeaderPlan:
     title: str | None = None
     meter: str | None = None
     key: str | None = None
+    rhythm: str | None = None  # R:, written after the metre (form control's --rhythm)
 
     def opening(self) -> str:
-        """Forced text at the start of a tune: the title line (or "T:"), then the meter line."""
+        """Forced text at the start of a tune: the title line (or "T:"), then metre and rhythm."""
         if self.title is None:
-            return "T:" if self.meter else ""
+            return "T:" if self.meter or self.rhythm else ""
+        return f"T:{self.title}\n{self._metre_lines()}"
+
+    def _metre_lines(self) -> str:
         meter = f"M:{self.meter}\n" if self.meter else ""
-        return f"T:{self.title}\n{meter}"
+        return meter + (f"R:{self.rhythm}\n" if self.rhythm else "")
 
 
 # Header fields a tune may open with (ABC 2.1 section 3): X: is numbered by the tunebook.
@@ -205,7 +231,7 @@ class _RowConstraint:
         self.plan, self.vocab, self.starts = plan, vocab, starts
         self.not_end = np.arange(len(vocab)) != vocab.end_id
         self.pending: list[int] = list(vocab.encode(plan.opening()))[::-1]
-        self.meter_after_title = plan.title is None and plan.meter is not None
+        self.meter_after_title = plan.title is None and bool(plan.meter or plan.rhythm)
         self.line = ""
         self.lines = 0
         self.in_header = True
@@ -233,7 +259,7 @@ class _RowConstraint:
             self.in_header = False
         elif self.meter_after_title and self.line.startswith("T:"):
             self.meter_after_title = False
-            self._queue(f"M:{self.plan.meter}\n")
+            self._queue(self.plan._metre_lines())
         self.line = ""
         self.lines += 1
 
@@ -248,12 +274,28 @@ def sample_tunes(
     options: SamplingOptions,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    form: FormPlan | None = None,
+    grammar: bool = True,
+    stats: GrammarStats | None = None,
 ) -> list[str]:
-    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars."""
+    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars.
+
+    With `grammar` (ABC models only), every tune is kept well formed as it is written (see
+    `tunegen.grammar`) and follows `form`; `stats` collects what that took. Without it, the
+    model writes freely: only the header rules of `_RowConstraint` apply.
+    """
     options.validate()
     if num_tunes < 1:
         raise UsageError(f"--num-tunes must be >= 1, got {num_tunes}")
-    plan = plan or HeaderPlan()
+    plan, form = resolve_plans(plan or HeaderPlan(), form or FormPlan())
+    if form.active and (not grammar or vocab.tokenizer == "words"):
+        raise UsageError("--form needs grammar-aware sampling of an ABC model (not --free)")
+    if grammar and vocab.tokenizer != "words":
+        from tunegen.grammar import sample_grammar  # local: grammar builds on this module
+
+        return sample_grammar(
+            model, vocab, num_tunes, options, primer, plan, form, stats or GrammarStats()
+        )
     primer_ids = vocab.encode(primer)
     stepper = make_stepper(model)
     stepper.reset(num_tunes)
@@ -286,6 +328,15 @@ def sample_tunes(
     return [primer + vocab.decode(_until_end(row[:length])) for row in out]
 
 
+def resolve_plans(plan: HeaderPlan, form: FormPlan) -> tuple[HeaderPlan, FormPlan]:
+    """Check the form options against the header ones; the rhythm's R: and usual metre (unless
+    a metre was given) go into the header plan."""
+    form.validate(plan.meter)
+    if form.rhythm is None:
+        return plan, form
+    return replace(plan, meter=plan.meter or form.meter(), rhythm=form.rhythm), form
+
+
 def _header_rows(
     plan: HeaderPlan, vocab: Vocabulary, num_tunes: int, primer: str
 ) -> list[_RowConstraint]:
@@ -308,6 +359,33 @@ def _until_end(ids: Sequence[int]) -> list[int]:
 
 
 @dataclass
+class GrammarStats:
+    """What grammar-aware sampling did: bars sampled again, tunes restarted or given up."""
+
+    retries: int = 0  # bars (or header lines) sampled again from their start
+    restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
+    repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
+    gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
+    masked_steps: int = 0  # row-steps where a mask removed symbols
+    steps: int = 0  # batch steps, backtracked ones included
+    reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
+
+    def merge(self, other: GrammarStats) -> None:
+        """Add another batch's counts to these."""
+        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
+            f"{self.repaired} endings mended, {self.gave_up} left unchecked"
+        )
+
+
+@dataclass
 class Composition:
     """Sampled tunes as a tunebook, with what happened to each."""
 
@@ -316,6 +394,7 @@ class Composition:
     truncated: int
     chars: int
     seconds: float
+    grammar: GrammarStats | None = None  # None: sampled with --free
 
     @property
     def chars_per_s(self) -> float:
@@ -329,10 +408,16 @@ def compose(
     options: SamplingOptions,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    threads: int | None = None,
+    form: FormPlan | None = None,
+    grammar: bool = True,
 ) -> Composition:
-    """Sample tunes and assemble a tunebook that never fails on a bad sample."""
+    """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
+    the BLAS threads (default: the process's count, see tunegen.threads)."""
     start = time.perf_counter()
-    texts = sample_tunes(model, vocab, num_tunes, options, primer, plan)
+    stats = GrammarStats() if grammar and vocab.tokenizer != "words" else None
+    with sampling_threads(model, num_tunes, threads):
+        texts = sample_tunes(model, vocab, num_tunes, options, primer, plan, form, grammar, stats)
     seconds = time.perf_counter() - start
     notes = [
         f"stopped at --max-chars {options.max_chars} before the end of the tune"
@@ -342,4 +427,5 @@ def compose(
     ]
     chars = sum(len(text) - len(primer) for text in texts)
     truncated = sum(note is not None for note in notes)
-    return Composition(tunebook_from_texts(texts, notes), texts, truncated, chars, seconds)
+    tunebook = tunebook_from_texts(texts, notes)
+    return Composition(tunebook, texts, truncated, chars, seconds, stats)

@@ -11,8 +11,9 @@ from torch import nn
 
 from tunegen.errors import UsageError
 from tunegen.evaluate import NoveltyIndex, check_validity, metre_share
+from tunegen.form import FormPlan
 from tunegen.music.abc import Tune, parse_tunebook, tunebook_from_texts
-from tunegen.sampling import Composition, HeaderPlan, SamplingOptions, compose
+from tunegen.sampling import Composition, GrammarStats, HeaderPlan, SamplingOptions, compose
 from tunegen.vocab import Vocabulary
 
 CHECKS = ("valid", "metre", "novel")
@@ -65,17 +66,31 @@ def compose_kept(
     max_samples: int | None = None,
     primer: str = "",
     plan: HeaderPlan | None = None,
+    form: FormPlan | None = None,
+    grammar: bool = True,
 ) -> Selection:
     """Sample batches until `num_tunes` pass `checks` or `max_samples` (10 x N) are drawn."""
     limit = max_samples or 10 * num_tunes
     index = NoveltyIndex(corpus) if "novel" in checks and corpus else None
     kept: list[str] = []
     rejected: Counter[str] = Counter()
+    stats = GrammarStats() if grammar else None
     sampled, chars, start, round_ = 0, 0, time.perf_counter(), 0
     while len(kept) < num_tunes and sampled < limit:
         batch = min(max(num_tunes - len(kept), 8), limit - sampled)
         seed = None if options.seed is None else options.seed + round_
-        result = compose(model, vocab, batch, replace(options, seed=seed), primer, plan)
+        result = compose(
+            model,
+            vocab,
+            batch,
+            replace(options, seed=seed),
+            primer,
+            plan,
+            form=form,
+            grammar=grammar,
+        )
+        if stats is not None and result.grammar is not None:
+            stats.merge(result.grammar)
         for text in result.texts:
             reason = (
                 "stopped at --max-chars" if len(text) - len(primer) >= options.max_chars else None
@@ -87,6 +102,6 @@ def compose_kept(
                 kept.append(text)
         sampled, chars, round_ = sampled + batch, chars + result.chars, round_ + 1
     composition = Composition(
-        tunebook_from_texts(kept), kept, 0, chars, time.perf_counter() - start
+        tunebook_from_texts(kept), kept, 0, chars, time.perf_counter() - start, stats
     )
     return Selection(composition, sampled, rejected)

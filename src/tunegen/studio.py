@@ -3,7 +3,9 @@ and rendering into a work folder by id, and a bound on how many such jobs run at
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,7 +15,8 @@ from pathlib import Path
 
 from tunegen import checkpoint as checkpoints
 from tunegen.errors import BusyError, NotFoundError
-from tunegen.render import RenderOptions, RenderReport, render_abc_text
+from tunegen.form import FormPlan
+from tunegen.render import RenderOptions, RenderReport, RenderWorkers, render_abc_text
 from tunegen.sampling import (
     Composition,
     HeaderPlan,
@@ -21,9 +24,11 @@ from tunegen.sampling import (
     compose,
     with_model_defaults,
 )
+from tunegen.threads import free_cores, set_blas_threads
 
 BUNDLED = "bundled"
 MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core
+JOB_SECONDS = 300.0  # a render job's whole time; each tune also has its own limit (bounds.py)
 _RENDER_ID = re.compile(r"[0-9a-f]{32}")
 # What render_tunebook writes: NNN-slug.abc/.mid/.wav/.svg and NNN-slug-2.svg, ... (no index.html)
 _RENDERED_FILE = re.compile(r"[0-9]{3,}-[a-z0-9-]+\.(?:abc|mid|wav|svg)")
@@ -96,12 +101,57 @@ class Studio:
         work_dir: Path,
         render_options: RenderOptions | None = None,
         max_jobs: int = MAX_JOBS,
+        job_seconds: float = JOB_SECONDS,
     ) -> None:
         self.models_dir = models_dir
         self.work_dir = work_dir
         self.render_options = render_options or RenderOptions()
         self.cache = ModelCache()
         self.gate = JobGate(max_jobs)
+        self.job_seconds = job_seconds
+        # each job's share of the threads, so that max_jobs jobs at once do not oversubscribe
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        total = int(threads) if threads.isdigit() and int(threads) > 0 else free_cores()
+        self.threads = max(1, total // max_jobs)
+        self._idle: list[RenderWorkers] = []  # child processes kept warm between jobs
+        self._busy: set[RenderWorkers] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def limit_threads(self) -> None:
+        """Size torch's and BLAS's process-wide pools to one job's share (for `serve`)."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        set_blas_threads(self.threads)
+
+    @contextmanager
+    def _workers(self) -> Iterator[RenderWorkers]:
+        """A job's render worker processes: warm ones if any are idle."""
+        with self._lock:
+            if self._closed:
+                raise BusyError("the server is stopping")
+            workers = self._idle.pop() if self._idle else RenderWorkers()
+            self._busy.add(workers)
+        try:
+            yield workers
+        finally:
+            with self._lock:
+                self._busy.discard(workers)
+                if not self._closed:
+                    self._idle.append(workers)
+            if self._closed:
+                workers.close()
+
+    def close(self) -> None:
+        """Stop every job's child processes now (safe from a signal handler or any thread):
+        running jobs end at once, their remaining tunes failed; no new job starts."""
+        with self._lock:
+            self._closed = True
+            everyone = [*self._idle, *self._busy]
+            self._idle = []
+        for workers in everyone:
+            workers.close()
 
     def models(self) -> dict[str, Path]:
         """The models to pick from, looked up afresh so that new checkpoints show up."""
@@ -124,11 +174,24 @@ class Studio:
         options: SamplingOptions,
         primer: str = "",
         plan: HeaderPlan | None = None,
+        form: FormPlan | None = None,
+        grammar: bool = True,
     ) -> Rendered:
-        """Sample `num_tunes` tunes with a model and render them all."""
+        """Sample `num_tunes` tunes with a model (grammar-aware unless `grammar` is False, in
+        the `form` asked for) and render them all."""
         checkpoint = self.checkpoint(model)
         options = with_model_defaults(options, checkpoint.meta)
-        composition = compose(checkpoint.model, checkpoint.vocab, num_tunes, options, primer, plan)
+        composition = compose(
+            checkpoint.model,
+            checkpoint.vocab,
+            num_tunes,
+            options,
+            primer,
+            plan,
+            self.threads,
+            form=form,
+            grammar=grammar,
+        )
         rendered = self.render(composition.tunebook)
         rendered.composition = composition
         return rendered
@@ -136,7 +199,15 @@ class Studio:
     def render(self, abc: str) -> Rendered:
         """Render every tune of an ABC text into a new folder; CorpusError if it has no tune."""
         render_id = uuid.uuid4().hex
-        report = render_abc_text(abc, self.work_dir / render_id, self.render_options, "abc")
+        folder = self.work_dir / render_id
+        try:
+            with self._workers() as workers:
+                report = render_abc_text(
+                    abc, folder, self.render_options, "abc", workers, self.job_seconds
+                )
+        except BaseException:  # a failed job leaves no files behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return Rendered(render_id, report)
 
     def rendered_file(self, render_id: str, name: str) -> Path:

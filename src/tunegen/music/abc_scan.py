@@ -6,73 +6,58 @@ endings. It keeps the time in the open bar as an exact `Fraction` of a whole not
 repeats the way abc2midi does (`abc_playback.Playback`) and keeps the first error abc2midi
 (abcmidi 2023-02-08, `abc2midi -c`) would report. A sampler feeds it every sampled symbol, asks
 "would a bar line close a right bar here?", "how much time is left in this bar?", "can the tune
-end here?", and backtracks with `copy()`. `check_tune` gives the whole-tune verdict.
+end here?", and backtracks with `copy()`. `check_text` (and `metre.check_tune`) give the
+whole-tune verdict. The body's tokens and events are read by `abc_body.BodyReader`.
 
 Usage::
 
     scan = AbcScanner()
     scan.feed("X:1\\nM:6/8\\nL:1/8\\nK:D\\n")
     scan.feed("A|dfa")          # a symbol at a time works the same: feed("d"), feed("f")...
-    scan.time_left()            # Fraction(3, 8)
+    scan.time_left()            # Fraction(3, 8); ticks_left() is the same in integer TICKS
     scan.bar_line_ok("|")       # False: the bar is short and not the first one
     saved = scan.copy()         # cheap; `saved` is unaffected by later feeding
 
 Text is consumed when it can no longer change meaning (`A` may still become `A2`, `|` may become
-`||`); `pending` holds the rest, and the questions take it into account.
+`||` or `|:`, so a bar line counts in `bars` once the next character comes); `pending` holds the
+rest, and the questions take it into account.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from tunegen.music import abc_playback as pb
+from tunegen.music.abc_body import (
+    _LENGTH,
+    _LENGTH_CHARS,
+    _LETTERS,
+    _NO_TIME_PENDING,
+    _NOTE,
+    _PENDING,
+    _PITCH_END,
+    TICKS,
+    BarRecord,
+    BodyReader,
+    _length,
+    from_ticks,
+    to_ticks,
+)
 from tunegen.music.abc_rhythm import key_signature
 from tunegen.music.abc_rules import (
-    FIELD_LETTERS,
-    chord_symbol_problem,
     field_line,
     key_problem,
-    length_problem,
     meter_counts,
     parse_meter,
     rhythm_problem,
     tempo_problem,
 )
 
-# ABC 2.1 section 4.1: semitones of the natural notes above C.
-_SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-_ACCIDENTAL = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2, "=^": 1, "=_": -1}
-# abc2midi's one-letter decorations (parseabc.c), H is a fermata: it doubles the note.
-_DECORATION_CHARS = ".MLRH~Tuv'OPS"
-_NOTE = re.compile(
-    r"(?P<deco>[.MLRH~Tuv'OPS]*)(?P<acc>\^\^|\^|__|_|=\^|=_|=)?(?P<micro>\d*/\d*|\d+)?"
-    r"(?P<letter>[A-Ga-g])(?P<octave>[',]*)(?P<num>\d*)(?P<slashes>/*)(?P<den>\d*)"
-)
-_LENGTH_CHARS = frozenset("0123456789/")
-_ORNAMENTS = frozenset("R~T")  # roll, ornament (played as a cut), trill
-_LETTERS = frozenset("ABCDEFGabcdefg")
-_PITCH_END = frozenset("ABCDEFGabcdefg',")
-_REST = re.compile(r"[zx](\d*)(/*)(\d*)")
-_DECO_ONLY = re.compile(r"[.MLRH~Tuv'OPS]*")
-_LENGTH = re.compile(r"(\d*)(/*)(\d*)")
-_REP_LIST = re.compile(r"\d+(?:[-,]\d+)*")
-_TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
-_INLINE = re.compile(r"\[([A-Za-z]):([^\]]*)(\]?)")
+__all__ = ["TICKS", "AbcScanner", "BarRecord", "ScanVerdict", "check_text", "scan_text"]
+
 _FIELD_LINE = re.compile(r"^([A-Za-z+]):(.*)$")
-
-
-@dataclass(frozen=True)
-class BarRecord:
-    """A bar as written, closed by `line`: its time and whether abc2midi finds no fault in it."""
-
-    number: int  # 1-based, counting bars as written (bar lines that close music)
-    time: Fraction
-    line: str
-    meter: Fraction | None
-    ending: str = ""  # the ending ("1", "2", "1,3") the bar opens, if any
 
 
 @dataclass(frozen=True)
@@ -84,60 +69,7 @@ class ScanVerdict:
     problems: tuple[str, ...]
 
 
-# Time is counted in integer ticks: a whole note has TICKS, which every length of note, unit,
-# tuplet (up to 13) and broken rhythm divides. Integers keep the per-note cost low; the public
-# properties give `Fraction`s of a whole note.
-TICKS = pb.TICKS
-_LENGTHS: dict[tuple[str, str, str], tuple[int, int]] = {}
-
-
-def _length(num: str, slashes: str, den: str) -> tuple[int, int]:
-    """abc2midi's readlen as (numerator, denominator): "2", "/", "//", "/3", "3/2" (ABC 2.1 4.3)."""
-    key = (num, slashes, den)
-    found = _LENGTHS.get(key)
-    if found is not None:
-        return found
-    n = int(num) if num else 1
-    n = n or 1
-    if not slashes:
-        d = 1
-    elif den:
-        d = (int(den) or 2) * 2 ** (len(slashes) - 1)
-    else:
-        d = 2 ** min(len(slashes), 10)
-    if len(_LENGTHS) < 4096:
-        _LENGTHS[key] = (n, d)
-    return n, d
-
-
-def to_ticks(time: Fraction) -> int:
-    """A time in whole notes as ticks (exact for the lengths ABC writes)."""
-    return time.numerator * TICKS // time.denominator
-
-
-def from_ticks(ticks: int) -> Fraction:
-    """Ticks as a time in whole notes."""
-    return Fraction(ticks, TICKS)
-
-
-def _open_list(text: str, end: int, final: bool) -> bool:
-    """Whether an ending list ending at `end` may still go on (`|1` -> `|1,3`)."""
-    if final:
-        return False
-    return end >= len(text) or (text[end] in ",-" and end + 1 >= len(text))
-
-
-def _passes(text: str) -> frozenset[int]:
-    """Pass numbers of an ending list "1", "1,3", "1-3"."""
-    passes: set[int] = set()
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit():
-            passes.update(range(int(low), int(high if high.isdigit() else low) + 1))
-    return frozenset(passes)
-
-
-class AbcScanner:
+class AbcScanner(BodyReader):
     """One tune read incrementally; see the module docstring. All times are whole notes.
 
     State to read: `in_header`, `ended`, `meter` (bar length, None for free metre), `unit` (L:),
@@ -235,7 +167,10 @@ class AbcScanner:
         self.bars: tuple[BarRecord, ...] = ()
         self._ending = ""
         self._accidentals: dict[tuple[str, int], int] = {}
-        self._tuplet_factor = (1, 1)  # (q, p): notes in a tuplet last q/p of their length
+        self._tuplet_factor = (
+            1,
+            1,
+        )  # (q, p): notes in a tuplet last q/p of their length
         self._tuplet_left = 0
         self._in_chord = False
         self._chord_first: int | None = None
@@ -340,6 +275,20 @@ class AbcScanner:
             return None
         return from_ticks(self._meter - self._counted())
 
+    def ticks_left(self) -> int | None:
+        """`time_left()` in ticks (`TICKS` to a whole note): the same answer, faster."""
+        if self._meter is None:
+            return None
+        return self._meter - self._counted()
+
+    def ticks_of(self, length: str) -> int:
+        """Ticks a plain note of `length` ("", "2", "/", "3/2") written now would last, with the
+        unit, tuplet and fermata in force (broken rhythm aside): for choosing note lengths."""
+        match = _LENGTH.fullmatch(length)
+        if match is None:
+            raise ValueError(f"not a note length: {length!r}")
+        return self._note_time(_length(*match.groups()), "H" in self._passback)
+
     def bar_line_ok(self, line: str = "|") -> bool:
         """Would bar line `line` (`|`, `||`, `|]`, `|:`, `:|`, `::`, `:|2`...) written now close a
         bar abc2midi finds right, with no new error? Pending text is read first.
@@ -351,24 +300,39 @@ class AbcScanner:
         if self.ended or self.in_header:
             return False
         play = self.play
+        pending = self.pending
+        if pending == "|" and (line == "|" or line == "]"):
+            pending, line = "", "||"  # written after a | it makes || or |]
         if (
             (line == "|" or line == "||" or line == "|]")
-            and (self._note_open or not self.pending)
-            and not (self._tie or self._broken or self._in_chord or self._in_grace)
+            and (
+                not pending
+                or (self._note_open and not (self._tie or self._broken or self._hornpipe))
+                or pending in _NO_TIME_PENDING  # a slur, tuplet or > waiting for its note
+            )
+            and not (self._in_chord or self._in_grace)
             and not play.skipping
             and play.j == play.size
         ):
             meter = play.meter
             if meter is None:
                 return True
-            counted = play.bar_time + self._bar_written + self._pending_time()
+            counted = play.bar_time + self._bar_written
+            if self._note_open:
+                time = self._pending_time()
+                if not time and _PENDING.get(self._pending_key()) == -1:
+                    return self._read_bar_line(line)  # a faulty note: read it properly
+                counted += time
             if line != "|" and counted < meter and play.barno > 0:
                 return True  # a short bar before || is carried on, not judged
             return not counted or counted == meter or (play.pass_ != 2 and play.barno == 0)
+        return self._read_bar_line(line)
+
+    def _read_bar_line(self, line: str) -> bool:
         trial = self.copy()
-        wrong, errors = len(trial.play.wrong), len(trial.errors)
+        wrong, errors = len(trial.wrong_bars), len(trial.errors)
         trial.feed(line + " ")
-        return len(trial.play.wrong) == wrong and len(trial.errors) == errors
+        return len(trial.wrong_bars) == wrong and len(trial.errors) == errors
 
     def can_end(self) -> bool:
         """Could the tune end here: just after a bar line, with no error and no wrong bar?"""
@@ -496,10 +460,6 @@ class AbcScanner:
             self._horn_meter = counts[0] if counts else 4
         self.play = pb.Playback(self._meter)
 
-    def _field_problem(self, problem: str | None) -> None:
-        if problem:
-            self._error(problem)
-
     def _set_meter(self, value: str, header: bool) -> None:
         meter, problem = parse_meter(value)
         if problem:
@@ -543,7 +503,10 @@ class AbcScanner:
         elif name in "TWwNrICRSHOZBDFGA%":
             pass  # text and instructions: no music
         elif name == "P":
-            self._warnings = (*self._warnings, "P: in the body is not followed as parts")
+            self._warnings = (
+                *self._warnings,
+                "P: in the body is not followed as parts",
+            )
         elif name == "V":
             self._switch_voice(value)
         else:
@@ -594,562 +557,6 @@ class AbcScanner:
             self._error("Sustained notes beyond end of track")
         self._errors += self.play.end_errors()
         self.ended = True
-
-    def _error(self, message: str) -> None:
-        self._errors = (*self._errors, message)
-
-    # -- the body, token by token -------------------------------------------------------------
-
-    def _pending_time(self) -> int:
-        """Ticks of the note being written in `pending`, if it is a plain note or rest."""
-        text = self.pending
-        if not text or self._in_grace or self._in_chord:
-            return 0
-        text = text.lstrip()
-        match = _NOTE.fullmatch(text)
-        if match is not None:
-            length = _length(*match.group("num", "slashes", "den"))
-            return self._note_time(length, "H" in match.group("deco"))
-        match = _REST.fullmatch(text)
-        if match is not None:
-            return self._note_time(_length(*match.groups()), False)
-        return 0
-
-    def _note_time(self, length: tuple[int, int], fermata: bool) -> int:
-        time = self._unit * length[0] // length[1]
-        if self._tuplet_left:
-            time = time * self._tuplet_factor[0] // self._tuplet_factor[1]
-        return time * 2 if fermata else time
-
-    def _consume(self, final: bool) -> None:
-        """Read every token of `pending` whose meaning is settled (all of it when `final`)."""
-        text = self.pending
-        size = len(text)
-        self._note_open = False
-        if self.line_start and not final and text[:1] in FIELD_LETTERS:
-            rest = text[1:].lstrip(" \t")
-            if not rest or (rest[0] == ":" and rest[1:2] not in (":", "|")):
-                return  # a field line such as M:3/4 (or maybe one): wait for the line's end
-        i = 0
-        while i < size:
-            end = self._token(text, i, final)
-            if end < 0:
-                break
-            i = end
-        self.pending = text[i:]
-        if i:
-            self.line_start = False
-
-    def _token(self, text: str, i: int, final: bool) -> int:
-        """Read the token at `text[i]`; return where it ends, or -1 if more text is needed."""
-        char = text[i]
-        size = len(text)
-        if char == " " or char == "\t":
-            return i + 1
-        if char == "." and i + 1 < size and text[i + 1] in "(|":
-            # A dotted slur .( (the ( is a slur even before a digit) or a dotted bar line .|
-            return i + 2 if text[i + 1] == "(" else i + 1
-        if char in "ABCDEFGabcdefg^_=" or char in _DECORATION_CHARS:
-            if char == "." and i + 1 >= size and not final:
-                return -1
-            return self._note_token(text, i, final)
-        if char == "|":
-            if i + 1 >= size and not final:
-                return -1
-            nxt = text[i + 1 : i + 2]
-            if nxt == ":":
-                self._bar(pb.BAR_REP, "")
-                return i + 2
-            if nxt == "|":
-                self._bar(pb.DOUBLE, "")
-                return i + 2
-            if nxt == "]":
-                self._bar(pb.DOUBLE, "")
-                return i + 2
-            match = _REP_LIST.match(text, i + 1)
-            if match is not None:
-                if _open_list(text, match.end(), final):
-                    return -1
-                self._bar(pb.SINGLE, match.group())
-                return match.end()
-            self._bar(pb.SINGLE, "")
-            return i + 1
-        if char == ":":
-            if i + 1 >= size and not final:
-                return -1
-            nxt = text[i + 1 : i + 2]
-            if nxt == ":":
-                self._bar(pb.DOUBLE_REP, "")
-                return i + 2
-            if nxt == "|":
-                match = _REP_LIST.match(text, i + 2)
-                end = match.end() if match is not None else i + 2
-                if _open_list(text, end, final):
-                    return -1
-                self._bar(pb.REP_BAR, match.group() if match is not None else "")
-                return end + 1 if text[end : end + 1] == "]" else end
-            self._bar(pb.DOUBLE, "")  # a dotted bar line
-            return i + 1
-        if char == "[":
-            if i + 1 >= size and not final:
-                return -1
-            nxt = text[i + 1 : i + 2]
-            if nxt == "|":
-                if i + 2 >= size and not final:
-                    return -1  # [| or [|:
-                self._bar(pb.DOUBLE, "")
-                if text[i + 2 : i + 3] == ":":
-                    self._bar(pb.BAR_REP, "")
-                    return i + 3
-                return i + 2
-            if nxt.isdigit():
-                match = _REP_LIST.match(text, i + 1)
-                assert match is not None
-                if _open_list(text, match.end(), final):
-                    return -1
-                self._play_ending(match.group())
-                return match.end()
-            if nxt.isalpha() and text[i + 2 : i + 3] == ":":
-                match = _INLINE.match(text, i)
-                assert match is not None
-                if not match.group(3):
-                    if not final:
-                        return -1
-                    self._error("missing closing ]")
-                self._body_field(match.group(1), match.group(2), inline=True)
-                return match.end()
-            if nxt.isalpha() and i + 2 >= size and not final:
-                return -1
-            self._chord_on()
-            return i + 1
-        if char == "]":
-            if not self._in_chord:
-                if i + 1 >= size and not final:
-                    return -1
-                if text[i + 1 : i + 2] == "|":
-                    self._bar(pb.DOUBLE, "")
-                    return i + 2
-            match = _LENGTH.match(text, i + 1)
-            assert match is not None
-            if match.end() >= size and not final:
-                return -1
-            self._chord_off(match)
-            return match.end()
-        if char == '"':
-            close = text.find('"', i + 1)
-            if close < 0:
-                if not final:
-                    return -1
-                self._error("Guitar chord name not properly closed")
-                self._chord_symbol(text[i + 1 :])
-                return size
-            self._chord_symbol(text[i + 1 : close])
-            return close + 1
-        if char in "zx":
-            match = _LENGTH.match(text, i + 1)
-            assert match is not None
-            if match.end() >= size and not final:
-                return -1
-            self._rest(_length(*match.groups()), "")
-            return match.end()
-        if char in "ZX":
-            match = _LENGTH.match(text, i + 1)
-            assert match is not None
-            if match.end() >= size and not final:
-                return -1
-            num, slashes, _ = match.groups()
-            if slashes:
-                self._error("X or Z must be followed by a whole integer")
-            self._multi_rest(int(num) if num else 1)
-            return match.end()
-        if char == "y":
-            match = _LENGTH.match(text, i + 1)
-            assert match is not None
-            if match.end() >= size and not final:
-                return -1
-            return match.end()
-        if char == "(":
-            if i + 1 >= size and not final:
-                return -1
-            match = _TUPLET.match(text, i)
-            if match is None:
-                return i + 1  # a slur
-            if match.end() >= size and not final:
-                return -1
-            self._tuplet_start(match)
-            return match.end()
-        if char == ")":
-            return i + 1
-        if char == "{":
-            if self._in_grace:
-                self._error("Nested grace notes not allowed")
-            elif self._in_chord:
-                self._error("Grace notes not allowed in chord")
-            if self._grace_open:
-                self._error("Intervening note needed between grace notes")
-            self._in_grace = True
-            return i + 1
-        if char == "}":
-            if not self._in_grace:
-                self._error("} without matching {")
-            self._in_grace = False
-            self._grace_open = True
-            return i + 1
-        if char in "<>":
-            end = i
-            while end < size and text[end] == char:
-                end += 1
-            if end >= size and not final:
-                return -1
-            self._broken_rhythm(char, end - i)
-            return end
-        if char == "-":
-            self._tie_start()
-            return i + 1
-        if char == "!" or char == "+":
-            close = text.find(char, i + 1)
-            if close < 0:
-                if not final:
-                    return -1
-                if text[i + 1 :].strip():
-                    self._error("'!' or '+' in middle of line ignored")
-                return size
-            for name in text[i + 1 : close].split(";"):
-                # abc2midi passes !fermata! and !breath! on to the next note (store.c).
-                if name == "fermata":
-                    self._passback += "H"
-                elif name == "breath":
-                    self._passback += "."
-            return close + 1
-        if char == "\\":
-            if not final:
-                return -1  # a continuation only if nothing follows on the line: wait for its end
-            if text[i + 1 :].strip():
-                self._error("'\\' in middle of line ignored")
-            return i + 1
-        if char == "/":
-            if not self._in_grace:
-                self._error("stray / not in grace sequence")
-            return i + 1
-        if char in "$&s*":
-            return i + 1
-        if char == "%":
-            return size if final else -1  # a comment runs to the line's end
-        if "A" <= char <= "z":
-            return i + 1  # a reserved character: abc2midi only warns
-        self._error(f"Unrecognized character: {char}")
-        return i + 1
-
-    def _note_token(self, text: str, i: int, final: bool) -> int:
-        match = _NOTE.match(text, i)
-        if match is not None and match.end() >= len(text) and not final:
-            self._note_open = True
-            return -1
-        if match is None or (match.end() >= len(text) and not final):
-            deco = _DECO_ONLY.match(text, i)
-            assert deco is not None
-            after = deco.end()
-            if match is None and after < len(text):
-                if text[after] == "[":
-                    self._chord_deco = text[i:after]  # decorations on a chord: its notes get them
-                    return after
-                if text[after] in "zx":  # decorations on a rest: a fermata H doubles it
-                    rest = _REST.match(text, after)
-                    assert rest is not None
-                    if rest.end() >= len(text) and not final:
-                        return -1
-                    self._rest(_length(*rest.groups()), text[i:after])
-                    return rest.end()
-                if text[after] in "^_=" and not final:
-                    return -1
-                self._error("Malformed note : expecting a-g or A-G")
-                return after if after > i else i + 1
-            if match is None and final:
-                self._error("Malformed note : expecting a-g or A-G")
-                return len(text)
-            return -1
-        return self._note_match(match)
-
-    def _note_match(self, match: re.Match[str]) -> int:
-        """Read the note `match` found; return where it ends."""
-        deco, acc, micro, letter, octave = match.group("deco", "acc", "micro", "letter", "octave")
-        if micro is not None and acc is None:
-            self._error("Malformed note : expecting a-g or A-G")
-            return match.start("micro")
-        num, slashes, den = match.group("num", "slashes", "den")
-        end = match.end()
-        if den and len(slashes) > 1:  # abc2midi reads no number after // ("A//4": A// then 4)
-            den, end = "", match.end("slashes")
-        length = _length(num, slashes, den)
-        if den:
-            self._field_problem(length_problem(slashes, den))
-        if letter.islower():
-            if "," in octave:
-                self._error(f"Bad pitch specifier , after note {letter}")
-        elif "'" in octave:
-            self._error(f"Bad pitch specifier ' after note {letter}")
-        self._note(acc, letter, octave.count("'") - octave.count(","), length, deco)
-        return end
-
-    # -- events ------------------------------------------------------------------------------
-
-    def _pitch(self, acc: str | None, letter: str, octave: int) -> tuple[int, tuple[str, int]]:
-        low = letter.lower()
-        place = (low, octave + (1 if letter.islower() else 0))
-        if acc is not None:  # a new dict, not an update: copies share the old one
-            self._accidentals = {**self._accidentals, place: _ACCIDENTAL[acc]}
-        shift = self._accidentals.get(place, self.key.get(low, 0))
-        return 60 + 12 * place[1] + _SEMITONES[low] + shift, place
-
-    def _note(
-        self, acc: str | None, letter: str, octave: int, length: tuple[int, int], deco: str
-    ) -> None:
-        pitch = self._pitch(acc, letter, octave)
-        if self._in_grace:
-            # abc2midi stores grace notes as notes: a tie may end on one or start from one.
-            self._horn_last = None
-            self._tie_check((pitch,))
-            self._last_pitches, self._last_tie_ok = (pitch,), True
-            return
-        if "~" in deco and self._grace_open and not self._in_chord:
-            # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
-            self._error("Intervening note needed between grace notes")
-        self._grace_open = False
-        self._sounding(length, deco, (pitch,))
-
-    def _rest(self, length: tuple[int, int], deco: str) -> None:
-        if self._in_grace:
-            return
-        self._grace_open = False
-        if self._tie and not self._in_chord:
-            self._error("Could not find note to be tied")
-            self._tie = False
-        self._sounding(length, deco, ())
-
-    def _sounding(
-        self, length: tuple[int, int], deco: str, pitches: tuple[tuple[int, tuple[str, int]], ...]
-    ) -> None:
-        """A note or rest (or a note inside a chord) of `length` units, with decorations."""
-        if self._passback:
-            deco += self._passback
-            if not self._in_chord:
-                self._passback = ""
-        n, m = length
-        time = self._unit * n // m
-        q = p = 1
-        if self._tuplet_left:
-            q, p = self._tuplet_factor
-            time = time * q // p
-            if not self._in_chord:
-                self._tuplet_left -= 1
-        fermata = "H" in deco
-        if self._in_chord:
-            if fermata:
-                time *= 2
-            if pitches and any(c in _ORNAMENTS for c in deco + self._chord_deco):
-                self._error("Rolls and trills not supported in chords")
-            self._chord_notes += 1
-            if self._chord_first is None:
-                self._chord_first = time
-                self._store_pos += time
-            self._chord_pitches += pitches
-            self._horn_last = None
-            return
-        if pitches:
-            if self._hornpipe:
-                self._hornpipe_note(n * q, m * p * self.unit.denominator)
-            self._store_pos += time
-            if fermata:
-                time *= 2
-        else:
-            if fermata:
-                time *= 2
-            self._store_pos += time
-            self._horn_last = None
-        # abc2midi compares the lengths of broken-rhythm pairs as stored: a staccato note is
-        # stored as a note of half its length and a rest, so it counts half.
-        staccato = bool(pitches) and "." in deco
-        self._tie_check(pitches)
-        self._after_note(time, time // 2 if staccato else time)
-        self._last_tie_ok = bool(pitches) and not staccato
-        self._last_pitches = pitches
-
-    def _hornpipe_note(self, num: int, denom: int) -> None:
-        """R:hornpipe: abc2midi dots equal quavers (2/4: semiquavers) itself, pairing a note that
-        starts off the beat with the note before it (store.c hornp)."""
-        last, self._horn_last = self._horn_last, (num, denom)
-        if last is None or num * last[1] != last[0] * denom or num != 1:
-            return
-        if denom * self._horn_meter != 32:
-            return
-        position = TICKS // math.gcd(self._store_pos, TICKS)  # the denominator of the position
-        if position == 32 // self._horn_meter:
-            self._broken = (">", 1)
-
-    def _after_note(self, time: int, compare: int) -> None:
-        """Add a note, rest or chord of `time` ticks to the bar, applying a broken rhythm.
-
-        `compare` is the length abc2midi compares for broken rhythm (-1: a chord, which always
-        passes, since abc2midi compares the chord's opening marker, of length 0/0).
-        """
-        if self._broken is not None:
-            sign, count = self._broken
-            self._broken = None
-            last = self._last_compare
-            if last is None or (last != compare and last != -1 and compare != -1):
-                self._error("Cannot apply broken rhythm. Notes not equal durations")
-            else:
-                long = {1: 3, 2: 7, 3: 15}[count]
-                half = (long + 1) // 2
-                first, second = (long, 1) if sign == ">" else (1, long)
-                # the previous note is already in the bar: move the difference
-                previous = self._last_len or 0
-                self._bar_written += previous * first // half - previous
-                time = time * second // half
-                if compare != -1:  # a note after > is stored shortened: a chain a>b>c compares that
-                    compare = compare * second // half
-        self._bar_written += time
-        self._bar_pending = True
-        self._last_len = time
-        self._last_compare = compare
-
-    def _tie_check(self, pitches: tuple[tuple[int, tuple[str, int]], ...]) -> None:
-        if not self._tie:
-            return
-        self._tie = False
-        for pitch, place in pitches:
-            for tied, tied_place in self._tie_pitches:
-                if pitch == tied or (self._new_bar and place == tied_place):
-                    return
-        self._error("Could not find note to be tied")
-
-    def _tie_start(self) -> None:
-        if self._in_chord:
-            return
-        if self._last_tie_ok:
-            self._tie = True
-            self._new_bar = False
-            self._tie_pitches = self._last_pitches
-        else:
-            self._error("Cannot find note before tie")
-
-    def _chord_on(self) -> None:
-        if self._in_chord:
-            self._error("Attempt to nest chords")
-            return
-        self._in_chord = True
-        self._chord_first = None
-        self._chord_notes = 0
-        self._chord_pitches = ()
-
-    def _chord_off(self, match: re.Match[str]) -> None:
-        if not self._in_chord:
-            self._error("Chord already finished")
-            return
-        self._in_chord = False
-        self._chord_deco = ""
-        num, slashes, den = match.groups()
-        if num or slashes:
-            time = self._note_time(_length(num, slashes, den), False)
-        else:
-            time = self._chord_first or 0
-        if self._tuplet_left:
-            self._tuplet_left -= 1
-        if self._chord_notes == 0:
-            return
-        self._grace_open = False
-        pitches = self._chord_pitches
-        self._tie_check(pitches)
-        self._after_note(time, -1)
-        self._last_tie_ok = True
-        self._last_pitches = pitches
-
-    def _chord_symbol(self, text: str) -> None:
-        problem = chord_symbol_problem(text)
-        if problem:
-            self._error(problem)
-
-    def _tuplet_start(self, match: re.Match[str]) -> None:
-        if self._tuplet_left:
-            self._error("nested tuples")
-            return
-        p = int(match.group(1))
-        q_text, r_text = match.group(2), match.group(3)
-        if q_text:
-            q = int(q_text)
-        elif p < 2 or p > 9:
-            self._error("Only tuples (2 - (9 allowed")
-            return
-        else:
-            compound = self.meter is not None and self._meter_num() % 3 == 0
-            q = {2: 3, 4: 3, 8: 3, 3: 2, 6: 2}.get(p, 3 if compound else 2)
-        r = int(r_text) if r_text else p
-        if q == 0:
-            return
-        self._tuplet_factor = (q, p)
-        self._tuplet_left = r
-
-    def _meter_num(self) -> int:
-        text = self.meter_text
-        if text[:1] in ("C", "c"):
-            return 2 if text[1:2] == "|" else 4
-        digits = re.findall(r"\d+", text.split("/")[0])
-        return sum(int(d) for d in digits) if digits else 4
-
-    def _broken_rhythm(self, sign: str, count: int) -> None:
-        if count > 3:
-            self._error(f"Too many {sign}'s")
-        elif self._in_chord:
-            self._error("Broken rhythm not allowed in chord")
-        elif self._in_grace:
-            self._error("Broken rhythm not allowed in grace notes")
-        else:
-            self._broken = (sign, count)
-
-    def _multi_rest(self, count: int) -> None:
-        for index in range(count):
-            bar = self._meter if self._meter is not None else TICKS
-            self._rest((bar, self._unit), "")
-            if index != count - 1:
-                self._bar(pb.SINGLE, "")
-
-    def _play_ending(self, text: str) -> None:
-        self._flush_time()
-        self._ending = text
-        self.play.add(pb.PLAY, _passes(text))
-
-    def _flush_time(self) -> None:
-        if self._bar_written:
-            self.play.add(pb.DUR, (self._bar_written, len(self.bars) + 1))
-            self._bar_closed_time += self._bar_written
-            self._bar_written = 0
-
-    def _bar(self, kind: str, endings: str) -> None:
-        """A bar line of `kind` (abc_playback's SINGLE...), with the ending list after it."""
-        written = self._bar_closed_time + self._bar_written
-        self._flush_time()
-        line = kind + endings
-        if written or self._bar_pending:
-            number = len(self.bars) + 1
-            time = from_ticks(written)
-            self.bars = (*self.bars, BarRecord(number, time, line, self.meter, self._ending))
-            if self._section_bars == 0:
-                short = self._meter is not None and written < self._meter
-                self._pickup = written if short else 0
-            self._section_bars += 1
-        if kind != pb.SINGLE:
-            self._section_bars = 0
-            self._ending = ""
-        self._bar_closed_time = 0
-        self._store_pos = 0
-        self._bar_pending = False
-        if kind in (pb.SINGLE, pb.DOUBLE):
-            self._grace_open = False  # abc2midi drops grace notes that a | or || follows
-        self._accidentals = {}
-        self._new_bar = True
-        self.play.add(pb.BAR, kind)
-        if endings:
-            self._play_ending(endings)
 
 
 _copy_fields = pb.slot_copier(AbcScanner.__slots__)

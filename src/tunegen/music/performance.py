@@ -9,6 +9,7 @@ each bar's first beat. The tempo is the first Q: field (section 3.1.8); later ch
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -38,16 +39,43 @@ class PlayOptions:
     chords: bool = True
 
 
-@contextlib.contextmanager
-def _without_beaming() -> Iterator[None]:
-    """music21's ABC import beams every bar, most of its run time; playing needs no beams."""
-    from music21 import stream
+_BEAMING = threading.local()  # .skip: this thread parses without beams
+_SWITCH_LOCK = threading.Lock()
+_switch_installed = False
 
-    stream.Part.makeBeams = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
+
+def _install_beaming_switch() -> None:
+    """Once per process: music21's Part.makeBeams asks a per-thread flag whether to beam.
+
+    Setting and deleting the method around each parse (as before) broke a render running at
+    the same time in another thread ("type object 'Part' has no attribute 'makeBeams'").
+    """
+    global _switch_installed
+    with _SWITCH_LOCK:
+        if _switch_installed:
+            return
+        from music21 import stream
+
+        def make_beams(self, *args, **kwargs):
+            if getattr(_BEAMING, "skip", False):
+                return None if kwargs.get("inPlace") else self
+            return stream.Stream.makeBeams(self, *args, **kwargs)
+
+        stream.Part.makeBeams = make_beams  # type: ignore[method-assign]
+        _switch_installed = True
+
+
+@contextlib.contextmanager
+def without_beaming() -> Iterator[None]:
+    """In this thread, music21's ABC import skips beaming: most of its run time, and playing
+    or checking a tune needs no beams."""
+    _install_beaming_switch()
+    before = getattr(_BEAMING, "skip", False)
+    _BEAMING.skip = True
     try:
         yield
     finally:
-        del stream.Part.makeBeams  # back to the inherited Stream.makeBeams
+        _BEAMING.skip = before
 
 
 def parse_abc(text: str, beams: bool = True):  # -> music21 Score; music21 is slow to import
@@ -55,7 +83,7 @@ def parse_abc(text: str, beams: bool = True):  # -> music21 Score; music21 is sl
     from music21 import converter
 
     try:
-        with contextlib.nullcontext() if beams else _without_beaming():
+        with contextlib.nullcontext() if beams else without_beaming():
             score = converter.parse(ABC_VERSION_LINE + text, format="abc")
     except Exception as err:  # music21 raises many unrelated types for bad ABC
         raise RenderError(f"ABC not understood ({_first_line(err)})") from err

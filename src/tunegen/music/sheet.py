@@ -1,16 +1,14 @@
 """ABC tune text -> sheet music as SVG pages, through verovio in a separate worker process.
 
 Verovio crashes the whole process (a segmentation fault) on some malformed ABC, so it runs in a
-child process: a crash costs that tune its sheet music and a restart, never the caller.
+child process (tunegen.worker): a crash costs that tune its sheet music and a restart, never the
+caller, and its message is one line of the tune's report, not noise in the terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-from multiprocessing.connection import Connection
-
 from tunegen.errors import RenderError
+from tunegen.worker import Worker
 
 TIMEOUT_SECONDS = 60.0
 # A4 pages at 40% scale, with the page height cut to the music and no verovio footer.
@@ -35,72 +33,43 @@ def svg_pages(toolkit, abc: str) -> list[str]:
     return pages
 
 
-def _serve(connection: Connection) -> None:
-    """Worker loop: receive ABC texts, send back ("ok", pages) or ("error", message)."""
+_TOOLKIT = None
+
+
+def _load_verovio() -> None:
+    """Worker initializer: one verovio toolkit, its log silenced (it would print every ABC
+    problem on stderr)."""
+    global _TOOLKIT
     import verovio
 
-    verovio.enableLog(False)  # it would print every ABC problem on stderr
-    toolkit = verovio.toolkit()
-    toolkit.setOptions(VEROVIO_OPTIONS)
-    while (abc := connection.recv()) is not None:
-        try:
-            connection.send(("ok", svg_pages(toolkit, abc)))
-        except RenderError as err:
-            connection.send(("error", str(err)))
+    verovio.enableLog(False)
+    _TOOLKIT = verovio.toolkit()
+    _TOOLKIT.setOptions(VEROVIO_OPTIONS)
+
+
+def _render_in_worker(abc: str) -> list[str]:
+    return svg_pages(_TOOLKIT, abc)
 
 
 class SheetRenderer:
     """A verovio worker process; submit a tune, then collect its pages (pipelined with playback)."""
 
-    def __init__(self) -> None:
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._connection: Connection | None = None
-
-    def _start(self) -> Connection:
-        context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        parent, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child,), daemon=True)
-        self._process.start()
-        child.close()
-        self._connection = parent
-        return parent
+    def __init__(self, timeout: float = TIMEOUT_SECONDS) -> None:
+        self.timeout = timeout
+        self._worker = Worker("verovio", _load_verovio)
 
     def submit(self, abc: str) -> None:
         """Send one tune to the worker, starting it if needed."""
-        connection = self._connection or self._start()
-        try:
-            connection.send(abc)
-        except OSError:  # the worker died on the previous tune: start another
-            self.close()
-            self._start().send(abc)
+        self._worker.send(_render_in_worker, abc)
 
-    def collect(self) -> list[str]:
-        """The SVG pages of the tune submitted last; RenderError if verovio failed or crashed."""
-        assert self._connection is not None, "collect() before submit()"
-        try:
-            if not self._connection.poll(TIMEOUT_SECONDS):
-                self.close()
-                raise RenderError(f"verovio took over {TIMEOUT_SECONDS:.0f} s")
-            status, payload = self._connection.recv()
-        except (EOFError, OSError) as err:
-            self.close()
-            raise RenderError("verovio crashed on this tune") from err
-        if status != "ok":
-            raise RenderError(payload)
-        return payload
+    def collect(self, timeout: float | None = None) -> list[str]:
+        """The SVG pages of the tune submitted last; RenderError if verovio failed, crashed
+        (the reason is the worker's last stderr line) or ran past the time limit."""
+        return self._worker.receive(self.timeout if timeout is None else timeout)
 
     def close(self) -> None:
-        """Stop the worker (politely if it is alive)."""
-        if self._connection is not None:
-            with contextlib.suppress(OSError):  # the worker may be dead already
-                self._connection.send(None)
-            self._connection.close()
-        if self._process is not None:
-            self._process.join(timeout=5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-        self._process = self._connection = None
+        """Stop the worker."""
+        self._worker.close()
 
     def __enter__(self) -> SheetRenderer:
         return self

@@ -6,14 +6,18 @@ CPU-bound jobs run in the threadpool, behind the studio's bound on concurrent jo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -23,6 +27,7 @@ from tunegen.library import SavedTune, TuneLibrary
 from tunegen.sampling import HeaderPlan, SamplingOptions
 from tunegen.studio import Rendered, Studio
 from tunegen.web.schemas import (
+    MAX_ID,
     ComposeIn,
     ComposeOut,
     ModelOut,
@@ -44,6 +49,8 @@ MEDIA_TYPES = {
 }
 # Only the page's own files: no inline script, nothing from elsewhere.
 CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+SHUTDOWN_SECONDS = 3  # SIGTERM: requests still running after this are dropped
+TuneId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a saved tune's id")]
 
 
 def _render_out(rendered: Rendered) -> dict:
@@ -69,6 +76,42 @@ async def _error(request: Request, err: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(err)}, status_code=503, headers=headers)
     status = 404 if isinstance(err, NotFoundError) else 422
     return JSONResponse({"detail": str(err)}, status_code=status)
+
+
+async def _invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field; the offending input is left out of the answer, since it may
+    be a value JSON cannot carry back (NaN, Infinity) or a large text."""
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in err.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _run_job(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a CPU-bound job in a daemon thread and await it: a stopping server never waits for
+    one (its child processes are stopped by Studio.close; a sampling thread ends with us)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # the request was cancelled meanwhile
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        try:
+            result, error = function(*args), None
+        except BaseException as err:  # handed to the awaiting request
+            result, error = None, err
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="tunegen job", daemon=True).start()
+    return await future
 
 
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
@@ -98,7 +141,7 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
         )
         plan = HeaderPlan(body.title or None, body.meter or None, body.key or None)
         with studio.gate.slot():
-            rendered = await run_in_threadpool(
+            rendered = await _run_job(
                 studio.compose, body.model, body.num_tunes, options, body.primer or "", plan
             )
         composition = rendered.composition
@@ -113,7 +156,7 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
     async def render_abc(body: RenderIn) -> dict:
         """Render (for example, edited) ABC text to ABC, MIDI, WAV and SVG files."""
         with studio.gate.slot():
-            rendered = await run_in_threadpool(studio.render, body.abc)
+            rendered = await _run_job(studio.render, body.abc)
         return _render_out(rendered)
 
     @app.get("/api/files/{render_id}/{name}", response_class=FileResponse, tags=["compose"])
@@ -137,17 +180,17 @@ def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
         return library.add(body.name, body.abc, body.starred, body.model)
 
     @app.get("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
-    def get_tune(tune_id: int) -> SavedTune:
+    def get_tune(tune_id: TuneId) -> SavedTune:
         """One saved tune."""
         return library.get(tune_id)
 
     @app.patch("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
-    def change_tune(tune_id: int, body: TunePatch) -> SavedTune:
+    def change_tune(tune_id: TuneId, body: TunePatch) -> SavedTune:
         """Rename, star or unstar, or replace the ABC of a saved tune."""
         return library.update(tune_id, body.name, body.abc, body.starred)
 
     @app.delete("/api/tunes/{tune_id}", status_code=204, tags=["library"])
-    def delete_tune(tune_id: int) -> Response:
+    def delete_tune(tune_id: TuneId) -> Response:
         """Delete a saved tune."""
         library.delete(tune_id)
         return Response(status_code=204)
@@ -161,7 +204,14 @@ def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
 
 def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
     """The web app over a studio and a library. No /docs page: it would load assets from a CDN."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        studio.close()  # the job worker processes go with the app
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tunegen",
         version=__version__,
         docs_url=None,
@@ -170,6 +220,7 @@ def create_app(studio: Studio, library: TuneLibrary) -> FastAPI:
     )
     app.state.studio, app.state.library = studio, library
     app.add_exception_handler(TunegenError, _error)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.middleware("http")(_guard)
     add_job_routes(app, studio)
     add_library_routes(app, library)
@@ -187,19 +238,40 @@ def _stop(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _server(app: FastAPI, host: str, port: int, studio: Studio):  # -> uvicorn.Server
+    """A uvicorn server whose exit signal first stops the running jobs' child processes, so
+    that a shutdown waits seconds, not for a job's time limit."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            studio.close()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_SECONDS
+    )
+    return Server(config)
+
+
 def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -> None:
     """Run the page with uvicorn until Ctrl-C or SIGTERM; rendered files live in a temporary
     folder that goes with the server."""
-    import uvicorn
-
     # uvicorn shuts down gracefully on a signal, then raises it again for this handler
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        with tempfile.TemporaryDirectory(prefix="tunegen-serve-") as work:
-            app = create_app(Studio(models_dir, Path(work)), library)
+        with tempfile.TemporaryDirectory(
+            prefix="tunegen-serve-", ignore_cleanup_errors=True
+        ) as work:
+            studio = Studio(models_dir, Path(work))
+            studio.limit_threads()
+            app = create_app(studio, library)
             print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
             print(f"tunegen: tune library: {library.path}")
-            with contextlib.suppress(KeyboardInterrupt):
-                uvicorn.run(app, host=host, port=port, log_level="warning")
+            try:
+                with contextlib.suppress(KeyboardInterrupt):
+                    _server(app, host, port, studio).run()
+            finally:
+                studio.close()
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -5,15 +5,30 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunegen.music.abc import check_key
+from tunegen.music.bounds import check_meter
 
 MAX_ABC_CHARS = 100_000
 ONE_LINE = r"^[^\r\n]*$"
 
 
-class Strict(BaseModel):
-    """Unknown fields are an error, not silently ignored."""
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a larger id is a 422, not an overflow
 
-    model_config = ConfigDict(extra="forbid")
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently ignored; types are strict (true is not 1, "2"
+    is not 2) and numbers finite (NaN and Infinity, which Python's JSON reads, are refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _encodable(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:  # JSON may carry lone surrogates ("\\ud800") that no file or database stores
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text with an unpaired surrogate (not Unicode text)") from None
+        return value
 
 
 class ComposeIn(Strict):
@@ -27,7 +42,7 @@ class ComposeIn(Strict):
     temperature: float | None = Field(
         None, gt=0, le=5, description="default: the model's own (0.8 for the bundled one), else 1"
     )
-    top_k: int = Field(0, ge=0, description="sample among the k likeliest (0: all)")
+    top_k: int = Field(0, ge=0, le=1_000_000, description="sample among the k likeliest (0: all)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (1: off)")
     max_chars: int = Field(2000, ge=1, le=10_000, description="longest tune in characters")
     num_tunes: int = Field(1, ge=1, le=32)
@@ -38,6 +53,15 @@ class ComposeIn(Strict):
     def _known_key(cls, value: str | None) -> str | None:
         if value:
             check_key(value)  # its ValueError names the key
+            if value.strip().lower() == "none":
+                raise ValueError("key 'none' names no key to compose in")
+        return value
+
+    @field_validator("meter")
+    @classmethod
+    def _playable_meter(cls, value: str | None) -> str | None:
+        if value:
+            check_meter(value, allow_free=False)  # its ValueError names the metre and limits
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,159 @@
+"""Thread pools that share the machine: passive OpenMP waits, thread counts from free cores.
+
+OpenMP (torch) and OpenBLAS (numpy) threads that spin while they wait for a core held by
+another program make a busy machine 15-40x slower. tunegen therefore:
+
+- sets OMP_WAIT_POLICY=PASSIVE (threads sleep while they wait) before torch is imported,
+- sizes every pool to `--threads N`, or by default to the cores that are free now
+  (cores minus the 1-minute load average, at least 1),
+- uses one BLAS thread for the sampler's small matrix products, where more only add
+  hand-offs, and its share of the threads for large ones.
+
+A variable the user set (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS,
+OMP_WAIT_POLICY) is left as it is, unless `--threads` asks for a number explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import sys
+import threading
+from collections.abc import Iterator
+
+POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# Below this many multiply-adds per step (batch x inputs x outputs) one BLAS thread is fastest:
+# a 512-unit LSTM layer at batch 1 is ~1 M, where a hand-off to another thread costs more than
+# the product; at batch 64 it is ~67 M, where two cores nearly halve the time.
+SMALL_PRODUCT = 4_000_000
+
+
+def machine_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def free_cores() -> int:
+    """Cores not busy now: cores minus the 1-minute load average, rounded, at least 1."""
+    cores = machine_cores()
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this system
+        load = 0.0
+    return max(1, min(cores, round(cores - load)))
+
+
+def parse_threads(text: str) -> int:
+    """argparse type for --threads: a whole number from 1 to 1024."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count (1-1024)")
+    return int(text)
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """The --threads option of `train` and `generate`."""
+    parser.add_argument(
+        "--threads",
+        type=parse_threads,
+        metavar="N",
+        help="CPU threads for torch and numpy (default: the cores free now, i.e. cores minus "
+        "the 1-minute load average, at least 1; or OMP_NUM_THREADS if set)",
+    )
+
+
+def prepare_environment(threads: int | None = None) -> int:
+    """Set the thread variables before torch or numpy start their pools; return the count used.
+
+    `threads` (from --threads) overrides the variables; otherwise a variable the user set wins,
+    and unset ones get `free_cores()`. Pools already running (torch imported earlier, as in
+    tests) are resized too.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if threads is None:
+        user = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(user) if user.isdigit() and int(user) > 0 else free_cores()
+        for name in POOL_VARIABLES:
+            os.environ.setdefault(name, str(threads))
+    else:
+        for name in POOL_VARIABLES:
+            os.environ[name] = str(threads)
+    if "torch" in sys.modules:  # already started: resize its pool (a no-op when it matches)
+        sys.modules["torch"].set_num_threads(threads)
+    set_blas_threads(threads)
+    return threads
+
+
+def set_blas_threads(threads: int) -> None:
+    """Resize the BLAS pools already loaded (numpy's OpenBLAS); later loads read the variables."""
+    if "numpy" not in sys.modules:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads, user_api="blas")
+
+
+def product_threads(batch: int, inputs: int, outputs: int, budget: int | None = None) -> int:
+    """BLAS threads that help a [batch, inputs] @ [inputs, outputs] product: one for small
+    products, else `budget` (default: the process's thread count)."""
+    if batch * inputs * outputs < SMALL_PRODUCT:
+        return 1
+    return max(1, budget if budget is not None else _process_threads())
+
+
+def _process_threads() -> int:
+    text = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else free_cores()
+
+
+class _BlasLimits:
+    """Thread-safe BLAS limits for overlapping jobs: the pool runs with the smallest count any
+    active job asked for (a job never gets more threads than it wants), and goes back to the
+    count it had when the last job ends. threadpoolctl's own limits are process-wide and restore
+    on exit, so two overlapping jobs would leave each other's limit behind.
+
+    OpenBLAS 0.3.31 (numpy's) ignores a new count set from any thread but the main one, so the
+    web server sizes its pools once, in the main thread, to one job's share (Studio).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[int, int] = {}
+        self._tokens = itertools.count()
+        self._controller = None
+        self._base: int | None = None
+
+    def _set(self, threads: int) -> None:
+        self._controller.limit(limits=threads, user_api="blas")
+
+    @contextlib.contextmanager
+    def limit(self, threads: int) -> Iterator[None]:
+        from threadpoolctl import ThreadpoolController
+
+        token = next(self._tokens)
+        with self._lock:
+            if self._controller is None:
+                self._controller = ThreadpoolController()
+            if not self._active:
+                blas = self._controller.select(user_api="blas").info()
+                self._base = max((lib["num_threads"] for lib in blas), default=1)
+            self._active[token] = threads
+            self._set(min(self._active.values()))
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._active[token]
+                self._set(min(self._active.values()) if self._active else self._base or 1)
+
+
+_LIMITS = _BlasLimits()
+
+
+def blas_threads(threads: int) -> contextlib.AbstractContextManager[None]:
+    """Run a block with at most `threads` BLAS threads (safe when jobs overlap in threads)."""
+    return _LIMITS.limit(threads)

@@ -1,0 +1,239 @@
+"""What the sampler asks of each tune as it is written: did a bar (or header line) just start,
+did the text go wrong, what may not come next, and what text form control writes itself.
+
+The ABC itself is read by `music.abc_scan.AbcScanner` (abc2midi's rules); this module turns its
+answers into the sampler's events: BAR (save the model state: a bar starts with this symbol),
+BAD (go back to the last bar start, see `reason`) or NONE.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from tunegen.form import FormPlan, rhythm_fits
+from tunegen.music.abc_scan import AbcScanner
+
+NONE, BAR, BAD = 0, 1, 2
+EOT = "<eot>"
+_BAR_CHARS = frozenset("|:")
+_RUN_CHARS = frozenset("|:]0123456789")
+_BODY_FIELDS = frozenset("EIKLMPQTVdrswW+")  # parseabc.c: others are "not allowed in tune body"
+_SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
+
+
+class TuneJudge:
+    """One tune being written; `feed` returns NONE, BAR or BAD (see `reason`).
+
+    `override` (text to write instead of the symbol just fed, which was not consumed), `then`
+    (symbols to write after it) and `plain_run` (form control wrote a plain "|": the model may
+    not extend it) tell the sampler what form control forces.
+    """
+
+    def __init__(self, form: FormPlan | None = None, final: str = "|]") -> None:
+        self.scan = AbcScanner()
+        self.final = final  # the closing bar line form control writes ("||" without "]")
+        self.form = form if form is not None and form.active else None
+        self.line = ""  # the header line being written
+        self.lines = 0
+        self.fields: dict[str, str] = {}
+        self.reason = ""
+        self.ban = ""  # a header field the tune cannot take (a second M:, an R: against M:)
+        self.bar_start: TuneJudge | None = None
+        self.after_bar_line = False  # the last symbols were a bar line: a bar may close next
+        self.line_head = ""  # the first two symbols of the body line being written
+        self.override = ""
+        self.then: list[str] = []
+        self.plain_run = False
+        self.plain_next = False  # the next forced "|" is a plain bar line of the part
+        self.section = 0
+        self.bars_in_part = 0
+        self.target = None if self.form is None else self.form.bars_per_part
+        self.part_text = ""
+        self.parts: dict[str, str] = {}
+
+    def copy(self) -> TuneJudge:
+        other = copy.copy(self)
+        other.scan = self.scan.copy()
+        other.bar_start = None
+        other.then = list(self.then)
+        other.fields = dict(self.fields)
+        other.parts = dict(self.parts)
+        return other
+
+    # ------------------------------------------------------------------------------ queries
+    @property
+    def in_header(self) -> bool:
+        return self.scan.in_header
+
+    def left(self) -> int | None:
+        """Ticks still to write in the open bar (abc2midi's count); None in free metre."""
+        return self.scan.ticks_left()  # time_left() in integers: a Fraction is slow per step
+
+    def can_end(self) -> bool:
+        """Whether the tune may end now (only ever just after a bar line)."""
+        return self.form is None and self.after_bar_line and self.scan.can_end()
+
+    def bar_full(self) -> bool:
+        """The open bar has exactly its metre's time and its last note is written out."""
+        scan = self.scan
+        return (
+            scan.open_bar
+            and self.left() == 0
+            and (scan.pending[-1:] in _SETTLED or not scan.pending)
+        )
+
+    # ------------------------------------------------------------------------------ feeding
+    def feed(self, symbol: str, forced: bool = False) -> int:
+        """Read one symbol (a character, a token, or EOT); NONE, BAR or BAD."""
+        if len(symbol) > 1 and symbol != EOT:  # a multi-character token
+            code = NONE
+            for char in symbol:
+                code = max(code, self.feed(char, forced))
+                if code == BAD:
+                    break
+            return code
+        if self.scan.in_header:
+            return self._header(symbol, forced)
+        return self._body(symbol, forced)
+
+    def _bad(self, reason: str) -> int:
+        self.reason = reason
+        return BAD
+
+    def _counts(self) -> tuple[int, int]:
+        scan = self.scan
+        return len(scan.errors), len(scan.play.wrong)
+
+    def _header(self, char: str, forced: bool) -> int:
+        if char == EOT:
+            return self._bad("header: the tune ends before its K: line")
+        code = NONE
+        if self.line == "" and self.lines > 0:
+            self.bar_start = self.copy()
+            code = BAR
+        if char != "\n":
+            self.line += char
+            self.scan.feed(char)
+            return code
+        errors = self._counts()[0]
+        line, self.line = self.line, ""
+        self.lines += 1
+        name, _, value = line.partition(":")
+        problem = None if forced else self._field_problem(name, value.strip())
+        if problem:
+            self.ban = name if name in "MR" else ""
+            return self._bad(f"header: {problem}")
+        self.scan.feed(char)
+        if not forced and self._counts()[0] > errors:
+            return self._bad(f"header: {self.scan.errors[errors]}")
+        self.fields[name] = value.strip()
+        if not self.scan.in_header:
+            self.after_bar_line = True  # the music starts: as after a bar line
+            if self.form is not None and self.form.sections()[0][1] >= 2:
+                self.then = list("|:")
+        return code
+
+    def _field_problem(self, name: str, value: str) -> str | None:
+        """Header rules of the sampler's own (the scanner has abc2midi's): one M: and R:, and an
+        R: that goes with M: (form.RHYTHMS)."""
+        if name in ("M", "R", "L") and name in self.fields:
+            return f"a second {name}: line"
+        if name == "M" and "R" in self.fields and not rhythm_fits(self.fields["R"], value):
+            return f"R:{self.fields['R']} does not go with M:{value}"
+        if name == "R" and "M" in self.fields and not rhythm_fits(value, self.fields["M"]):
+            return f"R:{value} does not go with M:{self.fields['M']}"
+        return None
+
+    def _body(self, char: str, forced: bool) -> int:
+        scan = self.scan
+        before = self.copy() if self.after_bar_line else None
+        errors, wrong = self._counts()
+        bars = len(scan.bars)
+        if char == EOT:
+            scan.finish()
+        else:
+            scan.feed(char)
+        self.plain_run = False
+        if forced and self.plain_next and char == "|":
+            self.part_text += char
+            self.plain_next, self.plain_run = False, True
+        elif self.form is not None and not forced:
+            self.part_text += char
+        if char == "\n":
+            self.line_head = ""
+        elif len(self.line_head) < 2:
+            self.line_head += char
+            head = self.line_head
+            if (
+                head[-1:] == ":"
+                and head[0].isalpha()
+                and head[0] not in _BODY_FIELDS
+                and not forced
+            ):
+                return self._bad(f"bar {len(scan.bars) + 1}: {head} not allowed in the body")
+        if not forced:
+            new_errors, new_wrong = self._counts()
+            if new_errors > errors:
+                return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
+            if new_wrong > wrong:
+                bad = scan.play.wrong[wrong]
+                return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
+            left = self.left()
+            if left is not None and left < 0:
+                return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
+        self.after_bar_line = char in _BAR_CHARS or (
+            self.after_bar_line and (char in _RUN_CHARS or char in " \n")
+        )
+        if len(scan.bars) > bars:
+            self.bar_start = before or self.copy()
+            return BAR
+        return NONE
+
+    # ------------------------------------------------------------------------------ form
+    def form_step(self) -> tuple[str, bool]:
+        """Form control before a symbol is chosen: ("text", _) to force text now, or ("", True)
+        when the model must choose between "|" and ":" (a full bar, parts of its own length)."""
+        if self.form is None or self.scan.in_header or not self.bar_full():
+            return "", False
+        if self.target is None and self.bars_in_part + 1 < 16:
+            return "", True
+        return self._close_bar(":" if self.bars_in_part + 1 >= (self.target or 16) else "|"), False
+
+    def choose_bar_line(self, char: str) -> str:
+        """The text form control writes for the model's own "|" or ":" at a full bar."""
+        return self._close_bar(":" if char == ":" and self.bars_in_part + 1 >= 2 else "|")
+
+    def _close_bar(self, kind: str) -> str:
+        self.bars_in_part += 1
+        if kind == "|":
+            self.plain_next = True
+            return "|"
+        return self._section_end()
+
+    def _section_end(self) -> str:
+        """Text that closes the current part and writes out what the form repeats or copies."""
+        sections = self.form.sections()
+        letter, count = sections[self.section]
+        self.parts[letter] = self.part_text
+        if self.target is None:
+            self.target = self.bars_in_part
+        last = self.section == len(sections) - 1
+        text = ":|" if count >= 2 else self.final if last else "||"
+        for _ in range(count - 2):
+            text += "\n" + self.part_text + (self.final if last else "||")
+        self.section += 1
+        while self.section < len(sections) and sections[self.section][0] in self.parts:
+            letter, count = sections[self.section]
+            last = self.section == len(sections) - 1
+            body = self.parts[letter]
+            text += "\n" + ("|:" if count >= 2 else "") + body + (":|" if count >= 2 else "||")
+            for _ in range(count - 2):
+                text += "\n" + body + "||"
+            self.section += 1
+            if last:
+                text = text[:-2] + (":|" if count == 2 else self.final)
+        self.bars_in_part, self.part_text = 0, ""
+        if self.section == len(sections):
+            self.then = ["\n", EOT]
+            return text
+        return text + "\n" + ("|:" if sections[self.section][1] >= 2 else "")

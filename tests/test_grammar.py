@@ -1,0 +1,195 @@
+"""Grammar-aware sampling: per-row backtracking, well-formed tunes, form control, bad options."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+
+import numpy as np
+import pytest
+import torch
+
+from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.cli import main
+from tunegen.errors import UsageError
+from tunegen.form import FormPlan
+from tunegen.grammar import sample_grammar
+from tunegen.models import build_model
+from tunegen.music import abc2midi
+from tunegen.music.abc_scan import check_text, scan_text
+from tunegen.rowstate import GroupedStepper, RowStates
+from tunegen.sampling import (
+    GrammarStats,
+    HeaderPlan,
+    NumpyLSTMStepper,
+    SamplingOptions,
+    TorchStepper,
+    compose,
+)
+from tunegen.vocab import Vocabulary
+
+VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_checkpoint(BUNDLED_MODEL)
+
+
+def tiny(kind: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = {"vocab_size": len(VOCAB), "kind": kind}
+    if kind == "lstm":
+        config.update(embedding_size=8, hidden_size=16, num_layers=2)
+    else:
+        config.update(d_model=16, num_heads=2, num_layers=2, context=4)
+    return build_model(config).eval()
+
+
+STEPPERS = [
+    lambda: NumpyLSTMStepper(tiny("lstm")),
+    lambda: TorchStepper(tiny("lstm")),
+    lambda: GroupedStepper(tiny("transformer")),
+]
+
+
+@pytest.mark.parametrize("make", STEPPERS, ids=["numpy-lstm", "torch-lstm", "transformer"])
+def test_a_row_steps_back_alone(make):
+    """Row 1 goes back to its saved state; row 0 carries on as if nothing happened, and row 1
+    then gives exactly the logits of a run that never took the discarded steps."""
+    history = np.random.default_rng(0).integers(1, len(VOCAB), size=(2, 12))
+    stepper = make()
+    stepper.reset(2)
+    states = RowStates(stepper, 2)
+    for t in range(12):
+        logits = stepper.step(history[:, t])
+        if t == 6:  # the state after 7 symbols; row 1 then takes two symbols it will discard
+            states.save(np.array([1]))
+            stepper.step(np.array([history[0, 7], 3]))
+            stepper.step(np.array([history[0, 8], 4]))
+            states.restore(np.array([1]))
+            # row 1 replays 7 and 8 while row 0 goes on with 9, 10: bring them level again
+            stepper.step(np.array([history[0, 9], history[1, 7]]))
+            logits = stepper.step(np.array([history[0, 10], history[1, 8]]))
+            break
+    fresh = make()
+    fresh.reset(2)
+    for t in range(9):
+        row1 = fresh.step(history[:, t])[1]
+    assert np.allclose(logits[1], row1, atol=1e-5)
+    level = make()
+    level.reset(2)
+    for t in range(11):
+        row0 = level.step(history[:, t])[0]
+    assert np.allclose(logits[0], row0, atol=1e-5)
+
+
+def test_every_tune_of_a_sampled_batch_scans(bundled):
+    stats = GrammarStats()
+    texts = sample_grammar(
+        bundled.model, bundled.vocab, 8, SamplingOptions(0.8, seed=3), "", HeaderPlan(),
+        FormPlan(), stats,
+    )  # fmt: skip
+    complete = [text for text in texts if len(text) < 2000]
+    assert len(complete) >= 7
+    for text in complete:
+        verdict = check_text(f"X:1\n{text}")
+        assert verdict.every_bar_right, verdict.problems
+    if abc2midi.available():
+        verdicts = abc2midi.check_tunes([f"X:1\n{text}" for text in complete])
+        assert sum(v.every_bar_right for v in verdicts) >= len(complete) - 1
+    assert stats.steps > 0
+
+
+def _sections(text: str) -> list[int]:
+    """Bars with music in each section closed by :|, ||, or |]."""
+    sections, count = [], 0
+    for bar in scan_text(f"X:1\n{text}").bars:
+        count += bar.time > 0
+        if bar.line.startswith(":") or bar.line in ("||", "|]"):
+            sections.append(count)
+            count = 0
+    return sections
+
+
+def test_form_control_writes_the_parts_asked_for(bundled):
+    form = FormPlan("AABB", 4, "jig")
+    result = compose(bundled.model, bundled.vocab, 4, SamplingOptions(0.8, seed=1), form=form)
+    for text in result.texts:
+        assert "R:jig" in text and "M:6/8" in text
+        assert _sections(text) == [4, 4]
+        assert text.count(":|") == 2 and text.count("|:") == 2
+        assert check_text(f"X:1\n{text}").every_bar_right
+    again = compose(
+        bundled.model, bundled.vocab, 2, SamplingOptions(0.8, seed=2), form=FormPlan("ABA", 2)
+    )
+    for text in again.texts:
+        body = text.split("K:", 1)[1].split("\n", 1)[1]
+        parts = [part.strip() for part in body.replace("|]", "||").split("||") if part.strip()]
+        assert len(parts) == 3 and parts[0] == parts[2] != parts[1]
+
+
+def test_form_control_on_a_model_that_never_wrote_a_closing_bracket():
+    """Form control closes the tune with "||" when the vocabulary has no "]" for "|]"."""
+    vocab = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/"])
+    torch.manual_seed(0)
+    model = build_model(
+        {"vocab_size": len(vocab), "kind": "lstm", "embedding_size": 8, "hidden_size": 16}
+    ).eval()
+    primer = "T:x\nM:2/4\nL:1/8\nK:C\n"
+    texts = sample_grammar(
+        model, vocab, 2, SamplingOptions(seed=0, max_chars=3000), primer, HeaderPlan(),
+        FormPlan("AB", 1), GrammarStats(),
+    )  # fmt: skip
+    assert all("]" not in text for text in texts)
+    assert any(text.startswith(primer) and text.endswith("||\n") for text in texts)
+
+
+def test_transformer_samples_with_the_grammar():
+    model = tiny("transformer")
+    stats = GrammarStats()
+    texts = sample_grammar(
+        model, VOCAB, 3, SamplingOptions(seed=0, max_chars=150), "", HeaderPlan(meter="2/4"),
+        FormPlan(), stats,
+    )  # fmt: skip
+    assert len(texts) == 3 and all(text.startswith("T:") and "M:2/4" in text for text in texts)
+    assert stats.steps > 0
+
+
+def test_free_is_the_sampler_of_before(bundled):
+    """--free writes exactly what the sampler wrote before grammar-aware sampling existed."""
+    options = SamplingOptions(0.8, max_chars=300, seed=5)
+    result = compose(
+        bundled.model, bundled.vocab, 3, options, plan=HeaderPlan(meter="6/8"), grammar=False
+    )
+    digest = hashlib.sha256(result.tunebook.encode()).hexdigest()
+    assert digest == "d95f0d69e92e4d3fcba2f9e0d9c8e18a002dac6aa87271e49ec7a71a736c343c"
+    assert result.grammar is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--form", "AAbb"],
+        ["--form", "A-B"],
+        ["--form", "AB", "--bars-per-part", "0"],
+        ["--form", "AB", "--bars-per-part", "65"],
+        ["--rhythm", "foxtrot"],
+        ["--rhythm", "jig", "--meter", "3/4"],
+        ["--rhythm", "hornpipe", "--meter", "6/8"],
+        ["--form", "AB", "--free"],
+    ],
+)
+def test_bad_form_options_are_one_line_errors(tmp_path, capsys, options):
+    assert main(["generate", "--out", str(tmp_path / "x.abc"), *options]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "error" in error
+    assert not (tmp_path / "x.abc").exists()
+
+
+def test_a_primer_that_is_not_well_formed_is_reported(bundled):
+    primer = "T:x\nM:6/8\nL:1/8\nK:D\nABc def g|"
+    with pytest.raises(UsageError, match="bar 1"):
+        compose(bundled.model, bundled.vocab, 2, SamplingOptions(seed=0), primer=primer)
+    ok = compose(bundled.model, bundled.vocab, 2, SamplingOptions(seed=0), primer=primer[:-2])
+    assert all(text.startswith(primer[:-2]) for text in ok.texts)

@@ -1,0 +1,113 @@
+"""Thread pools: --threads parsing, the environment tunegen sets, BLAS limits for the sampler."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from tunegen import threads
+from tunegen.cli import build_parser, main
+from tunegen.models import build_model
+from tunegen.sampling import SamplingOptions, compose
+from tunegen.vocab import Vocabulary
+
+
+def blas_count() -> int:
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("text", ["1", "2", "16", " 4"])
+def test_threads_accepts_a_positive_count(text):
+    assert threads.parse_threads(text) == int(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "1.5", "", "99999"])
+def test_threads_refuses_anything_else(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="thread count"):
+        threads.parse_threads(text)
+
+
+@pytest.mark.parametrize("command", ["train", "generate"])
+def test_train_and_generate_take_threads(command):
+    args = build_parser().parse_args([command, "--threads", "3"])
+    assert args.threads == 3
+    assert build_parser().parse_args([command]).threads is None
+
+
+def test_a_bad_thread_count_is_a_one_line_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--threads", "0"])
+    assert exit_info.value.code == 2
+    assert "--threads: '0' is not a thread count (1-1024)" in capsys.readouterr().err
+
+
+def test_free_cores_is_between_one_and_the_cores(monkeypatch):
+    monkeypatch.setattr(threads, "machine_cores", lambda: 8)
+    for load, free in ((0.0, 8), (2.6, 5), (7.9, 1), (40.0, 1)):
+        monkeypatch.setattr(threads.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert threads.free_cores() == free
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in (*threads.POOL_VARIABLES, "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    before = (torch.get_num_threads(), blas_count())
+    yield monkeypatch
+    torch.set_num_threads(before[0])
+    threads.set_blas_threads(before[1])
+
+
+def test_defaults_are_passive_waits_and_the_free_cores(clean_environment):
+    clean_environment.setattr(threads, "free_cores", lambda: 3)
+    assert threads.prepare_environment() == 3
+    environ = threads.os.environ
+    assert environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert [environ[name] for name in threads.POOL_VARIABLES] == ["3", "3", "3"]
+    assert torch.get_num_threads() == 3
+
+
+def test_what_the_user_set_wins_over_the_default(clean_environment):
+    clean_environment.setenv("OMP_NUM_THREADS", "1")
+    clean_environment.setenv("OPENBLAS_NUM_THREADS", "2")
+    clean_environment.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert threads.prepare_environment() == 1
+    environ = threads.os.environ
+    assert (environ["OPENBLAS_NUM_THREADS"], environ["MKL_NUM_THREADS"]) == ("2", "1")
+    assert environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_threads_option_wins_over_the_environment(clean_environment):
+    clean_environment.setenv("OMP_NUM_THREADS", "4")
+    assert threads.prepare_environment(2) == 2
+    assert all(threads.os.environ[name] == "2" for name in threads.POOL_VARIABLES)
+    assert (torch.get_num_threads(), blas_count()) == (2, 2)
+
+
+def test_small_products_use_one_thread_large_ones_the_budget():
+    assert threads.product_threads(1, 1024, 2048, budget=4) == 1
+    assert threads.product_threads(64, 1024, 2048, budget=4) == 4
+
+
+def test_nested_limits_never_exceed_a_job_and_restore_the_pool():
+    threads.set_blas_threads(2)
+    with threads.blas_threads(2):
+        assert blas_count() == 2
+        with threads.blas_threads(1):
+            assert blas_count() == 1  # the smallest count any running job asked for
+        assert blas_count() == 2
+    assert blas_count() == 2
+
+
+def test_thread_counts_do_not_change_the_samples():
+    vocab = Vocabulary.from_texts(["T:a\nK:C\nabc|\n"])
+    torch.manual_seed(0)
+    model = build_model(
+        {"vocab_size": len(vocab), "kind": "lstm", "hidden_size": 512, "num_layers": 1}
+    ).eval()
+    options = SamplingOptions(max_chars=40, seed=5)
+    books = [compose(model, vocab, 16, options, threads=n).tunebook for n in (1, 2)]
+    assert books[0] == books[1]
