@@ -70,7 +70,8 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     command = "python benchmarks/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
     with RESULTS.open("a", encoding="utf-8") as file:
-        file.write(f"\n### Clean training text ({date.today()})\n\n`{command.strip()}`, ")
+        file.write(f"\n## Clean training text (`clean_corpus.py`, issue 14), {date.today()}\n\n")
+        file.write(f"`{command.strip()}`, ")
         file.write(f"load average {load} (a busy shared machine)\n\n")
         file.write("\n".join(table) + "\n\n" + "\n".join(reasons_table) + "\n")
 
