@@ -76,9 +76,8 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     command = "python benchmarks/" + Path(__file__).name + " " + " ".join(sys.argv[1:])
     with RESULTS.open("a", encoding="utf-8") as file:
-        file.write(
-            f"\n## ABC transposer against music21 (`transpose_music21.py`, issue 14), {date.today()}\n\n"
-        )
+        title = "ABC transposer against music21 (`transpose_music21.py`, issue 14)"
+        file.write(f"\n## {title}, {date.today()}\n\n")
         file.write(f"`{command.strip()}`, ")
         file.write(f"load average {load} (a busy shared machine)\n\n" + "\n".join(rows) + "\n")
 
