@@ -26,13 +26,17 @@ def music21_interval(interval: Interval):
 
 # Quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor s4.19 an
 # annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" (a string) as a chord.
-_NOT_A_CHORD = re.compile(r'"(?![A-G^_<>@])[^"]*"')
+_QUOTED = re.compile(r'"([^"]*)"')  # scanned left to right, so quotes pair up as ABC reads them
+
+
+def _chords_only(text: str) -> str:
+    return _QUOTED.sub(lambda m: m.group() if m.group(1)[:1] in "ABCDEFG^_<>@" else "", text)
 
 
 def _score(tune: Tune):
     from music21 import converter
 
-    text = _NOT_A_CHORD.sub("", VERSION_LINE + tune.abc(1))
+    text = _chords_only(VERSION_LINE + tune.abc(1))
     with warnings.catch_warnings():  # music21 warns about ABC it skips, the same on both sides
         warnings.simplefilter("ignore")
         return converter.parse(text, format="abc")
