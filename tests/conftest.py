@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tunegen.checkpoint import write_checkpoint
 from tunegen.cli import main
 from tunegen.music.abc import (
     Tune,
@@ -150,5 +151,5 @@ def models_dir(trained, tmp_path_factory) -> Path:
     bias = raw["state_dict"]["model.head.bias"]
     bias.fill_(-1e4)
     bias[end_id] = 1e4
-    torch.save(raw, folder / "echo.ckpt")
+    write_checkpoint(raw, folder / "echo.ckpt")  # stores the edited weights' checksum
     return folder

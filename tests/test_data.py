@@ -38,7 +38,7 @@ def test_stream_b_continues_exactly_where_it_ended():
 
 
 def test_stateful_needs_enough_text():
-    with pytest.raises(ValueError, match="too few"):
+    with pytest.raises(CorpusError, match="too few"):
         StatefulBatches(np.arange(10), batch_size=16, seq_len=64)
 
 

@@ -87,7 +87,7 @@ def test_default_folder_and_no_overwrite_without_force(files: tuple[Path, Path],
     assert main(args) == 0
     assert (generated.parent / "generated-eval" / "report.json").exists()
     assert main(args) == 2
-    assert "already exists (use --force" in capsys.readouterr().err
+    assert "already exists; use --force" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
 
 

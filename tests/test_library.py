@@ -7,12 +7,13 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tunegen.errors import NotFoundError, UsageError
-from tunegen.library import TuneLibrary, default_library_path, titled
+from tunegen.library import SCHEMA_VERSION, TuneLibrary, default_library_path, titled
 from tunegen.music.abc import parse_tunebook
 
 REEL = "X:1\nT:Old Title\nM:4/4\nL:1/8\nK:G\nGABc dedB|\n"
@@ -126,3 +127,52 @@ def test_the_default_path_is_in_the_users_data_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert default_library_path() == tmp_path / ".local" / "share" / "tunegen" / "library.sqlite"
+
+
+OLD_SCHEMA = """CREATE TABLE tunes (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+abc TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0, model TEXT NOT NULL DEFAULT '',
+created TEXT NOT NULL)"""
+
+
+def test_an_old_library_file_is_migrated_keeping_its_tunes(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as db, db:  # as tunegen wrote it before schema 2
+        db.execute(OLD_SCHEMA)
+        db.execute(
+            "INSERT INTO tunes (name, abc, starred, model, created) VALUES (?, ?, 1, 'm', ?)",
+            ("Old Reel", REEL, "2026-01-02T03:04:05+00:00"),
+        )
+    library = TuneLibrary(path)
+    (old,) = library.list()
+    assert (old.name, old.abc, old.starred, old.model) == ("Old Reel", REEL, True, "m")
+    assert old.updated == old.created == "2026-01-02T03:04:05+00:00" and old.settings == {}
+    assert (old.key, old.meter) == ("G", "4/4")
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    added = library.add("New", REEL, settings={"seed": 7})
+    assert TuneLibrary(path).get(added.id).settings == {"seed": 7}  # reopening changes nothing
+
+
+def test_a_library_from_a_newer_tunegen_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(UsageError, match="newer than this tunegen"):
+        TuneLibrary(path)
+
+
+def test_search_update_in_place_and_undo_delete(library, monkeypatch):
+    first = library.add("Morning Reel", REEL)
+    library.add("Jig", REEL.replace("K:G", "K:Ador"))
+    assert [t.name for t in library.list(query="morning")] == ["Morning Reel"]
+    assert [t.name for t in library.list(query="K:Ador")] == ["Jig"]
+    assert library.list(query="_") == []  # LIKE wildcards are plain characters
+    changed = library.update(first.id, abc=REEL + "dedB|\n")
+    assert changed.id == first.id and len(library.list()) == 2 and changed.updated
+    library.delete(first.id)
+    assert [t.name for t in library.list()] == ["Jig"]
+    assert library.restore(first.id) == changed
+    library.delete(first.id)
+    monkeypatch.setattr("tunegen.library.UNDO_SECONDS", -1)  # the undo time is over
+    with pytest.raises(NotFoundError):
+        library.restore(first.id)

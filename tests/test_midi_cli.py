@@ -52,7 +52,7 @@ def test_train_then_generate_events_and_beats(midi_run, tmp_path, capsys):
         assert {p.suffix for p in out.glob(f"{stem}.*")} == {".mid", ".wav", ".png"}
         assert len(onsets(out / f"{stem}.mid")) == 12  # music21 reads back 12 onsets
     assert main([*args, "--length", "12"]) == 2
-    assert "piece-001.mid already exists; use --force" in error_line(capsys)
+    assert "piece-001.mid: already exists; use --force" in error_line(capsys)
     assert main([*args, "--length", "8b", "--force", "--synth", "builtin"]) == 0
     from music21 import converter
 
@@ -92,7 +92,7 @@ def test_sampled_pieces_have_the_requested_length(midi_run):
 def test_length_parsing_and_trim():
     assert PieceLength.parse("32b") == PieceLength(32, "beats")
     assert PieceLength.parse("200") == PieceLength(200, "events")
-    for bad in ("0", "b", "-3", "4q"):
+    for bad in ("0", "b", "-3", "4q", "99999999", "10001b", "\u0663"):
         with pytest.raises(Exception, match="--length must be"):
             PieceLength.parse(bad)
     notes = np.array([[4, 60, 8], [8, 62, 2], [12, 64, 4]])
@@ -114,3 +114,28 @@ def test_bad_midi_input_is_one_line_and_exit_2(chorale_midi, tmp_path, capsys):
     assert "even --grid" in error_line(capsys)
     assert main([*midi, "--tokenizer", "chars"]) == 2
     assert "MIDI is learnt as words" in error_line(capsys)
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    for source in midi_files(chorale_midi):
+        (tiny / source.name).write_bytes(source.read_bytes())
+    assert main(["train", "--midi", str(tiny), *out, "--batch-size", "4096"]) == 2
+    assert "too few for 4096 streams" in error_line(capsys)
+    assert not (tmp_path / "run").exists()  # a run that cannot start leaves nothing behind
+
+
+def test_midi_generate_bounds_and_division_0(midi_run, tmp_path, capsys):
+    division0 = tmp_path / "zero.mid"
+    division0.write_bytes(
+        b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00"
+        b"MTrk\x00\x00\x00\x0c\x00\x90\x3c\x40\x60\x80\x3c\x00\x00\xff\x2f\x00"
+    )
+    args = ["generate", str(midi_run), "--out", str(tmp_path / "out")]
+    for extra, expected in [
+        (["--length", "99999999"], "--length must be"),
+        (["--primer-midi", str(division0)], "zero.mid: MIDI division 0"),
+        (["--num-tunes", "0"], "--num-tunes"),
+        (["--temperature", "nan"], "--temperature"),
+    ]:
+        assert main([*args, *extra]) == 2
+        assert expected in error_line(capsys)
+    assert not (tmp_path / "out").exists()

@@ -121,3 +121,45 @@ def test_a_models_default_temperature_applies_unless_one_is_chosen():
     assert with_model_defaults(SamplingOptions(temperature=None), exported).temperature == 0.8
     assert with_model_defaults(SamplingOptions(temperature=None), {}).temperature == 1.0
     assert with_model_defaults(SamplingOptions(temperature=1.3), exported).temperature == 1.3
+
+
+def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):
+    """N <= one chunk is one sample_tunes call with the given seed (the output of old); larger N
+    is sampled chunk by chunk with derived seeds, reproducibly, in memory that does not grow."""
+    import tracemalloc
+
+    from tunegen import sampling
+
+    model, options = tiny_model(), SamplingOptions(max_chars=40, seed=3)
+    one_batch = sampling.sample_tunes(model, VOCAB, 12, options)
+    assert compose(model, VOCAB, 12, options).texts == one_batch
+    monkeypatch.setattr(sampling, "MAX_CHUNK", 8)
+    seen = []
+    chunked = compose(model, VOCAB, 20, options, progress=lambda done, n: seen.append((done, n)))
+    assert chunked.texts[:8] == sampling.sample_tunes(model, VOCAB, 8, options)
+    assert chunked.texts == compose(model, VOCAB, 20, options).texts  # reproducible
+    assert chunked.texts[8:16] != chunked.texts[:8]  # each chunk has its own seed
+    assert seen == [(8, 20), (16, 20), (20, 20)]
+    peaks = {}
+    for count in (16, 128):
+        tracemalloc.start()
+        compose(model, VOCAB, count, options)
+        peaks[count] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[128] < 2 * peaks[16]  # 8 x the tunes, not 8 x the memory
+
+
+def test_bounds_of_compose_are_usage_errors():
+    model = tiny_model()
+    for count, options in [
+        (0, SamplingOptions()),
+        (10**7, SamplingOptions()),
+        (1, SamplingOptions(max_chars=10**6)),
+        (1, SamplingOptions(temperature=float("nan"))),
+        (1, SamplingOptions(seed=-5)),
+    ]:
+        with pytest.raises(UsageError):
+            compose(model, VOCAB, count, options)
+    for plan in [HeaderPlan(meter="7/0"), HeaderPlan(key="Xyz"), HeaderPlan(title="A\nK:C")]:
+        with pytest.raises(UsageError):
+            compose(model, VOCAB, 1, SamplingOptions(), plan=plan)

@@ -31,8 +31,10 @@ def make_client(models_dir: Path | None, tmp_path: Path, **studio_options) -> Te
 
 @pytest.fixture(autouse=True)
 def no_bundled_model(monkeypatch, tmp_path):
-    """Only the test models: whether the package ships a pretrained model must not matter."""
+    """Only the test models: whether the package ships a pretrained model must not matter.
+    The models' choices are cached in the test's folder, not in ~/.cache."""
     monkeypatch.setattr(checkpoint, "BUNDLED_MODEL", tmp_path / "no-bundled-model.ckpt")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -61,6 +63,8 @@ def test_openapi_schema_lists_every_endpoint(client):
         "/api/files/{render_id}/{name}",
         "/api/tunes",
         "/api/tunes/{tune_id}",
+        "/api/tunes/{tune_id}/restore",
+        "/api/choices",
         "/api/export",
     }
     assert client.get("/docs").status_code == 404  # Swagger UI would load assets from a CDN
@@ -111,15 +115,17 @@ def test_each_model_is_loaded_once(client, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- compose
-def test_compose_renders_every_tune_to_every_format(client):
+def test_compose_returns_abc_and_renders_midi_and_wav_when_downloaded(client):
     response = client.post("/api/compose", json={**ECHO, "num_tunes": 2, "seed": 1})
     assert response.status_code == 200
     result = response.json()
     assert len(result["tunes"]) == 2 and result["truncated"] == 0
     first = result["tunes"][0]
     assert first["abc"].startswith("X:1\nT:Echo Reel\n") and first["failures"] == {}
-    assert set(first["files"]) == {"abc", "midi", "wav", "svg"}
-    expected = {"abc": b"X:1", "midi": b"MThd", "wav": b"RIFF", "svg": b"<svg"}
+    assert set(first["files"]) == {"abc", "midi", "wav"}  # the page draws the sheet itself
+    job = client.app.state.studio.work_dir / result["id"]
+    assert {path.suffix for path in job.iterdir()} == {".abc", ".html"}  # nothing rendered yet
+    expected = {"abc": b"X:1", "midi": b"MThd", "wav": b"RIFF"}
     for fmt, start in expected.items():
         served = client.get(first["files"][fmt][0])
         assert served.status_code == 200
@@ -165,7 +171,7 @@ def test_compose_rejects_bad_input_naming_it(client, body, where):
 def test_a_character_the_model_never_saw_is_422(client):
     response = client.post("/api/compose", json={"model": "echo", "primer": "K:D\n€"})
     assert response.status_code == 422
-    assert "'€'" in response.json()["detail"]
+    assert "€" in response.json()["detail"]
 
 
 def test_a_body_that_is_not_json_is_422(client):
@@ -197,8 +203,8 @@ def test_rendering_keeps_going_past_a_bad_tune(client):
     response = client.post("/api/render", json={"abc": bad})
     assert response.status_code == 200
     tune = response.json()["tunes"][0]
-    assert set(tune["files"]) == {"abc"}
-    assert "unknown key" in tune["failures"]["svg"]
+    assert set(tune["files"]) == {"abc"}  # no MIDI or WAV to offer
+    assert "unknown key" in tune["failures"]["midi"]
 
 
 @pytest.mark.parametrize(
@@ -379,3 +385,83 @@ def test_serve_runs_uvicorn_on_the_chosen_address(tmp_path, monkeypatch, capsys)
     assert library.is_file()
     assert signal.getsignal(signal.SIGTERM) == sigterm_handler  # serve put it back
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ choices and getting back
+def test_choices_come_from_the_models_training_corpus(client, oneills):
+    choices = client.get("/api/choices?model=tiny/best").json()
+    assert choices["source"] == "corpus" and choices["tunes"] == 60  # small_abc_dir's tunes
+    metres = {tune.field("M") for tune in oneills.tunes[:60]}
+    assert choices["meters"] and set(choices["meters"]) <= metres
+    assert "D" in choices["keys"] and choices["default_qpm_by_beat"]["1.5"] == 150
+    assert client.get("/api/choices?model=nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("meter", "13/8"), ("key", "Fphr"), ("key", "C#loc"),
+     ("rhythm", "banana"), ("form", "ZZZZ"), ("bars_per_part", 63)],
+)  # fmt: skip
+def test_compose_refuses_what_the_model_never_saw_naming_the_field(client, field, value):
+    response = client.post("/api/compose", json={"model": "tiny/best", field: value})
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body", field] and "choose from" in problem["msg"]
+
+
+def test_settings_compose_the_same_tunes_again(client):
+    body = {"model": "tiny/best", "num_tunes": 3, "max_chars": 80, "temperature": 0.9}
+    first = client.post("/api/compose", json=body).json()
+    settings = first["settings"]
+    assert settings["model"] == "tiny/best" and isinstance(settings["seed"], int)
+    assert settings["temperature"] == 0.9 and settings["num_tunes"] == 3
+    again = {k: v for k, v in settings.items() if v is not None and k not in ("index",)}
+    second = client.post("/api/compose", json=again).json()
+    assert [t["abc"] for t in second["tunes"]] == [t["abc"] for t in first["tunes"]]
+    assert second["settings"] == settings
+
+
+def test_a_tune_cut_at_the_length_limit_says_so(client):
+    result = client.post("/api/compose", json={"model": "tiny/best", "max_chars": 5}).json()
+    assert result["truncated"] == 1 and result["tunes"][0]["truncated"] is True
+
+
+def test_saved_settings_search_restore_and_starred_export(client):
+    composed = client.post("/api/compose", json={**ECHO, "seed": 5}).json()
+    settings = {**composed["settings"], "index": 1}
+    abc = composed["tunes"][0]["abc"]
+    body = {"name": "Found Reel", "abc": abc, "settings": settings, "starred": True}
+    saved = client.post("/api/tunes", json=body).json()
+    assert saved["settings"]["seed"] == 5 and saved["key"] == "G" and saved["meter"] == "4/4"
+    client.post("/api/tunes", json={"name": "Other", "abc": abc.replace("K:G", "K:D")})
+    assert [t["name"] for t in client.get("/api/tunes?q=found").json()] == ["Found Reel"]
+    assert [t["name"] for t in client.get("/api/tunes?q=K:D").json()] == ["Other"]
+    assert client.get("/api/tunes?q=100%25").json() == []  # % is a character, not a wildcard
+    export = client.get("/api/export?starred=true")
+    assert 'filename="starred.abc"' in export.headers["content-disposition"]
+    assert client.delete(f"/api/tunes/{saved['id']}").status_code == 204
+    assert client.get(f"/api/tunes/{saved['id']}").status_code == 404
+    restored = client.post(f"/api/tunes/{saved['id']}/restore")
+    assert restored.status_code == 200 and restored.json() == saved
+    assert client.post("/api/tunes/999/restore").status_code == 404
+
+
+def test_compose_passes_the_form_to_the_sampler_and_returns_it(client, monkeypatch):
+    from tunegen import studio as studio_module
+
+    seen = []
+
+    def compose(*args, form=None, grammar=True):  # the sampler, recording its FormPlan
+        seen.append(form)
+        return real_compose(*args, grammar=grammar)
+
+    real_compose = studio_module.compose
+    monkeypatch.setattr(studio_module, "compose", compose)
+    choices = client.get("/api/choices?model=tiny/best").json()
+    form, bars = choices["forms"][0], choices["bars_per_part"][0]
+    body = {"model": "tiny/best", "form": form, "bars_per_part": bars, "seed": 2}
+    result = client.post("/api/compose", json={**body, "max_chars": 40})
+    assert result.status_code == 200, result.text
+    assert (seen[0].form, seen[0].bars_per_part, seen[0].rhythm) == (form, bars, None)
+    settings = result.json()["settings"]
+    assert (settings["form"], settings["bars_per_part"]) == (form, bars)

@@ -1,13 +1,16 @@
-"""ABC -> SVG pages through verovio: notes drawn, long tunes paged, crashes contained."""
+"""ABC -> SVG pages through abcm2ps (repeats and endings drawn) or verovio (notes drawn, long
+tunes paged, crashes contained)."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from conftest import BROKEN_ABC, GOLDEN_ABC
 
 from tunegen.errors import RenderError
 from tunegen.music.performance import parse_abc
-from tunegen.music.sheet import SheetRenderer, abc_to_svg_pages
+from tunegen.music.sheet import Abcm2psRenderer, SheetRenderer, abc_to_svg_pages, sheet_renderer
 
 
 def written_notes(abc: str) -> int:
@@ -19,8 +22,35 @@ def written_notes(abc: str) -> int:
     return sum(len(n.pitches) for n in notes)
 
 
+def verovio_pages(abc: str) -> list[str]:
+    with SheetRenderer() as renderer:
+        renderer.submit(abc)
+        return renderer.collect()
+
+
+needs_abcm2ps = pytest.mark.skipif(not shutil.which("abcm2ps"), reason="apt-get install abcm2ps")
+
+
+@needs_abcm2ps
+def test_abcm2ps_draws_repeats_double_repeats_and_endings():
+    assert isinstance(sheet_renderer(), Abcm2psRenderer)
+    abc = GOLDEN_ABC.replace('|:"G"GABc', '|:"G"GABc d2 e2::GABc')
+    (page,) = abc_to_svg_pages(abc)
+    assert page.count('href="#rdots"') == 4  # |: and :| of ending 1, :: as two dot pairs
+    assert ">1</text>" in page and ">2</text>" in page  # the endings' numbers
+    assert ">D7</text>" in page  # a chord symbol
+
+
+@needs_abcm2ps
+def test_abcm2ps_fails_on_text_without_music():
+    with Abcm2psRenderer() as renderer:
+        renderer.submit("X:1\nT:Empty\nK:G\n")
+        with pytest.raises(RenderError, match="no music"):
+            renderer.collect()
+
+
 def test_svg_has_one_note_per_written_note():
-    pages = abc_to_svg_pages(GOLDEN_ABC)
+    pages = verovio_pages(GOLDEN_ABC)
     assert len(pages) == 1
     assert pages[0].startswith("<svg") or "<svg" in pages[0][:200]
     assert pages[0].count('class="note"') == 11 == written_notes(GOLDEN_ABC)
@@ -37,7 +67,7 @@ def test_real_tunes_draw_every_note(ryans_tunes, cuckoos_nest):
 
 def test_a_long_tune_gets_several_pages():
     line = "|:GABc dedB|dedB dedB|c2ec B2dB|c2A2 A2BA:|\n"
-    pages = abc_to_svg_pages("X:1\nT:Long\nM:4/4\nL:1/8\nK:G\n" + line * 40)
+    pages = verovio_pages("X:1\nT:Long\nM:4/4\nL:1/8\nK:G\n" + line * 40)
     assert len(pages) > 1
     assert sum(page.count('class="note"') for page in pages) == 40 * (8 + 8 + 6 + 5)
 

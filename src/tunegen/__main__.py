@@ -2,6 +2,11 @@
 
 import sys
 
-from tunegen.cli import main
+try:
+    from tunegen.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # Ctrl-C while the libraries load, before main's own handler
+    print("tunegen: interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

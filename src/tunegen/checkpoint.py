@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import pickle
-import zipfile
+import glob
+import hashlib
+import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from tunegen.errors import CheckpointError
+from tunegen.errors import CheckpointError, TunegenError, UsageError
+from tunegen.fileio import write_atomically
 from tunegen.models import build_model
+from tunegen.sampling import MAX_TEMPERATURE
 from tunegen.vocab import Vocabulary
 
 FORMAT_VERSION = 1
@@ -30,8 +34,39 @@ class Checkpoint:
     path: Path
 
 
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        value = state_dict[key]
+        if not isinstance(value, torch.Tensor):
+            continue
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_checkpoint(checkpoint: dict, path: Path) -> Path:
+    """Save a checkpoint dict crash-safely: the weights' digest is stored in its metadata, the
+    bytes go to a temporary file in the same folder, are fsynced and renamed into place, so a
+    kill at any moment leaves the previous good checkpoint (Lightning's saves come through here,
+    see training.AtomicCheckpointIO)."""
+    if isinstance(checkpoint.get("tunegen"), dict) and "state_dict" in checkpoint:
+        checkpoint["tunegen"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    path = write_atomically(Path(path), buffer.getvalue(), sync=True)
+    # a writer killed in mid-write left its temporary file; only one process writes a given
+    # checkpoint (rank 0), so any other is an orphan
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        orphan.unlink(missing_ok=True)
+    return path
+
+
 def read_checkpoint_file(path: str | Path) -> dict:
-    """The raw checkpoint dict, loaded safely (weights_only): a clear error if it is not one."""
+    """The raw checkpoint dict, loaded safely (weights_only) and its weights checked against the
+    stored digest: a clear one-line error if it is not a checkpoint or is damaged."""
     path = Path(path)
     if path.is_dir():
         path = path / "last.ckpt"
@@ -39,35 +74,82 @@ def read_checkpoint_file(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+    except Exception as err:  # torch.load raises many kinds (pickle, zip, KeyError on text...)
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         reason = next((line for line in lines if "error:" in line), lines[0] if lines else "")
-        reason = reason or type(err).__name__
+        reason = reason[:120] or type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
-    if not isinstance(raw, dict) or "tunegen" not in raw or "state_dict" not in raw:
+    if not isinstance(raw, dict) or not isinstance(raw.get("tunegen"), dict):
         raise CheckpointError(f"{path}: not a tunegen checkpoint")
+    if not isinstance(raw.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: not a tunegen checkpoint (no weights)")
+    stored = raw["tunegen"].get("weights_sha256")
+    # checkpoints written before digests were stored (the bundled model among them) have none
+    if stored is not None and stored != weights_digest(raw["state_dict"]):
+        raise CheckpointError(f"{path}: damaged: its weights do not match their stored checksum")
     return raw
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Rebuild the model from a checkpoint file (or a run folder's last.ckpt) for inference."""
-    raw = read_checkpoint_file(path)
+    return checkpoint_from_raw(read_checkpoint_file(path), Path(path))
+
+
+def checkpoint_from_raw(raw: dict, path: Path) -> Checkpoint:
+    """The model, vocabulary and metadata of a raw checkpoint dict; `path` names it in errors."""
     meta = raw["tunegen"]
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path}: made by a newer tunegen (format {meta['format_version']})")
-    model = build_model(meta["model"])
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: made by a newer tunegen (format {version!r})")
     weights = {
         key.removeprefix(MODEL_PREFIX): value
         for key, value in raw["state_dict"].items()
         if key.startswith(MODEL_PREFIX)
     }
     try:
+        model = build_model(meta["model"])
         model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the model config ({err})") from None
+        vocab = Vocabulary.from_dict(meta["vocab"])
+        check_metadata(meta, vocab, model)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, TunegenError) as err:
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: metadata does not fit the weights ({reason})") from None
     model.eval()
-    meta = {**meta, "epochs": raw.get("epoch", -1) + 1, "global_step": raw.get("global_step", 0)}
-    return Checkpoint(model, Vocabulary.from_dict(meta["vocab"]), meta, Path(path))
+    meta = {**meta, "epochs": completed_epochs(raw), "global_step": raw.get("global_step", 0)}
+    return Checkpoint(model, vocab, meta, Path(path))
+
+
+def completed_epochs(raw: dict) -> int:
+    """Whole epochs trained: stored by training; else Lightning's epoch index + 1 (older files)."""
+    done = raw["tunegen"].get("epochs_completed")
+    return done if isinstance(done, int) else raw.get("epoch", -1) + 1
+
+
+def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module) -> None:
+    """ValueError if hand-edited metadata contradicts itself or the weights: the parts that
+    generate, info and evaluate read must have the kinds they expect."""
+    if len(vocab) != meta["model"].get("vocab_size", len(vocab)):
+        raise ValueError(f"{len(vocab)} symbols but the model has {meta['model']['vocab_size']}")
+    training, corpus = meta["training"], meta["corpus"]
+    if not isinstance(training, dict) or not isinstance(corpus, dict):
+        raise ValueError("training and corpus must be tables")
+    for key in ("batch_size", "seq_len", "seed"):
+        if type(training[key]) is not int:
+            raise ValueError(f"training.{key} must be a whole number, got {training[key]!r}")
+    if not isinstance(training["corpus"], list) or not all(
+        isinstance(c, str) for c in training["corpus"]
+    ):
+        raise ValueError("training.corpus must be a list of sources")
+    numbers = [("best_val_bpc", meta.get("best_val_bpc", 0.0)), ("training.lr", training["lr"])]
+    numbers += [(f"corpus.{k}", corpus.get(k, 0)) for k in ("train_tunes", "val_tunes")]
+    for name, value in numbers:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    if not 0 < float(training["val_fraction"]) < 1:
+        raise ValueError(f"training.val_fraction {training['val_fraction']!r} is not in (0, 1)")
+    temperature = meta.get("sampling", {}).get("temperature", 1.0)
+    if not (isinstance(temperature, int | float) and 0 < temperature <= MAX_TEMPERATURE):
+        raise ValueError(f"sampling.temperature {temperature!r} is not in (0, {MAX_TEMPERATURE}]")
 
 
 def export_checkpoint(
@@ -86,8 +168,12 @@ def export_checkpoint(
         for key, value in raw["state_dict"].items()
         if key.startswith(MODEL_PREFIX)
     }
-    meta = {key: value for key, value in raw["tunegen"].items() if key != "rng"}
+    meta = {k: v for k, v in raw["tunegen"].items() if k not in ("rng", "carry", "weights_sha256")}
     if temperature is not None:
+        if not 0 < temperature <= MAX_TEMPERATURE:
+            raise UsageError(
+                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {temperature}"
+            )
         meta["sampling"] = {"temperature": temperature}
     compact = {
         "state_dict": weights,
@@ -95,8 +181,5 @@ def export_checkpoint(
         "epoch": raw.get("epoch", -1),
         "global_step": raw.get("global_step", 0),
     }
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(f".{dest.name}.partial")
-    torch.save(compact, partial)
-    partial.replace(dest)
-    return dest
+    checkpoint_from_raw(compact, dest)  # the copy must load before anything is written
+    return write_checkpoint(compact, dest)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,20 +10,11 @@ from typing import TYPE_CHECKING
 
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
+from tunegen.fileio import refuse_overwrite, write_new_file
 from tunegen.threads import add_threads_option, prepare_environment
 
 if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
     from tunegen.render import RenderOptions
-
-
-def write_new_file(path: Path, text: str, force: bool) -> None:
-    """Write `text` atomically; an existing file is only replaced with --force."""
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; use --force to overwrite it or --out elsewhere")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 # ----------------------------------------------------------------------------------- train
@@ -181,21 +171,25 @@ def run_train(args: argparse.Namespace) -> int:
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
     if args.init is not None:
         return run_finetune(args, chosen, model_overrides)
-    args.preset = args.preset or ("midi" if args.midi else "default")
     midi_only = [n for n in ("parts", "grid", "codec") if n in chosen]
     if args.midi:
-        chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
+        chosen = {"corpus_kind": "midi", "tokenizer": "words", **chosen}
     elif midi_only:
         raise UsageError(f"--{midi_only[0].replace('_', '-')} is for MIDI corpora (--midi)")
-    corpus = tuple(args.midi or args.abc or ["oneills1850"])
-    model_config, config = resolve_configs(
-        args.preset, model_overrides, {**chosen, "corpus": corpus}
-    )
+    if args.abc or args.midi:
+        chosen["corpus"] = tuple(args.midi or args.abc)
     resume = args.resume
     if resume is not None and resume.is_dir():
         resume = resume / "last.ckpt"
+    if resume is not None:
+        model_config, config = resumed_configs(args, resume, chosen, model_overrides)
+    else:
+        args.preset = args.preset or ("midi" if args.midi else "default")
+        model_config, config = resolve_configs(
+            args.preset, model_overrides, {"corpus": ("oneills1850",), **chosen}
+        )
     run_dir = args.out or (resume.parent if resume else Path("runs") / default_run_name(args))
-    if resume is None:
+    if resume is None or run_dir.resolve() != resume.parent.resolve():
         check_run_dir(run_dir, args.force)
     return report_training(train(model_config, config, run_dir, resume))
 
@@ -242,6 +236,20 @@ def report_training(result) -> int:
     print(f"checkpoints: {run_dir}/best.ckpt, {run_dir}/last.ckpt")
     print(f"log: {run_dir}/log.csv, plot: {run_dir}/curves.png")
     return 130 if result.interrupted else 0
+
+
+def resumed_configs(args: argparse.Namespace, resume: Path, chosen: dict, model_overrides: dict):
+    """(model config, TrainConfig) of the checkpoint, with the options that may change."""
+    from tunegen.checkpoint import checkpoint_from_raw, read_checkpoint_file
+    from tunegen.resume import merge_with_checkpoint
+
+    raw = read_checkpoint_file(resume)
+    meta = checkpoint_from_raw(raw, resume).meta  # hand-edited metadata is refused here
+    given = {**({"preset": args.preset} if args.preset else {}), **chosen}
+    config, notes = merge_with_checkpoint(meta, given, model_overrides, source=str(resume))
+    for note in notes:
+        print(f"resuming with {note}")
+    return {k: v for k, v in meta["model"].items() if k != "vocab_size"}, config
 
 
 def default_run_name(args: argparse.Namespace) -> str:
@@ -332,8 +340,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.free and form.active:
         raise UsageError("--form needs grammar-aware sampling: leave out --free")
     out = args.out or Path("generated.abc")
-    if out.is_file() and not args.force:
-        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
+    if out.is_file():  # before the model loads: an ABC model's tunebook (a MIDI model's folder)
+        refuse_overwrite(out, args.force)
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     if checkpoint.meta["corpus"].get("kind") == "midi":
         if (
@@ -351,8 +359,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return run_generate_midi(args, checkpoint)
     if args.length or args.primer_midi:
         raise UsageError("--length and --primer-midi are for models trained with --midi")
-    if out.exists() and not args.force:
-        raise UsageError(f"{out} already exists; use --force to overwrite it or --out elsewhere")
+    refuse_overwrite(out, args.force)
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
     options = with_model_defaults(options, checkpoint.meta)
     render = render_options_from_args(args, args.render) if args.render else None
@@ -362,7 +369,7 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         result = compose(
             checkpoint.model, checkpoint.vocab, args.num_tunes, options, primer, plan,
-            form=form, grammar=not args.free,
+            form=form, grammar=not args.free, progress=progress_bar("tunes"),
         )  # fmt: skip
     write_new_file(out, result.tunebook, args.force)
     complete = len(result.texts) - result.truncated
@@ -381,9 +388,25 @@ def run_generate(args: argparse.Namespace) -> int:
     return render_file(out, out.with_name(f"{out.stem}-render"), render)
 
 
+def progress_bar(unit: str):
+    """A `progress(done, total)` that redraws one bar on a terminal's stderr after each chunk of
+    tunes; None elsewhere, so logs and pipes stay clean."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        filled = 30 * done // total
+        bar = "#" * filled + "." * (30 - filled)
+        end = "\n" if done == total else ""
+        print(f"\r[{bar}] {done:,}/{total:,} {unit}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
 def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
-    """`generate` with a MIDI model: N pieces as one batch, each as .mid, .wav and .png."""
+    """`generate` with a MIDI model: N pieces in batches, each as .mid, .wav and .png."""
     import time
+    from dataclasses import replace
 
     from tunegen.midi_generate import (
         PieceFiles,
@@ -395,23 +418,35 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
     )
     from tunegen.music.midi import EventCodec
     from tunegen.music.synth import choose_synth
-    from tunegen.sampling import SamplingOptions, with_model_defaults
+    from tunegen.sampling import (
+        MAX_NUM_TUNES,
+        SamplingOptions,
+        chunk_seed,
+        chunk_size,
+        with_model_defaults,
+    )
 
-    if args.num_tunes < 1:
-        raise UsageError(f"--num-tunes must be >= 1, got {args.num_tunes}")
+    if not 1 <= args.num_tunes <= MAX_NUM_TUNES:
+        raise UsageError(f"--num-tunes must be in [1, {MAX_NUM_TUNES:,}], got {args.num_tunes}")
     codec = EventCodec.from_dict(checkpoint.meta["corpus"]["codec"])
     length = PieceLength.parse(args.length or "200")
     options = SamplingOptions(args.temperature, args.top_k, args.top_p, seed=args.seed)
     options = with_model_defaults(options, checkpoint.meta)
+    options.validate()
     out_dir = args.out or Path("generated-midi")
     stems = piece_stems(out_dir, args.num_tunes, args.force)
     synth = choose_synth(args.synth, args.soundfont)
     files = PieceFiles(codec.grid, program=args.program, synth=synth, soundfont=args.soundfont)
     primers = choose_primers(checkpoint, codec, args.num_tunes, args.seed, args.primer_midi)
     start = time.perf_counter()
-    pieces, short = sample_pieces(
-        checkpoint.model, checkpoint.vocab, codec, primers, length, options
-    )
+    pieces, short, size = [], 0, chunk_size(len(checkpoint.vocab))
+    for index, first in enumerate(range(0, args.num_tunes, size)):  # memory flat in N
+        chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+        done, cut = sample_pieces(
+            checkpoint.model, checkpoint.vocab, codec, primers[first : first + size], length,
+            chunk_options,
+        )  # fmt: skip
+        pieces, short = pieces + done, short + cut
     seconds = time.perf_counter() - start
     for notes, stem in zip(pieces, stems, strict=True):
         write_piece(notes, stem, files)
@@ -603,8 +638,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return run_evaluate_checkpoint(args)
     if args.against is None:
         raise UsageError("--tunes needs --against CORPUS to compare with")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if not 1 <= args.jobs <= 256:
+        raise UsageError(f"--jobs must be in [1, 256], got {args.jobs}")
     from tunegen.evaluate import evaluate, load_generated  # local: pulls in numpy and music21
     from tunegen.evaluate_report import headline, write_report
     from tunegen.music.abc import read_corpus
@@ -665,12 +700,9 @@ def add_export(commands: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from tunegen.checkpoint import export_checkpoint, load_checkpoint
 
-    if args.out.exists() and not args.force:
-        raise UsageError(f"{args.out} already exists; use --force to overwrite it")
-    if args.temperature is not None and args.temperature <= 0:
-        raise UsageError(f"--temperature must be > 0, got {args.temperature}")
+    refuse_overwrite(args.out, args.force)
     export_checkpoint(args.checkpoint, args.out, not args.float32, args.temperature)
-    load_checkpoint(args.out)  # the copy must load before we say it is done
+    load_checkpoint(args.out)  # the written copy reads back and verifies
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0
 
@@ -719,8 +751,15 @@ def run_serve(args: argparse.Namespace) -> int:
 COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export, add_serve]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad option reported as one line (and exit code 2), like every error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="tunegen", description="Learn music from ABC and MIDI and compose new tunes."
     )
     parser.add_argument("--version", action="version", version=f"tunegen {__version__}")
@@ -740,6 +779,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TunegenError as err:
         print(f"tunegen: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a read-only folder, a full disk: the user's to fix, in one line
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"tunegen: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before training saved anything (reading, starting up)
+        print("tunegen: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tunegen.errors import CorpusError
+from tunegen.fileio import temporary_beside, write_atomically
 from tunegen.music.abc import hash_fraction
 from tunegen.vocab import Vocabulary
 
@@ -22,25 +23,6 @@ def id_dtype(vocab_size: int) -> np.dtype:
     if vocab_size <= 2**8:
         return np.dtype(np.uint8)
     return np.dtype(np.uint16 if vocab_size <= 2**16 else np.int32)
-
-
-def _temporary_beside(path: Path) -> Path:
-    """A new empty file with a unique name beside `path`: every rank of a DDP run (or node) may
-    write the same file at the same time, each renaming its own copy into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(handle)
-    return Path(partial)
-
-
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write `path` under a temporary name, then rename it: readers never see half a file."""
-    partial = _temporary_beside(path)
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 class TuneTexts:
@@ -87,8 +69,8 @@ def write_splits(
     """
     splits = ("train", "val", "val_clean") if clean else ("train", "val")
     paths = {split: folder / f"corpus-{split}.txt" for split in splits}
-    partials = {split: _temporary_beside(path) for split, path in paths.items()}
-    partials["extra"] = _temporary_beside(folder / "corpus-extra.txt")
+    partials = {split: temporary_beside(path) for split, path in paths.items()}
+    partials["extra"] = temporary_beside(folder / "corpus-extra.txt")
     counts = {"train": 0, "val": 0}
     extras: list[int] = []  # copies written for each train tune, in order
     lowest = (1.0, -1)  # (hash fraction, index) of the train tune with the smallest fraction
@@ -198,7 +180,7 @@ def encode_texts(texts: Texts, vocab: Vocabulary, path: Path | None = None) -> n
         out.flush()
         del out
 
-    _write_atomically(path, fill)
+    write_atomically(path, fill)
     return load_encoded(path)
 
 
@@ -230,7 +212,10 @@ class StatefulBatches(Dataset):
         self.stream_len = (len(ids) - 1) // streams
         self.steps = (self.stream_len - 1) // seq_len + 1 if self.stream_len > 1 else 0
         if self.steps < 1:
-            raise ValueError(f"{len(ids)} symbols are too few for {streams} streams of {seq_len}")
+            raise CorpusError(
+                f"{len(ids)} symbols are too few for {streams} streams of {seq_len}: use a smaller "
+                "--batch-size or --seq-len, or a larger corpus"
+            )
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         # stream b of this rank is ids[starts[b] : starts[b] + L + 1]; the extra symbol is the
         # last target
@@ -265,7 +250,10 @@ class WindowBatches(Dataset):
         world_size: int = 1,
     ) -> None:
         if len(ids) < seq_len + 2:
-            raise ValueError(f"{len(ids)} symbols are too few for windows of {seq_len}")
+            raise CorpusError(
+                f"{len(ids)} symbols are too few for windows of {seq_len}: use a smaller "
+                "--seq-len, or a larger corpus"
+            )
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.seed, self.rank = seed, rank
         self.steps = max(1, (len(ids) - 1) // (batch_size * seq_len * world_size))
@@ -280,3 +268,84 @@ class WindowBatches(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, step, self.rank))
         starts = rng.integers(0, len(self.ids) - self.seq_len - 1, size=self.batch_size)
         return _batch(self.ids, starts[:, None] + np.arange(self.seq_len + 1)[None, :])
+
+
+def file_digests(paths: Iterable[Path]) -> dict[str, str]:
+    """{path: the first 16 hex digits of its SHA-256}, read in 1 MiB pieces: a checkpoint
+    remembers the exact corpus it was trained on, so a resume can tell a changed file."""
+    digests = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as file:
+                while piece := file.read(1 << 20):
+                    digest.update(piece)
+        except OSError as err:
+            raise CorpusError(f"{path}: {err.strerror or err}") from None
+        digests[str(path)] = digest.hexdigest()[:16]
+    return digests
+
+
+def digest_changes(saved: dict[str, str], now: dict[str, str]) -> list[str]:
+    """What differs between two file_digests: 'a.abc changed', 'b.abc is new', 'c.abc is gone'."""
+    changes = [f"{p} changed" for p in saved if p in now and now[p] != saved[p]]
+    changes += [f"{p} is new" for p in now if p not in saved]
+    return changes + [f"{p} is gone" for p in saved if p not in now]
+
+
+def check_batches_fit(symbols: int, mode: str, batch_size: int, seq_len: int, world: int) -> None:
+    """CorpusError, before training starts, if `symbols` of training text cannot fill one batch
+    (the same rule StatefulBatches and WindowBatches apply)."""
+    if mode == "stateful":
+        streams = batch_size * world
+        if (symbols - 1) // streams <= 1:
+            raise CorpusError(
+                f"{symbols} symbols are too few for {streams} streams of {seq_len}: use a smaller "
+                "--batch-size or --seq-len, or a larger corpus"
+            )
+    elif symbols < seq_len + 2:
+        raise CorpusError(
+            f"{symbols} symbols are too few for windows of {seq_len}: use a smaller --seq-len, "
+            "or a larger corpus"
+        )
+
+
+class ResumableSampler(Sampler[int]):
+    """Batch numbers 0..n-1; the first pass after a resume starts where the checkpoint stopped."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps, self.start = steps, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[int]:
+        # DataLoader calls iter() when an epoch's iterator is made, after Lightning restored us
+        start, self.start = self.start, 0
+        return iter(range(start, self.steps))
+
+
+class ResumableLoader(DataLoader):
+    """A loader of whole batches (batch_size=None) whose place in the epoch goes into checkpoints.
+
+    Lightning saves `state_dict()` with every checkpoint and hands it to `load_state_dict` on
+    resume, so an epoch interrupted after batch k continues with batch k, not batch 0.
+    `batches_done` says how many batches of this epoch the optimizer has stepped on. The loader
+    draws its worker seed from its own generator, never from torch's global one, so making an
+    iterator cannot shift the dropout masks of a resumed run.
+    """
+
+    def __init__(self, dataset: Dataset, batches_done: Callable[[], int]) -> None:
+        self.resume_sampler = ResumableSampler(len(dataset))
+        self.batches_done = batches_done
+        super().__init__(
+            dataset, batch_size=None, sampler=self.resume_sampler, generator=torch.Generator()
+        )
+
+    def state_dict(self) -> dict:
+        return {"batches_done": int(self.batches_done())}
+
+    def load_state_dict(self, state: dict) -> None:
+        done = state.get("batches_done", 0)
+        # an end-of-epoch checkpoint (done == steps) resumes at the start of the next epoch
+        self.resume_sampler.start = done if 0 < done < self.resume_sampler.steps else 0

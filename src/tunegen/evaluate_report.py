@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tunegen.errors import UsageError
+from tunegen.fileio import ensure_folder, refuse_overwrite
 from tunegen.music.style import DENSITY_BINS, MAX_INTERVAL
 
 PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
@@ -147,10 +147,8 @@ def write_report(report: dict, folder: Path, force: bool = False) -> list[Path]:
     """Write report.json, report.md and the PNGs to `folder`; existing files need `force`."""
     names = _plots(report)
     paths = [folder / "report.json", folder / "report.md", *(folder / PLOTS[n][0] for n in names)]
-    existing = [p for p in paths if p.exists()]
-    if existing and not force:
-        raise UsageError(f"{existing[0]}: already exists (use --force to overwrite)")
-    folder.mkdir(parents=True, exist_ok=True)
+    refuse_overwrite(paths, force)
+    ensure_folder(folder)
     paths[0].write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     paths[1].write_text(markdown(report), encoding="utf-8")
     for name in names:

@@ -10,6 +10,7 @@ from torch import nn
 
 from tunegen.checkpoint import Checkpoint
 from tunegen.errors import UsageError, VocabularyError
+from tunegen.fileio import refuse_overwrite
 from tunegen.music.midi import EventCodec, notes_to_performance
 from tunegen.music.midi_corpus import cache_dir, load_notes
 from tunegen.music.midi_io import performance_to_midi
@@ -20,6 +21,7 @@ from tunegen.vocab import Vocabulary
 
 SUFFIXES = (".mid", ".wav", ".png")
 WORDS_PER_STEP = 24  # the word budget per event or grid step: chords of up to 11 notes fit
+MAX_LENGTH = 10_000  # events or beats per piece (README, "Limits"): ~40 minutes at 120 bpm
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,10 @@ class PieceLength:
         """ "200" -> 200 events, "32b" -> 32 beats."""
         beats = text.endswith("b")
         number = text[:-1] if beats else text
-        if not number.isdigit() or int(number) < 1:
-            raise UsageError(f"--length must be events (200) or beats (32b), got {text!r}")
+        if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= MAX_LENGTH:
+            raise UsageError(
+                f"--length must be 1-{MAX_LENGTH:,} events (200) or beats (32b), got {text!r}"
+            )
         return cls(int(number), "beats" if beats else "events")
 
     def word_budget(self, codec: EventCodec) -> int:
@@ -158,8 +162,7 @@ def piece_stems(out_dir: Path, count: int, force: bool) -> list[Path]:
     """out_dir/piece-001 ... ; an existing output file is an error unless `force`."""
     stems = [out_dir / f"piece-{i:03d}" for i in range(1, count + 1)]
     existing = [s.with_suffix(x) for s in stems for x in SUFFIXES if s.with_suffix(x).exists()]
-    if existing and not force:
-        raise UsageError(f"{existing[0]} already exists; use --force to overwrite or --out")
+    refuse_overwrite(existing, force)
     return stems
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tunegen.errors import CorpusError, RenderError, UsageError
+from tunegen.fileio import ensure_folder, refuse_overwrite
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.bounds import LIMITS, check_performance, check_tune
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.music.performance import PlayOptions, abc_to_performance
-from tunegen.music.sheet import SheetRenderer
+from tunegen.music.sheet import sheet_renderer
 from tunegen.music.synth import choose_synth, render_wav
 from tunegen.worker import Worker
 
@@ -101,7 +102,7 @@ def _check_overwrite(out_dir: Path, stems: Sequence[str]) -> None:
     patterns = [_outputs(stem) for stem in stems]
     for path in sorted(out_dir.iterdir()):
         if path.name == INDEX or any(p.fullmatch(path.name) for p in patterns):
-            raise UsageError(f"{path}: already exists (use --force to overwrite)")
+            refuse_overwrite(path, force=False)
 
 
 def _attempt(result: TuneResult, fmt: str, action: Callable[[], list[str]]) -> None:
@@ -151,11 +152,12 @@ def _play_files(
 
 class RenderWorkers:
     """The child processes a render runs its tunes in: music21 and the synthesizer (play), and
-    verovio (sheets). Each call on a tune has the tune's time limit; see tunegen.worker."""
+    the engraver (sheets: abcm2ps per tune, else a verovio worker). Each call on a tune has the
+    tune's time limit; see tunegen.worker."""
 
     def __init__(self) -> None:
         self.play = Worker("music21")
-        self.sheets = SheetRenderer()
+        self.sheets = sheet_renderer()
 
     def close(self) -> None:
         """Stop both children now (a call waiting on one fails at once)."""
@@ -200,6 +202,34 @@ def _render_one(
         _attempt(result, "svg", lambda: _write_svgs(out_dir, stem, workers.sheets.collect(left)))
 
 
+def render_saved_tune(
+    abc_path: Path, fmt: str, options: RenderOptions, workers: RenderWorkers | None = None
+) -> Path:
+    """Render one more format ("midi" or "wav") of a tune that a render wrote as STEM.abc,
+    beside it as STEM.mid or STEM.wav, within the tune limits and time limit (in `workers`, or
+    in new ones); RenderError (one line) if the tune cannot be played."""
+    text = abc_path.read_text(encoding="utf-8")
+    pairs = parse_tunebook_leniently(text, str(abc_path))
+    if not pairs:
+        raise RenderError(f"{abc_path.stem}: no tune to play")
+    tune, problem = pairs[0]
+    if problem:
+        raise RenderError(f"{abc_path.stem}: {fmt} failed: {problem}")
+    try:
+        check_key(tune.field("K") or "")
+        check_tune(tune)
+    except (ValueError, RenderError) as err:
+        raise RenderError(f"{abc_path.stem}: {fmt} failed: {err}") from None
+    result = TuneResult(0, "", abc_path.stem, text)
+    synth = choose_synth(options.synth, options.soundfont) if fmt == "wav" else ""
+    one = RenderOptions((fmt,), options.synth, options.play, options.soundfont, force=True)
+    with contextlib.nullcontext(workers) if workers else RenderWorkers() as running:
+        _render_one(result, abc_path.parent, one, synth, running, LIMITS.tune_seconds)
+    if fmt in result.failures:
+        raise RenderError(f"{abc_path.stem}: {fmt} failed: {result.failures[fmt]}")
+    return abc_path.parent / result.files[fmt][0]
+
+
 def render_tunebook(
     tunes: Sequence[Tune],
     out_dir: Path,
@@ -224,10 +254,7 @@ def render_tunebook(
     if not options.force:
         _check_overwrite(out_dir, [result.stem for result in results])
     synth = choose_synth(options.synth, options.soundfont) if "wav" in options.formats else ""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"{out_dir}: cannot make the output folder ({err.strerror})") from err
+    ensure_folder(out_dir)
     deadline = None if job_seconds is None else time.monotonic() + job_seconds
     with contextlib.nullcontext(workers) if workers else RenderWorkers() as running:
         for tune, result in zip(tunes, results, strict=True):
@@ -243,7 +270,10 @@ def render_tunebook(
                 check_key(tune.field("K") or "")
                 check_tune(tune)
             except (ValueError, RenderError) as err:
-                result.failures.update({fmt: str(err) for fmt in options.formats})
+                # a job rendering no format yet (the page's: MIDI and WAV come when downloaded)
+                # still says why the tune cannot be played
+                failed = options.formats or ("midi", "wav")
+                result.failures.update({fmt: str(err) for fmt in failed})
                 continue
             seconds = min(LIMITS.tune_seconds, left)
             _render_one(result, out_dir, options, synth, running, seconds)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -14,9 +15,23 @@ from torch import nn
 from tunegen.errors import UsageError
 from tunegen.form import FormPlan
 from tunegen.models.lstm import LSTMModel
-from tunegen.music.abc import tunebook_from_texts
+from tunegen.music.abc import check_key, tunebook_from_texts
 from tunegen.threads import blas_threads, product_threads
 from tunegen.vocab import Vocabulary
+
+# Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
+# rows, so memory depends on the chunk, never on N.
+MAX_NUM_TUNES = 1_000_000
+MAX_CHARS = 100_000
+MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
+NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
+MAX_CHUNK = 1024
+
+
+def chunk_size(vocab_size: int) -> int:
+    """Rows sampled together: as many as fit NOISE_BUDGET (GumbelNoise draws [256, B, V] float64
+    at once), at most MAX_CHUNK; ~5,800 for ABC's ~90 symbols would be far past the speed gain."""
+    return max(1, min(MAX_CHUNK, NOISE_BUDGET // (256 * vocab_size * 8)))
 
 
 @dataclass(frozen=True)
@@ -30,14 +45,19 @@ class SamplingOptions:
     seed: int | None = None
 
     def validate(self) -> None:
-        if self.temperature is None or self.temperature <= 0:
-            raise UsageError(f"--temperature must be > 0, got {self.temperature}")
+        # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
+        if self.temperature is None or not 0 < self.temperature <= MAX_TEMPERATURE:
+            raise UsageError(
+                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}"
+            )
         if self.top_k < 0:
             raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
             raise UsageError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.max_chars < 1:
-            raise UsageError(f"--max-chars must be >= 1, got {self.max_chars}")
+        if not 1 <= self.max_chars <= MAX_CHARS:
+            raise UsageError(f"--max-chars must be in [1, {MAX_CHARS}], got {self.max_chars}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise UsageError(f"--seed must be a whole number >= 0, got {self.seed}")
 
 
 class NumpyLSTMStepper:
@@ -192,6 +212,29 @@ class HeaderPlan:
     key: str | None = None
     rhythm: str | None = None  # R:, written after the metre (form control's --rhythm)
 
+    def validate(self) -> None:
+        """UsageError for a value that is not one ABC header line of its kind: a title with a
+        line break would inject header fields, a metre like 7/0 or a key like Xyz would be
+        written verbatim into every tune and refused by every renderer."""
+        for name, value in (("title", self.title), ("meter", self.meter), ("key", self.key)):
+            if value is not None and (not value.isprintable() or not value.strip()):
+                raise UsageError(f"--{name} must be one line of printable text, got {value!r}")
+        if self.meter is not None:
+            match = _METER.fullmatch(self.meter.strip())
+            numbers = re.findall(r"\d+", self.meter)
+            if not match or any(int(n) == 0 for n in numbers):
+                raise UsageError(
+                    f"--meter must be C, C|, none or beats/unit such as 6/8 or 2+3/8, "
+                    f"got {self.meter!r}"
+                )
+        if self.key is not None:
+            try:
+                check_key(self.key)
+            except ValueError:
+                raise UsageError(
+                    f"--key {self.key!r} is not an ABC key (e.g. D, Ador, Bm)"
+                ) from None
+
     def opening(self) -> str:
         """Forced text at the start of a tune: the title line (or "T:"), then metre and rhythm."""
         if self.title is None:
@@ -202,6 +245,9 @@ class HeaderPlan:
         meter = f"M:{self.meter}\n" if self.meter else ""
         return meter + (f"R:{self.rhythm}\n" if self.rhythm else "")
 
+
+# An M: value (ABC 2.1 section 3.1.6): C, C|, none, or a (possibly additive) fraction.
+_METER = re.compile(r"C\|?|none|\(?\d{1,3}(?:\+\d{1,3})*\)?/\d{1,3}")
 
 # Header fields a tune may open with (ABC 2.1 section 3): X: is numbered by the tunebook.
 HEADER_FIELDS = "ABCDFGHIKLMNOPQRSTUVWZ"
@@ -358,6 +404,13 @@ def _until_end(ids: Sequence[int]) -> list[int]:
     return ids[: ids.index(0)] if 0 in ids else ids
 
 
+def chunk_seed(seed: int | None, index: int) -> int | None:
+    """The seed of chunk `index`: the given seed for the first, then one derived from both."""
+    if seed is None or index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)
+
+
 @dataclass
 class GrammarStats:
     """What grammar-aware sampling did: bars sampled again, tunes restarted or given up."""
@@ -411,13 +464,32 @@ def compose(
     threads: int | None = None,
     form: FormPlan | None = None,
     grammar: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Composition:
     """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
-    the BLAS threads (default: the process's count, see tunegen.threads)."""
+    the BLAS threads (default: the process's count, see tunegen.threads).
+
+    The tunes are sampled in chunks of chunk_size(V) rows, chunk i with seed
+    chunk_seed(options.seed, i), so memory stays flat for any N (and N <= one chunk is exactly
+    one sample_tunes call with the given seed). `progress(done, total)` is told after each chunk.
+    """
+    options.validate()
+    (plan or HeaderPlan()).validate()
+    if not 1 <= num_tunes <= MAX_NUM_TUNES:
+        raise UsageError(f"--num-tunes must be in [1, {MAX_NUM_TUNES:,}], got {num_tunes}")
     start = time.perf_counter()
+    size = chunk_size(len(vocab))
+    texts: list[str] = []
     stats = GrammarStats() if grammar and vocab.tokenizer != "words" else None
-    with sampling_threads(model, num_tunes, threads):
-        texts = sample_tunes(model, vocab, num_tunes, options, primer, plan, form, grammar, stats)
+    with sampling_threads(model, min(num_tunes, size), threads):
+        for index, first in enumerate(range(0, num_tunes, size)):
+            count = min(size, num_tunes - first)
+            chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+            texts += sample_tunes(
+                model, vocab, count, chunk_options, primer, plan, form, grammar, stats
+            )
+            if progress is not None:
+                progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
     notes = [
         f"stopped at --max-chars {options.max_chars} before the end of the tune"

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tunegen import checkpoint as checkpoints
+from tunegen.controls import ModelChoices, model_choices
 from tunegen.errors import BusyError, NotFoundError
 from tunegen.form import FormPlan
-from tunegen.render import RenderOptions, RenderReport, RenderWorkers, render_abc_text
+from tunegen.render import (
+    RenderOptions,
+    RenderReport,
+    RenderWorkers,
+    render_abc_text,
+    render_saved_tune,
+)
 from tunegen.sampling import (
     Composition,
     HeaderPlan,
@@ -32,6 +40,10 @@ JOB_SECONDS = 300.0  # a render job's whole time; each tune also has its own lim
 _RENDER_ID = re.compile(r"[0-9a-f]{32}")
 # What render_tunebook writes: NNN-slug.abc/.mid/.wav/.svg and NNN-slug-2.svg, ... (no index.html)
 _RENDERED_FILE = re.compile(r"[0-9]{3,}-[a-z0-9-]+\.(?:abc|mid|wav|svg)")
+# The page draws and plays tunes itself (abcjs): a job writes the ABC, and the MIDI and WAV
+# only when they are downloaded (render_saved_tune), so a composed tune is on screen at once.
+PAGE_FORMATS: tuple[str, ...] = ()
+LAZY_FORMATS = {".mid": "midi", ".wav": "wav"}
 
 
 def find_models(models_dir: Path | None) -> dict[str, Path]:
@@ -90,6 +102,7 @@ class Rendered:
     render_id: str
     report: RenderReport
     composition: Composition | None = None
+    settings: dict = field(default_factory=dict)
 
 
 class Studio:
@@ -105,7 +118,8 @@ class Studio:
     ) -> None:
         self.models_dir = models_dir
         self.work_dir = work_dir
-        self.render_options = render_options or RenderOptions()
+        self.render_options = render_options or RenderOptions(formats=PAGE_FORMATS)
+        self._lazy = threading.Lock()  # one lazy render at a time: no two writers of one file
         self.cache = ModelCache()
         self.gate = JobGate(max_jobs)
         self.job_seconds = job_seconds
@@ -117,6 +131,8 @@ class Studio:
         self._busy: set[RenderWorkers] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._choices: dict[Path, ModelChoices] = {}
+        self._choices_lock = threading.Lock()
 
     def limit_threads(self) -> None:
         """Size torch's and BLAS's process-wide pools to one job's share (for `serve`)."""
@@ -157,15 +173,27 @@ class Studio:
         """The models to pick from, looked up afresh so that new checkpoints show up."""
         return find_models(self.models_dir)
 
-    def checkpoint(self, name: str | None) -> checkpoints.Checkpoint:
-        """The loaded model called `name` (None: the first, i.e. the bundled one if any)."""
+    def model_name(self, name: str | None) -> tuple[str, Path]:
+        """The model's name and checkpoint (None: the first, i.e. the bundled one if any)."""
         models = self.models()
         if not models:
             raise NotFoundError(f"no models: put checkpoints in {self.models_dir}")
         name = next(iter(models)) if name is None else name
         if name not in models:
             raise NotFoundError(f"unknown model {name!r}; choose from {', '.join(models)}")
-        return self.cache.get(models[name])
+        return name, models[name]
+
+    def checkpoint(self, name: str | None) -> checkpoints.Checkpoint:
+        """The loaded model called `name` (None: the first, i.e. the bundled one if any)."""
+        return self.cache.get(self.model_name(name)[1])
+
+    def choices(self, name: str | None) -> ModelChoices:
+        """The metres, keys, rhythms and forms the model saw in training, counted once."""
+        _, path = self.model_name(name)
+        with self._choices_lock:  # two first requests must not read the corpus twice
+            if path not in self._choices:
+                self._choices[path] = model_choices(path, self.cache.get(path).meta)
+            return self._choices[path]
 
     def compose(
         self,
@@ -178,9 +206,13 @@ class Studio:
         grammar: bool = True,
     ) -> Rendered:
         """Sample `num_tunes` tunes with a model (grammar-aware unless `grammar` is False, in
-        the `form` asked for) and render them all."""
-        checkpoint = self.checkpoint(model)
+        the `form` asked for) and render them all. A seed is drawn when none is given, so that
+        the settings returned always compose the same tunes again."""
+        name, _ = self.model_name(model)
+        checkpoint = self.checkpoint(name)
         options = with_model_defaults(options, checkpoint.meta)
+        if options.seed is None:
+            options = replace(options, seed=secrets.randbelow(2**32))
         composition = compose(
             checkpoint.model,
             checkpoint.vocab,
@@ -194,6 +226,14 @@ class Studio:
         )
         rendered = self.render(composition.tunebook)
         rendered.composition = composition
+        plan, form = plan or HeaderPlan(), form or FormPlan()
+        rendered.settings = {
+            "model": name, "seed": options.seed, "temperature": options.temperature,
+            "top_k": options.top_k, "top_p": options.top_p, "max_chars": options.max_chars,
+            "num_tunes": num_tunes, "title": plan.title, "meter": plan.meter, "key": plan.key,
+            "primer": primer or None, "rhythm": form.rhythm, "form": form.form,
+            "bars_per_part": form.bars_per_part,
+        }  # fmt: skip
         return rendered
 
     def render(self, abc: str) -> Rendered:
@@ -211,10 +251,17 @@ class Studio:
         return Rendered(render_id, report)
 
     def rendered_file(self, render_id: str, name: str) -> Path:
-        """A file a render job wrote, found only by its id and one of its file names: anything
-        else (other folders, `..`, absolute paths) is NotFoundError."""
+        """A file a render job wrote (a .mid or .wav is rendered now from the job's .abc if it
+        was not yet), found only by its id and one of its file names: anything else (other
+        folders, `..`, absolute paths) is NotFoundError."""
         if _RENDER_ID.fullmatch(render_id) and _RENDERED_FILE.fullmatch(name):
             path = self.work_dir / render_id / name
+            source = path.with_suffix(".abc")
+            if not path.is_file() and path.suffix in LAZY_FORMATS and source.is_file():
+                with self.gate.slot(), self._lazy, self._workers() as workers:
+                    if not path.is_file():
+                        fmt = LAZY_FORMATS[path.suffix]
+                        render_saved_tune(source, fmt, self.render_options, workers)
             if path.is_file():
                 return path
         raise NotFoundError("no such rendered file")

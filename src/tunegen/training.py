@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -13,28 +16,40 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from tunegen.checkpoint import FORMAT_VERSION, read_checkpoint_file
+from tunegen.checkpoint import (
+    FORMAT_VERSION,
+    completed_epochs,
+    read_checkpoint_file,
+    write_checkpoint,
+)
 from tunegen.data import (
+    ResumableLoader,
     StatefulBatches,
     Texts,
     WindowBatches,
+    check_batches_fit,
+    digest_changes,
     encode_texts,
+    file_digests,
     load_encoded,
     split_counts,
     write_splits,
 )
-from tunegen.errors import UsageError
+from tunegen.errors import CorpusError, TunegenError, UsageError
+from tunegen.fileio import ensure_folder, refuse_overwrite, write_atomically
 from tunegen.finetune import META_CARRIED, InitialModel, start_from
 from tunegen.midi_data import prepare_midi_corpus
-from tunegen.models import build_model, preset
-from tunegen.music.abc import ReadReport, corpus_description, iter_corpus
+from tunegen.models import build_model, check_model_config, preset
+from tunegen.music.abc import ReadReport, corpus_description, iter_corpus, resolve_abc_files
 from tunegen.music.abc_clean import TuneCleaner
 from tunegen.music.midi import EventCodec
+from tunegen.music.midi_corpus import resolve_midi_files
 from tunegen.music.transpose import KeyAugmenter, TargetKey, parse_target_keys
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
@@ -50,6 +65,17 @@ LOG_COLUMNS = (
     "lr",
 )
 ACCELERATORS = ("auto", "cpu", "gpu")
+# Documented bounds (README, "Limits"): a batch of 2^16 streams of 2^16 symbols is already far
+# beyond one machine; epochs and seeds are bounded so Lightning and numpy accept them.
+INT_LIMITS = {
+    "batch_size": 2**16,
+    "seq_len": 2**16,
+    "epochs": 10**6,
+    "checkpoint_every": 10**6,
+    "seed": 2**32 - 1,
+}
+MAX_PROCESSES = 1024  # --devices per node and --num-nodes
+MAX_BATCH_SYMBOLS = 2**22  # batch x seq_len per step: 4 M symbols (64 x 128 is 8,192)
 PRECISIONS = ("32", "32-true", "bf16-mixed", "16-mixed")
 
 
@@ -88,15 +114,26 @@ class TrainConfig:
             raise UsageError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}")
         if self.mode not in ("stateful", "windows"):
             raise UsageError(f"--mode must be stateful or windows, got {self.mode!r}")
-        for name in ("batch_size", "seq_len", "epochs", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be > 0, got {self.lr}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise UsageError(f"--max-minutes must be > 0, got {self.max_minutes}")
-        if not 0 < self.val_fraction < 1:
-            raise UsageError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        for name, high in INT_LIMITS.items():
+            value, low = getattr(self, name), 0 if name == "seed" else 1
+            if type(value) is not int or not low <= value <= high:
+                option = f"--{name.replace('_', '-')}"
+                raise UsageError(f"{option} must be a whole number in [{low}, {high}], got {value}")
+        if self.batch_size * self.seq_len > MAX_BATCH_SYMBOLS:
+            raise UsageError(
+                f"--batch-size x --seq-len must be at most {MAX_BATCH_SYMBOLS:,} symbols, "
+                f"got {self.batch_size} x {self.seq_len}"
+            )
+        # `not x > 0` also refuses NaN, which compares false with everything
+        if not 0 < self.lr < 1e3:
+            raise UsageError(f"--lr must be > 0 and < 1000, got {self.lr}")
+        if not 0 <= self.grad_clip < math.inf:
+            raise UsageError(f"--grad-clip must be >= 0 and finite, got {self.grad_clip}")
+        if self.max_minutes is not None and not 0 < self.max_minutes < math.inf:
+            raise UsageError(f"--max-minutes must be > 0 and finite, got {self.max_minutes}")
+        # past one half the model learns from fewer tunes than it is scored on
+        if not 0 < self.val_fraction <= 0.5:
+            raise UsageError(f"--val-fraction must be in (0, 0.5], got {self.val_fraction}")
         self._validate_devices()
         if self.transpose:
             self.target_keys  # noqa: B018 -- raises UsageError for a key it cannot read
@@ -127,10 +164,14 @@ class TrainConfig:
     def _validate_devices(self) -> None:
         if self.accelerator not in ACCELERATORS:
             raise UsageError(f"--accelerator must be one of {', '.join(ACCELERATORS)}")
-        if self.devices != "auto" and not (isinstance(self.devices, int) and self.devices >= 1):
-            raise UsageError(f"--devices must be a number >= 1 or auto, got {self.devices!r}")
-        if self.num_nodes < 1:
-            raise UsageError(f"--num-nodes must be >= 1, got {self.num_nodes}")
+        if self.devices != "auto" and not (
+            isinstance(self.devices, int) and 1 <= self.devices <= MAX_PROCESSES
+        ):
+            raise UsageError(
+                f"--devices must be a number in [1, {MAX_PROCESSES}] or auto, got {self.devices!r}"
+            )
+        if not 1 <= self.num_nodes <= MAX_PROCESSES:
+            raise UsageError(f"--num-nodes must be in [1, {MAX_PROCESSES}], got {self.num_nodes}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
 
@@ -145,6 +186,18 @@ class TrainConfig:
         data["transpose"] = list(self.transpose)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """The config saved by to_dict (in every checkpoint); UsageError for unknown fields."""
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise UsageError(f"unknown training settings {', '.join(unknown)}")
+        values = {**data}
+        for name in ("corpus", "transpose"):  # tuples, saved as JSON lists
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
 
 def resolve_configs(
     preset_name: str, model_overrides: dict, train_overrides: dict
@@ -152,6 +205,7 @@ def resolve_configs(
     """Model config dict and TrainConfig: preset values, then the user's explicit options."""
     chosen = preset(preset_name)
     model_config = {**chosen["model"], **model_overrides}
+    check_model_config(model_config)
     train = replace(TrainConfig(preset=preset_name, **chosen["training"]), **train_overrides)
     train.validate()
     return model_config, train
@@ -184,6 +238,11 @@ class CharLanguageModel(pl.LightningModule):
         self._epoch_started = 0.0
         self._epoch_busy = 0.0
         self.chars_per_s = 0.0
+        # where training stands, for exact resumes: whole epochs done, batches of this epoch the
+        # optimizer has stepped on, and the stream state after the last of them
+        self.epochs_done = 0
+        self.batches_done = 0
+        self._carry = None
         # metadata that outlives a run, e.g. what it was fine-tuned from (finetune.META_CARRIED)
         self.extra_meta: dict = {}
 
@@ -214,8 +273,19 @@ class CharLanguageModel(pl.LightningModule):
         nll, right, total = self._val_sums[split]
         self._val_sums[split] = [nll + loss.item() * count, right + int(correct), total + count]
 
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # counted only once the weights moved: a Ctrl-C in mid-step resumes at this same batch
+        self.batches_done, self._carry = batch_idx + 1, self._state["train"]
+
+    def on_train_epoch_end(self) -> None:
+        self.epochs_done += 1
+        self.batches_done, self._carry = 0, None
+
     def on_train_start(self) -> None:
         rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
+        if self._carry is not None:  # resumed in mid-epoch: streams go on from where they were
+            self._state["train"] = [(h.to(self.device), c.to(self.device)) for h, c in self._carry]
 
     def on_train_epoch_start(self) -> None:
         self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
@@ -254,6 +324,11 @@ class CharLanguageModel(pl.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.train_config.lr)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        steps = self.trainer.num_training_batches
+        mid_epoch = 0 < self.batches_done < steps
+        carry = None
+        if mid_epoch and self._carry is not None:
+            carry = [(h.cpu(), c.cpu()) for h, c in self._carry]
         checkpoint["tunegen"] = {
             "format_version": FORMAT_VERSION,
             "model": self.model_config,
@@ -262,6 +337,10 @@ class CharLanguageModel(pl.LightningModule):
             "corpus": self.corpus_info,
             "best_val_bpc": self.best_val_bpc,
             "rng": torch.get_rng_state(),
+            # an epoch-end checkpoint is written after its last batch, before on_train_epoch_end
+            "epochs_completed": self.epochs_done + int(self.batches_done >= steps),
+            "batches_done": self.batches_done if mid_epoch else 0,
+            "carry": carry,
             **self.extra_meta,
         }
 
@@ -270,6 +349,9 @@ class CharLanguageModel(pl.LightningModule):
         self.extra_meta = {key: meta[key] for key in META_CARRIED if key in meta}
         self.best_val_bpc = meta["best_val_bpc"]
         torch.set_rng_state(meta["rng"])
+        self.epochs_done = completed_epochs(checkpoint)
+        self.batches_done = meta.get("batches_done", 0)
+        self._carry = meta.get("carry")
 
 
 def describe_batch(config: TrainConfig, world_size: int) -> str:
@@ -290,10 +372,16 @@ class CharDataModule(pl.LightningDataModule):
     """
 
     def __init__(
-        self, texts: dict[str, Texts], vocab: Vocabulary, train: TrainConfig, run_dir: Path
+        self,
+        texts: dict[str, Texts],
+        vocab: Vocabulary,
+        train: TrainConfig,
+        run_dir: Path,
+        batches_done=lambda: 0,
     ) -> None:
         super().__init__()
         self.texts, self.vocab, self.config = texts, vocab, train
+        self.batches_done = batches_done  # the module's count, saved as the loader's position
         self.paths = {split: run_dir / f"corpus-{split}.npy" for split in texts}
         self.batches: dict[str, Dataset] = {}
 
@@ -319,12 +407,15 @@ class CharDataModule(pl.LightningDataModule):
                 self.batches[split] = StatefulBatches(ids, streams, c.seq_len, rank, world)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.batches["train"], batch_size=None, shuffle=False)
+        return ResumableLoader(self.batches["train"], self.batches_done)
 
     def val_dataloader(self) -> DataLoader | list[DataLoader]:
-        loaders = [DataLoader(self.batches["val"], batch_size=None)]
-        if "val_clean" in self.batches:
-            loaders.append(DataLoader(self.batches["val_clean"], batch_size=None))
+        # each its own generator: making the iterator must not draw from torch's global RNG
+        loaders = [
+            DataLoader(self.batches[split], batch_size=None, generator=torch.Generator())
+            for split in ("val", "val_clean")
+            if split in self.batches
+        ]
         return loaders if len(loaders) > 1 else loaders[0]
 
 
@@ -372,10 +463,13 @@ class EpochLog(Callback):
             return list(csv.DictReader(file))
 
     def _write(self, rows: list[dict]) -> None:
-        with self.csv_path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        def write(path: Path) -> None:
+            with path.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=LOG_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomically(self.csv_path, write)  # a kill never leaves half a history
 
 
 def plot_curves(csv_path: Path, png_path: Path) -> None:
@@ -407,8 +501,17 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    write_atomically(png_path, lambda path: fig.savefig(path, dpi=100, format="png"))
     plt.close(fig)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made crash-safe: every checkpoint (best, last, periodic,
+    Ctrl-C) goes through checkpoint.write_checkpoint (weights digest, temporary file in the same
+    folder, fsync, rename), so a kill -9 at any moment leaves the previous good file."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        write_checkpoint(checkpoint, Path(path))
 
 
 class SaveOnInterrupt(Callback):
@@ -461,6 +564,11 @@ def prepare_corpus(
         report.changes.update(cleaner.changes)
     if augmenter:
         report.changes.update(augmenter.counts)
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        announce(f"tunegen: {problem}", sys.stderr)
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        more = len(report.problems) - MAX_PROBLEMS_SHOWN
+        announce(f"tunegen: ... and {more} more problems", sys.stderr)
     if vocab is None:
         vocab = Vocabulary.from_texts(chain(*texts.values()), train.tokenizer)
     elif extend:
@@ -475,19 +583,61 @@ def prepare_corpus(
     return texts, vocab, info
 
 
+MAX_PROBLEMS_SHOWN = 20  # read problems printed when training starts; `info` has the counts
+RUN_FILES = ("log.csv", "curves.png", "corpus-train.txt", "corpus-val.txt")
+
+
+@rank_zero_only
+def announce(line: str, file=None) -> None:
+    """One line from the reporting process (every DDP rank reads the corpus); problems go to
+    stderr, the read report to stdout."""
+    print(line, file=file or sys.stdout, flush=True)
+
+
+def corpus_files(config: TrainConfig) -> list[Path]:
+    """The files a run reads, in reading order (bundled corpora, folders and globs resolved)."""
+    resolve = resolve_midi_files if config.corpus_kind == "midi" else resolve_abc_files
+    names = [part for spec in config.corpus for part in spec.split("+") if part]
+    if not names:
+        raise CorpusError("no corpus given")
+    return [path for name in names for path in resolve(name)]
+
+
 def check_run_dir(run_dir: Path, force: bool) -> None:
-    """Refuse to write over the checkpoints of another run unless forced."""
-    existing = sorted(run_dir.glob("*.ckpt")) if run_dir.exists() else []
+    """Refuse to write over the checkpoints, log, plot or corpus texts of another run unless
+    forced; a folder that cannot be made is a one-line error."""
+    existing = sorted(run_dir.glob("*.ckpt")) if run_dir.is_dir() else []
     if existing and not force:
         raise UsageError(
             f"{run_dir} already holds checkpoints ({existing[0].name}); "
             "use --resume to continue it, --force to start over, or --out for a new folder"
         )
+    if launched_rank() == 0:  # other ranks start after rank 0 (or with it) has written its texts
+        refuse_overwrite([run_dir / name for name in RUN_FILES], force)
+    ensure_folder(run_dir)
     # missing_ok: under torchrun or SLURM every rank runs this at the same time
     for path in existing:
         path.unlink(missing_ok=True)
     if force:
         (run_dir / "log.csv").unlink(missing_ok=True)
+
+
+def launched_rank() -> int:
+    """This process's global rank as its launcher tells it (torchrun, SLURM, or Lightning's own
+    launcher, which starts ranks 1.. with LOCAL_RANK on one machine); 0 when not distributed."""
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(name, "").isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def remove_corpus_files(run_dir: Path) -> None:
+    """Delete the split texts and id arrays a run wrote, and its folder if that leaves it empty."""
+    for split in ("train", "val", "val_clean"):
+        for suffix in ("txt", "npy"):
+            (run_dir / f"corpus-{split}.{suffix}").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty, or not ours to remove
+        run_dir.rmdir()
 
 
 def train(
@@ -504,19 +654,36 @@ def train(
     corpus' new symbols (finetune.py). `callbacks` join the Trainer's own (benchmarks).
     """
     vocab = None
+    digests = file_digests(corpus_files(config))
     if resume_from is not None:
         meta = read_checkpoint_file(resume_from)["tunegen"]
         vocab = Vocabulary.from_dict(meta["vocab"])
         model_config = {k: v for k, v in meta["model"].items() if k != "vocab_size"}
+        changes = digest_changes(meta["corpus"].get("files", digests), digests)
+        if changes:
+            more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
+            raise CorpusError(
+                f"{resume_from}: the corpus changed since this checkpoint ({'; '.join(changes[:3])}"
+                f"{more}); a resume needs the same files, or start a new run with --out"
+            )
     elif init is not None:
         vocab = init.checkpoint.vocab
     pl.seed_everything(config.seed, verbose=False)
-    texts, vocab, info = prepare_corpus(config, run_dir, vocab, extend=init is not None)
-    rank_zero_only(print)(f"corpus: {info['description']}: {info['report']}", flush=True)
+    try:
+        texts, vocab, info = prepare_corpus(config, run_dir, vocab, extend=init is not None)
+        c = config  # refused before Lightning starts (and prints): the processes that will run
+        world = (c.devices if isinstance(c.devices, int) else 1) * c.num_nodes
+        check_batches_fit(info["train_symbols"], c.mode, c.batch_size, c.seq_len, world)
+    except TunegenError:
+        if resume_from is None:  # a new run that cannot start leaves no files behind
+            remove_corpus_files(run_dir)
+        raise
+    info["files"] = digests
+    announce(f"read {info['description']}: {info['report']}")
     module = CharLanguageModel(model_config, config, vocab, info)
     if init is not None:
         start_from(init, module, texts)
-    data = CharDataModule(texts, vocab, config, run_dir)
+    data = CharDataModule(texts, vocab, config, run_dir, lambda: module.batches_done)
     trainer = build_trainer(config, run_dir, callbacks)
     try:
         with warnings.catch_warnings():
@@ -529,7 +696,7 @@ def train(
             raise
     else:  # a --max-minutes stop can end mid-epoch, after the last epoch-end checkpoint
         trainer.save_checkpoint(run_dir / "last.ckpt", weights_only=False)
-    epochs, rank = trainer.current_epoch, trainer.global_rank
+    epochs, rank = module.epochs_done, trainer.global_rank
     lineage = module.extra_meta.get("finetuned_from")
     return TrainResult(run_dir, module.best_val_bpc, epochs, trainer.interrupted, rank, lineage)
 
@@ -572,6 +739,7 @@ def build_trainer(
         precision=config.precision,
         gradient_clip_val=config.grad_clip,
         callbacks=[best, periodic, EpochLog(run_dir), SaveOnInterrupt(run_dir), *callbacks],
+        plugins=[AtomicCheckpointIO()],
         logger=False,
         num_sanity_val_steps=0,
         enable_model_summary=False,

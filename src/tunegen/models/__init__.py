@@ -84,6 +84,36 @@ def preset(name: str) -> dict:
     return PRESETS[name]
 
 
+# Documented bounds of the model shape (README, "Limits"): beyond them a model cannot be trained
+# on one machine, and a hand-edited checkpoint cannot ask for terabytes.
+SIZE_LIMITS = {
+    "vocab_size": 2**20,
+    "embedding_size": 2**14,
+    "hidden_size": 2**14,
+    "num_layers": 64,
+    "d_model": 2**14,
+    "num_heads": 256,
+    "context": 2**16,
+    "head_size": 2**14,
+}
+
+
+def check_model_config(config: dict) -> None:
+    """UsageError naming the option for a size out of its bounds or a dropout outside [0, 1)."""
+    for name, value in config.items():
+        option = "--" + {"num_layers": "layers", "num_heads": "heads"}.get(name, name)
+        option = option.replace("_", "-")
+        if name == "dropout":
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise UsageError(f"{option} must be in [0, 1), got {value}")
+        elif name in SIZE_LIMITS:
+            low = 0 if name == "head_size" else 1
+            if type(value) is not int or not low <= value <= SIZE_LIMITS[name]:
+                raise UsageError(
+                    f"{option} must be a whole number in [{low}, {SIZE_LIMITS[name]}], got {value}"
+                )
+
+
 def build_model(config: dict) -> nn.Module:
     """A model from its config dict (as stored in checkpoints)."""
     kind = config.get("kind", "lstm")
@@ -95,7 +125,12 @@ def build_model(config: dict) -> nn.Module:
     if unknown:
         names = ", ".join("--" + name.replace("_", "-") for name in unknown)
         raise UsageError(f"{names} does not apply to a {kind} model")
-    return model_class(config_class(**config))
+    check_model_config(config)
+    try:
+        shape = config_class(**config)
+    except ValueError as err:  # e.g. a Transformer width that the heads do not divide
+        raise UsageError(str(err)) from None
+    return model_class(shape)
 
 
 def parameter_count(model: nn.Module) -> int:

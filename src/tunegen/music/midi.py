@@ -46,6 +46,8 @@ def midi_header_problem(data: bytes) -> str | None:
         return "truncated MIDI header"
     if struct.unpack(">H", data[8:10])[0] == 2:
         return "format 2 MIDI (independent sequences) is not supported"
+    if struct.unpack(">H", data[12:14])[0] == 0:  # ticks per quarter note: every time is 0/0
+        return "MIDI division 0 (no ticks per quarter note)"
     return None
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tunegen.errors import CorpusError
+from tunegen.fileio import write_atomically
 from tunegen.music.abc import ReadReport
 from tunegen.music.files import resolve_paths
 from tunegen.music.midi import EventCodec, Part, read_midi_parts
@@ -100,16 +101,12 @@ def _cache_path(data: bytes, codec: EventCodec, folder: Path) -> Path:
 
 def _write_cache(entry: Path, notes: np.ndarray, reason: str) -> None:
     """Write one cache entry atomically (a unique temporary name, then rename)."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     if reason:
         buffer.write(reason.encode())
     else:
         np.save(buffer, notes)
-    path = entry.with_suffix(".skip" if reason else ".npy")
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(buffer.getvalue())
-    os.replace(partial, path)
+    write_atomically(entry.with_suffix(".skip" if reason else ".npy"), buffer.getvalue())
 
 
 def _parse_notes(path: Path, codec: EventCodec) -> np.ndarray:

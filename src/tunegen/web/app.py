@@ -15,19 +15,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from tunegen import __version__
+from tunegen.controls import short_key
 from tunegen.errors import BusyError, NotFoundError, TunegenError
+from tunegen.form import FormPlan
 from tunegen.library import SavedTune, TuneLibrary
+from tunegen.music.performance import DEFAULT_QPM, DEFAULT_QPM_BY_BEAT
+from tunegen.render import EXTENSIONS
 from tunegen.sampling import HeaderPlan, SamplingOptions
 from tunegen.studio import Rendered, Studio
 from tunegen.web.schemas import (
     MAX_ID,
+    ChoicesOut,
     ComposeIn,
     ComposeOut,
     ModelOut,
@@ -47,25 +53,40 @@ MEDIA_TYPES = {
     ".wav": "audio/wav",
     ".svg": "image/svg+xml",
 }
-# Only the page's own files: no inline script, nothing from elsewhere.
-CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
+# Only the page's own files: no inline script, nothing from elsewhere. abcjs sizes and colours
+# the SVG it draws with style attributes, so inline styles (not scripts) are allowed.
+CSP = (
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; frame-ancestors 'none'"
+)
 SHUTDOWN_SECONDS = 3  # SIGTERM: requests still running after this are dropped
 TuneId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="a saved tune's id")]
 
 
-def _render_out(rendered: Rendered) -> dict:
-    """A render job as the API shows it: file names become URLs under /api/files/."""
+def _render_out(rendered: Rendered, truncated: list[bool] | None = None) -> dict:
+    """A render job as the API shows it: file names become URLs under /api/files/, with the
+    MIDI and WAV a job leaves to be rendered when they are first downloaded."""
     base = f"/api/files/{rendered.render_id}"
-    tunes = [
-        RenderedTuneOut(
-            number=tune.number,
-            title=tune.title,
-            abc=tune.abc,
-            files={fmt: [f"{base}/{name}" for name in names] for fmt, names in tune.files.items()},
-            failures=tune.failures,
+    lazy = [fmt for fmt in ("midi", "wav") if fmt not in rendered.report.formats]
+    tunes = []
+    for tune in rendered.report.tunes:
+        files = {fmt: [f"{base}/{name}" for name in names] for fmt, names in tune.files.items()}
+        if "abc" in tune.files:
+            files.update(
+                {fmt: [f"{base}/{tune.stem}{EXTENSIONS[fmt]}"] for fmt in lazy
+                 if fmt not in tune.failures}
+            )  # fmt: skip
+        cut = bool(truncated and tune.number <= len(truncated) and truncated[tune.number - 1])
+        tunes.append(
+            RenderedTuneOut(
+                number=tune.number,
+                title=tune.title,
+                abc=tune.abc,
+                files=files,
+                failures=tune.failures,
+                truncated=cut,
+            )
         )
-        for tune in rendered.report.tunes
-    ]
     return {"id": rendered.render_id, "synth": rendered.report.synth, "tunes": tunes}
 
 
@@ -133,23 +154,54 @@ def add_job_routes(app: FastAPI, studio: Studio) -> None:
         names = list(studio.models())
         return [ModelOut(name=name, default=i == 0) for i, name in enumerate(names)]
 
+    @app.get("/api/choices", response_model=ChoicesOut, tags=["compose"])
+    async def model_choices(model: str | None = None) -> dict:
+        """The metres, keys, rhythms, forms and bars per part a model saw in training (the only
+        values /api/compose accepts for it), its default temperature, and the tempo a tune
+        without Q: is played at."""
+        choices = await run_in_threadpool(studio.choices, model)
+        meta = studio.checkpoint(model).meta
+        return {
+            **choices.__dict__,
+            "model": studio.model_name(model)[0],
+            "temperature": meta.get("sampling", {}).get("temperature", 1.0),
+            "default_qpm": DEFAULT_QPM,
+            "default_qpm_by_beat": {str(beat): qpm for beat, qpm in DEFAULT_QPM_BY_BEAT.items()},
+        }
+
     @app.post("/api/compose", response_model=ComposeOut, tags=["compose"])
     async def compose_tunes(body: ComposeIn) -> dict:
-        """Sample tunes with a model and render each to ABC, MIDI, WAV and SVG."""
+        """Sample tunes with a model; metre, key, rhythm, form and bars per part must be among
+        the model's choices (/api/choices). The settings returned compose the same tunes again."""
+        choices = await run_in_threadpool(studio.choices, body.model)
+        key = short_key(body.key) if body.key else None
+        checks = [("meter", "meters", body.meter), ("key", "keys", key),
+                  ("rhythm", "rhythms", body.rhythm), ("form", "forms", body.form),
+                  ("bars_per_part", "bars_per_part", body.bars_per_part)]  # fmt: skip
+        for name, field, value in checks:
+            try:
+                choices.check(field, value or None)
+            except ValueError as err:
+                detail = [{"loc": ["body", name], "msg": str(err), "type": "value_error"}]
+                raise HTTPException(422, detail) from None
         options = SamplingOptions(
             body.temperature, body.top_k, body.top_p, body.max_chars, body.seed
         )
         plan = HeaderPlan(body.title or None, body.meter or None, body.key or None)
         with studio.gate.slot():
             rendered = await _run_job(
-                studio.compose, body.model, body.num_tunes, options, body.primer or "", plan
-            )
+                studio.compose, body.model, body.num_tunes, options, body.primer or "", plan,
+                FormPlan(body.form, body.bars_per_part, body.rhythm),
+            )  # fmt: skip
         composition = rendered.composition
+        primer = len(body.primer or "")
+        cut = [len(text) - primer >= body.max_chars for text in composition.texts]
         return {
-            **_render_out(rendered),
+            **_render_out(rendered, cut),
             "chars": composition.chars,
             "seconds": composition.seconds,
             "truncated": composition.truncated,
+            "settings": rendered.settings,
         }
 
     @app.post("/api/render", response_model=RenderOut, tags=["compose"])
@@ -170,14 +222,16 @@ def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
     """The saved tunes: list, save, read, change, delete and export."""
 
     @app.get("/api/tunes", response_model=list[SavedTune], tags=["library"])
-    def list_tunes(starred: bool = False) -> list[SavedTune]:
-        """Saved tunes, oldest first (only starred ones with ?starred=true)."""
-        return library.list(starred)
+    def list_tunes(starred: bool = False, q: str = Query("", max_length=200)) -> list[SavedTune]:
+        """Saved tunes, oldest first (only starred ones with ?starred=true; only those whose
+        name, ABC or model contain q with ?q=...)."""
+        return library.list(starred, q.strip())
 
     @app.post("/api/tunes", response_model=SavedTune, status_code=201, tags=["library"])
     def save_tune(body: TuneIn) -> SavedTune:
-        """Save a tune in the library."""
-        return library.add(body.name, body.abc, body.starred, body.model)
+        """Save a tune in the library as a new entry (change a saved one with PATCH)."""
+        settings = body.settings.model_dump() if body.settings else None
+        return library.add(body.name, body.abc, body.starred, body.model, settings)
 
     @app.get("/api/tunes/{tune_id}", response_model=SavedTune, tags=["library"])
     def get_tune(tune_id: TuneId) -> SavedTune:
@@ -191,14 +245,20 @@ def add_library_routes(app: FastAPI, library: TuneLibrary) -> None:
 
     @app.delete("/api/tunes/{tune_id}", status_code=204, tags=["library"])
     def delete_tune(tune_id: TuneId) -> Response:
-        """Delete a saved tune."""
+        """Delete a saved tune (POST .../restore undoes it for a while: UNDO_SECONDS)."""
         library.delete(tune_id)
         return Response(status_code=204)
+
+    @app.post("/api/tunes/{tune_id}/restore", response_model=SavedTune, tags=["library"])
+    def restore_tune(tune_id: TuneId) -> SavedTune:
+        """Undo the delete of a tune deleted a moment ago."""
+        return library.restore(tune_id)
 
     @app.get("/api/export", response_class=Response, tags=["library"])
     def export_tunes(starred: bool = False) -> Response:
         """The saved tunes (or only the starred ones) as one ABC tunebook file."""
-        headers = {"Content-Disposition": 'attachment; filename="tunebook.abc"'}
+        filename = "starred.abc" if starred else "tunebook.abc"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
         return Response(library.export(starred), media_type=MEDIA_TYPES[".abc"], headers=headers)
 
 
@@ -254,6 +314,11 @@ def _server(app: FastAPI, host: str, port: int, studio: Studio):  # -> uvicorn.S
     return Server(config)
 
 
+def _warm_choices(studio: Studio) -> None:
+    with contextlib.suppress(Exception):
+        studio.choices(None)
+
+
 def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -> None:
     """Run the page with uvicorn until Ctrl-C or SIGTERM; rendered files live in a temporary
     folder that goes with the server."""
@@ -266,6 +331,9 @@ def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -
             studio = Studio(models_dir, Path(work))
             studio.limit_threads()
             app = create_app(studio, library)
+            # Count the default model's choices now (seconds, the first time) rather than on
+            # the page's first request; a failure here shows again on that request.
+            threading.Thread(target=_warm_choices, args=(studio,), daemon=True).start()
             print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
             print(f"tunegen: tune library: {library.path}")
             try:

@@ -46,7 +46,12 @@ class ComposeIn(Strict):
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (1: off)")
     max_chars: int = Field(2000, ge=1, le=10_000, description="longest tune in characters")
     num_tunes: int = Field(1, ge=1, le=32)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="default: a random one, returned in settings"
+    )
+    rhythm: str | None = Field(None, max_length=40, description="one of the model's rhythms")
+    form: str | None = Field(None, max_length=20, description="part letters, e.g. AABB")
+    bars_per_part: int | None = Field(None, ge=1, le=64)
 
     @field_validator("key")
     @classmethod
@@ -71,6 +76,43 @@ class ComposeIn(Strict):
         return self
 
 
+class Settings(BaseModel):
+    """How a tune was composed: everything "compose again like this" needs to get it back.
+    `index` is the tune's place (1-based) in its batch of `num_tunes`, sampled with one seed."""
+
+    model: str
+    seed: int
+    temperature: float
+    top_k: int
+    top_p: float
+    max_chars: int
+    num_tunes: int
+    index: int = 1
+    title: str | None = None
+    meter: str | None = None
+    key: str | None = None
+    primer: str | None = None
+    rhythm: str | None = None
+    form: str | None = None
+    bars_per_part: int | None = None
+
+
+class ChoicesOut(BaseModel):
+    """What a model can be asked for (from its training corpus), and default tempi by beat."""
+
+    model: str
+    meters: list[str]
+    keys: list[str]
+    rhythms: list[str]
+    forms: list[str]
+    bars_per_part: list[int]
+    source: str
+    tunes: int
+    temperature: float
+    default_qpm: float
+    default_qpm_by_beat: dict[str, float]
+
+
 class RenderIn(Strict):
     """ABC text to render (one or more tunes, each starting with X:)."""
 
@@ -85,6 +127,7 @@ class RenderedTuneOut(BaseModel):
     abc: str
     files: dict[str, list[str]]
     failures: dict[str, str]
+    truncated: bool = False
 
 
 class RenderOut(BaseModel):
@@ -96,11 +139,13 @@ class RenderOut(BaseModel):
 
 
 class ComposeOut(RenderOut):
-    """A compose job: the rendered tunes and what sampling took."""
+    """A compose job: the rendered tunes, what sampling took, and how (tune i of the batch has
+    these settings with index i)."""
 
     chars: int
     seconds: float
     truncated: int
+    settings: Settings
 
 
 class ModelOut(BaseModel):
@@ -117,6 +162,7 @@ class TuneIn(Strict):
     abc: str = Field(min_length=1, max_length=MAX_ABC_CHARS)
     starred: bool = False
     model: str = Field("", max_length=200)
+    settings: Settings | None = None
 
 
 class TunePatch(Strict):
