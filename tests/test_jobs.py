@@ -40,7 +40,8 @@ def no_bundled_model(monkeypatch, tmp_path):
 def test_a_runaway_render_is_killed_its_slot_freed_and_its_files_cleaned(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "_play_files", runaway_play)  # runs in the worker process
     monkeypatch.setattr(render, "LIMITS", TuneLimits(tune_seconds=1))
-    studio = Studio(None, tmp_path, max_jobs=1)
+    # every format at once (the page itself leaves MIDI and WAV until they are downloaded)
+    studio = Studio(None, tmp_path, render_options=render.RenderOptions(), max_jobs=1)
     library = TuneLibrary(tmp_path / "library.sqlite")
     with TestClient(web_app.create_app(studio, library)) as client:
         response = client.post("/api/render", json={"abc": GOLDEN_ABC})
@@ -57,7 +58,7 @@ def test_a_runaway_render_is_killed_its_slot_freed_and_its_files_cleaned(tmp_pat
 
 
 def test_a_job_past_its_whole_time_limit_fails_the_tunes_left(tmp_path):
-    studio = Studio(None, tmp_path, job_seconds=0)
+    studio = Studio(None, tmp_path, render_options=render.RenderOptions(), job_seconds=0)
     try:
         rendered = studio.render(GOLDEN_ABC)
     finally:
