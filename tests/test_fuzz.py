@@ -270,6 +270,23 @@ def test_cli_processes_stay_bounded_and_say_one_line(hostile, trained, tmp_path)
         assert "Traceback" not in result.stdout + result.stderr
 
 
+def _wait_for_sigint_handler(pid: int, seconds: float = 60.0) -> None:
+    """Wait until the child's interpreter catches SIGINT (Linux: SigCgt in /proc): before
+    that, on a busy machine, a Ctrl-C kills the process before Python has started at all."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            caught = next(
+                line for line in status.read_text().splitlines() if line.startswith("SigCgt:")
+            )
+        except (OSError, StopIteration):
+            return  # no /proc (not Linux) or the process has ended: send the signal now
+        if int(caught.split()[1], 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.05)
+
+
 def test_ctrl_c_during_start_up_is_one_line(hostile, tmp_path):
     """SIGINT while the libraries load or the corpus is read: exit 130, one line, no traceback."""
     process = subprocess.Popen(
@@ -282,7 +299,8 @@ def test_ctrl_c_during_start_up_is_one_line(hostile, tmp_path):
         # a background shell job starts with Ctrl-C ignored: restore it, as a terminal would
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(1.0)
+    _wait_for_sigint_handler(process.pid)
+    time.sleep(0.5)  # into the imports
     process.send_signal(signal.SIGINT)
     try:
         _, err = process.communicate(timeout=60)

@@ -83,6 +83,7 @@ def test_resume_refuses_contradictions_and_names_what_may_change(trained, tmp_pa
 def test_train_config_round_trips_through_a_checkpoint(trained, small_abc_dir, tmp_path):
     # the options conftest's FAST and the `trained` fixture give
     chosen = {"batch_size": 8, "seq_len": 32, "lr": 0.01, "checkpoint_every": 2, "epochs": 4}
+    chosen["keep_unclean"] = True
     _, expected = resolve_configs(
         "default", {}, {**chosen, "seed": 1, "corpus": (str(small_abc_dir),)}
     )
@@ -91,7 +92,8 @@ def test_train_config_round_trips_through_a_checkpoint(trained, small_abc_dir, t
     assert saved == expected
     write_checkpoint(raw, tmp_path / "copy.ckpt")
     assert saved_config(read_checkpoint_file(tmp_path / "copy.ckpt")["tunegen"], "x") == saved
-    for config in (TrainConfig(), TrainConfig(corpus=("a", "b+c"), devices="auto", lr=0.1)):
+    configs = (TrainConfig(), TrainConfig(corpus=("a", "b+c"), devices="auto", lr=0.1))
+    for config in (*configs, TrainConfig(transpose=("D", "Bm"), keep_unclean=True)):
         assert TrainConfig.from_dict(config.to_dict()) == config
 
 

@@ -32,7 +32,8 @@ def test_training_writes_log_plot_and_checkpoints_and_loss_falls(trained):
     rows = log_rows(trained)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     assert list(rows[0]) == [
-        "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_bpc", "chars_per_s", "lr",
+        "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_bpc", "val_clean_bpc",
+        "chars_per_s", "lr",
     ]  # fmt: skip
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"]) - 0.3
     assert float(rows[-1]["val_bpc"]) < float(rows[0]["val_bpc"])

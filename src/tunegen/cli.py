@@ -83,6 +83,21 @@ def add_train(commands) -> None:
         default=None,
         help="keep Z:, N:, B:, S:, ... fields and %% comments in the training text",
     )
+    run.add_argument(
+        "--keep-unclean",
+        action="store_true",
+        default=None,
+        help="ABC: train on the tunes as they are; by default tunes with wrong bars or repeats "
+        "(as abc2midi judges them) are repaired where sure or dropped, and what abc2midi rejects "
+        "is stripped",
+    )
+    run.add_argument(
+        "--transpose",
+        metavar="KEYS",
+        type=lambda text: tuple(text.split(",")),
+        help="ABC: also learn each training tune in these keys, e.g. D,G,A,E,Bm (a bare tonic "
+        "keeps the tune's mode; Bm or Ador only for tunes in that mode); validation tunes stay",
+    )
     run.add_argument("--accelerator", help="cpu, gpu or auto (Lightning)")
     run.add_argument("--devices", help="devices per node, or auto; more than one runs DDP")
     run.add_argument("--num-nodes", type=int, help="machines taking part (torchrun, SLURM)")
@@ -101,11 +116,11 @@ def add_train(commands) -> None:
         help="event words: events (waits, pitches, durations; default) or seed003 (the "
         "write-up's note names and chords, every note half a beat)",
     )
-    midi.add_argument(
+    run.add_argument(
         "--transpose-all",
         action="store_true",
         default=None,
-        help="also learn the training pieces in all 12 keys",
+        help="also learn the training tunes or pieces in all 12 keys",
     )
     p.set_defaults(handler=run_train)
 
@@ -132,6 +147,7 @@ TRAIN_OPTIONS = (
     "checkpoint_every",
     "seed",
     "keep_metadata",
+    "keep_unclean",
     "accelerator",
     "devices",
     "num_nodes",
@@ -140,6 +156,7 @@ TRAIN_OPTIONS = (
     "grid",
     "codec",
     "transpose_all",
+    "transpose",
 )
 
 
@@ -154,7 +171,7 @@ def run_train(args: argparse.Namespace) -> int:
     model_overrides = {n: getattr(args, n) for n in MODEL_OPTIONS if getattr(args, n) is not None}
     if args.init is not None:
         return run_finetune(args, chosen, model_overrides)
-    midi_only = [n for n in ("parts", "grid", "codec", "transpose_all") if n in chosen]
+    midi_only = [n for n in ("parts", "grid", "codec") if n in chosen]
     if args.midi:
         chosen = {"corpus_kind": "midi", "tokenizer": "words", **chosen}
     elif midi_only:
@@ -189,8 +206,8 @@ def run_finetune(args: argparse.Namespace, chosen: dict, model_overrides: dict) 
     init = read_initial_model(args.init)
     if args.midi:
         chosen.update(corpus_kind="midi", tokenizer=chosen.get("tokenizer", "words"))
-    elif any(n in chosen for n in ("parts", "grid", "codec", "transpose_all")):
-        raise UsageError("--parts, --grid, --codec and --transpose-all are for --midi")
+    elif any(n in chosen for n in ("parts", "grid", "codec")):
+        raise UsageError("--parts, --grid and --codec are for --midi")
     overrides = {**chosen, "corpus": tuple(args.midi or args.abc)}
     if args.preset is not None:
         overrides["preset"] = args.preset

@@ -49,15 +49,30 @@ class TuneTexts:
         return sum(1 for _ in self)
 
 
-def write_splits(texts: Iterable[str], folder: Path, val_fraction: float) -> dict[str, TuneTexts]:
+def write_splits(
+    texts: Iterable[str],
+    folder: Path,
+    val_fraction: float,
+    augment: Callable[[str], list[str]] | None = None,
+    clean: Callable[[str], str | None] | None = None,
+) -> dict[str, TuneTexts]:
     """Stream tune texts into corpus-train.txt and corpus-val.txt in `folder`.
 
     The rule is split_train_val's: a tune is held out when its hash fraction is below
     `val_fraction`; if none is, the train tune with the smallest fraction is held out instead.
+    With `clean` (a cleaned text, or None to drop the tune), training tunes are cleaned, and the
+    held-out tunes are written both as they are ("val", so that runs stay comparable with runs
+    on uncleaned text) and cleaned ("val_clean"); the split is decided on the text as it is.
+    `augment` (e.g. key transposition) gives extra texts for a training tune only; they follow
+    all the original tunes, so the streams of a stateful batch do not meet one tune many times
+    in a row, and validation tunes (and their copies) never reach the training text.
     """
-    paths = {split: folder / f"corpus-{split}.txt" for split in ("train", "val")}
+    splits = ("train", "val", "val_clean") if clean else ("train", "val")
+    paths = {split: folder / f"corpus-{split}.txt" for split in splits}
     partials = {split: temporary_beside(path) for split, path in paths.items()}
+    partials["extra"] = temporary_beside(folder / "corpus-extra.txt")
     counts = {"train": 0, "val": 0}
+    extras: list[int] = []  # copies written for each train tune, in order
     lowest = (1.0, -1)  # (hash fraction, index) of the train tune with the smallest fraction
     try:
         with ExitStack() as stack:
@@ -68,15 +83,29 @@ def write_splits(texts: Iterable[str], folder: Path, val_fraction: float) -> dic
             for text in texts:
                 fraction = hash_fraction(text)
                 split = "val" if fraction < val_fraction else "train"
-                if split == "train":
+                cleaned = clean(text) if clean else text
+                if split == "val":
+                    files["val"].write(text + "\n")
+                    if clean and cleaned is not None:
+                        files["val_clean"].write(cleaned + "\n")
+                    counts["val"] += 1
+                elif cleaned is not None:
                     lowest = min(lowest, (fraction, counts["train"]))
-                files[split].write(text + "\n")
-                counts[split] += 1
+                    copies = augment(cleaned) if augment else []
+                    files["extra"].writelines(copy + "\n" for copy in copies)
+                    extras.append(len(copies))
+                    files["train"].write(cleaned + "\n")
+                    counts["train"] += 1
         if counts["train"] + counts["val"] < 2:
             total = counts["train"] + counts["val"]
             raise CorpusError(f"need at least 2 tunes to hold some out, got {total}")
+        skip = range(0)
         if counts["val"] == 0:
             _hold_out_one(partials, lowest[1])
+            start = sum(extras[: lowest[1]])
+            skip = range(start, start + extras[lowest[1]])  # the held-out tune's copies
+        if augment:
+            _append_texts(partials["extra"], partials["train"], skip)
         for split, path in paths.items():
             os.replace(partials[split], path)
     finally:
@@ -85,10 +114,21 @@ def write_splits(texts: Iterable[str], folder: Path, val_fraction: float) -> dic
     return {split: TuneTexts(path) for split, path in paths.items()}
 
 
+def _append_texts(source: Path, target: Path, skip: range) -> None:
+    """Append the tune texts of `source` to `target`, leaving out those numbered in `skip`."""
+    with target.open("a", encoding="utf-8", newline="\n") as file:
+        for index, text in enumerate(TuneTexts(source)):
+            if index not in skip:
+                file.write(text + "\n")
+
+
 def _hold_out_one(partials: dict[str, Path], index: int) -> None:
-    """Move train tune number `index` to the (empty) validation file: tiny corpora only."""
+    """Move train tune number `index` to the (empty) validation files: tiny corpora only."""
     train = list(TuneTexts(partials["train"]))
-    partials["val"].write_text(train.pop(index) + "\n", encoding="utf-8")
+    held_out = train.pop(index)
+    for split in ("val", "val_clean"):
+        if split in partials:
+            partials[split].write_text(held_out + "\n", encoding="utf-8")
     partials["train"].write_text("".join(text + "\n" for text in train), encoding="utf-8")
 
 

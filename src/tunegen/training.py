@@ -47,8 +47,10 @@ from tunegen.finetune import META_CARRIED, InitialModel, start_from
 from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, check_model_config, preset
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus, resolve_abc_files
+from tunegen.music.abc_clean import TuneCleaner
 from tunegen.music.midi import EventCodec
 from tunegen.music.midi_corpus import resolve_midi_files
+from tunegen.music.transpose import KeyAugmenter, TargetKey, parse_target_keys
 from tunegen.vocab import TOKENIZERS, Vocabulary
 
 LOG_COLUMNS = (
@@ -58,6 +60,7 @@ LOG_COLUMNS = (
     "val_loss",
     "val_acc",
     "val_bpc",
+    "val_clean_bpc",  # held-out tunes cleaned (abc_clean); val_bpc scores them as they are
     "chars_per_s",
     "lr",
 )
@@ -94,11 +97,13 @@ class TrainConfig:
     seed: int = 0
     corpus: tuple[str, ...] = ("oneills1850",)
     keep_metadata: bool = False
+    keep_unclean: bool = False  # ABC: train on the tunes as they are, not cleaned (abc_clean.py)
     corpus_kind: str = "abc"  # abc, or midi: event words of MIDI pieces (music/midi.py)
     codec: str = "events"  # MIDI only: events or seed003 (see EventCodec)
     grid: int = 4  # MIDI only: steps per quarter note
     parts: str = "melody"  # MIDI only: melody, all or a part name
-    transpose_all: bool = False  # MIDI only: the training pieces in all 12 keys
+    transpose_all: bool = False  # the training tunes (ABC) or pieces (MIDI) in all 12 keys
+    transpose: tuple[str, ...] = ()  # ABC only: the training tunes also in these keys (D, Bm...)
     accelerator: str = "cpu"
     devices: int | str = 1  # per node; "auto" lets Lightning count them
     num_nodes: int = 1
@@ -130,10 +135,26 @@ class TrainConfig:
         if not 0 < self.val_fraction <= 0.5:
             raise UsageError(f"--val-fraction must be in (0, 0.5], got {self.val_fraction}")
         self._validate_devices()
+        if self.transpose:
+            self.target_keys  # noqa: B018 -- raises UsageError for a key it cannot read
+            if self.transpose_all:
+                raise UsageError("--transpose and --transpose-all: choose one")
+            if self.corpus_kind == "midi":
+                raise UsageError("--transpose KEYS is for ABC corpora (MIDI: --transpose-all)")
         if self.corpus_kind == "midi":
+            if self.keep_unclean:
+                raise UsageError("--keep-unclean is for ABC corpora")
             self.midi_codec.validate()
             if self.tokenizer != "words":
                 raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
+
+    @property
+    def target_keys(self) -> tuple[TargetKey, ...]:
+        """The keys of --transpose; UsageError naming the first key it cannot read."""
+        try:
+            return parse_target_keys(",".join(self.transpose))
+        except ValueError as err:
+            raise UsageError(f"--transpose: {err}") from None
 
     @property
     def midi_codec(self) -> EventCodec:
@@ -162,6 +183,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["corpus"] = list(self.corpus)
+        data["transpose"] = list(self.transpose)
         return data
 
     @classmethod
@@ -171,8 +193,9 @@ class TrainConfig:
         if unknown:
             raise UsageError(f"unknown training settings {', '.join(unknown)}")
         values = {**data}
-        if "corpus" in values:
-            values["corpus"] = tuple(values["corpus"])
+        for name in ("corpus", "transpose"):  # tuples, saved as JSON lists
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -199,14 +222,17 @@ class CharLanguageModel(pl.LightningModule):
         self.vocab = vocab
         self.corpus_info = corpus
         self.best_val_bpc = math.inf
-        self._state = {"train": None, "val": None}
-        self._val_sums = [0.0, 0, 0]  # nll, correct, count: plain numbers keep checkpoints safe
+        self._state: dict[str, list | None] = {"train": None}
+        # per validation split (val, and val_clean when the text is cleaned): nll, correct,
+        # count; plain numbers keep checkpoints safe
+        self.val_splits = [split for split in ("val", "val_clean") if corpus.get(f"{split}_tunes")]
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
         # losses are per symbol; bits per character and chars/s need characters per symbol
         self.chars_per_symbol = {
             split: corpus[f"{split}_chars"] / corpus[f"{split}_symbols"]
             if vocab.counts_characters
             else 1.0
-            for split in ("train", "val")
+            for split in ("train", *self.val_splits)
         }
         self._epoch_chars = 0.0
         self._epoch_started = 0.0
@@ -223,7 +249,7 @@ class CharLanguageModel(pl.LightningModule):
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
         state = None
-        if stage == "val" or self.train_config.mode == "stateful":
+        if stage != "train" or self.train_config.mode == "stateful":
             state = None if batch_idx == 0 else self._state[stage]
         logits, new_state = self.model(x, state)
         self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
@@ -241,10 +267,11 @@ class CharLanguageModel(pl.LightningModule):
         self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
         return loss
 
-    def validation_step(self, batch, batch_idx: int):
-        loss, correct, count = self._shared_step(batch, batch_idx, "val")
-        nll, right, total = self._val_sums
-        self._val_sums = [nll + loss.item() * count, right + int(correct), total + count]
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        split = self.val_splits[dataloader_idx]
+        loss, correct, count = self._shared_step(batch, batch_idx, split)
+        nll, right, total = self._val_sums[split]
+        self._val_sums[split] = [nll + loss.item() * count, right + int(correct), total + count]
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
@@ -271,18 +298,24 @@ class CharLanguageModel(pl.LightningModule):
         self.chars_per_s = self._epoch_chars / max(self._epoch_busy, 1e-9)
 
     def on_validation_epoch_start(self) -> None:
-        self._val_sums = [0.0, 0, 0]
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.world_size > 1:  # each rank saw its own streams: sum for the global value
-            sums = torch.tensor(self._val_sums, dtype=torch.float64, device=self.device)
-            self._val_sums = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
-        nll, correct, count = self._val_sums
+        for split in self.val_splits:
+            if self.trainer.world_size > 1:  # each rank saw its own streams: sum them
+                sums = torch.tensor(self._val_sums[split], dtype=torch.float64, device=self.device)
+                reduced = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
+                self._val_sums[split] = reduced
+        nll, correct, count = self._val_sums["val"]
         val_loss = nll / max(count, 1)
         bpc = val_loss / self.chars_per_symbol["val"] / math.log(2)
         # the values are equal on every rank; sync_dist only says so to Lightning
         metrics = {"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc}
-        self.log_dict(metrics, sync_dist=True)
+        if "val_clean" in self._val_sums:
+            nll, _, count = self._val_sums["val_clean"]
+            clean = nll / max(count, 1) / self.chars_per_symbol["val_clean"] / math.log(2)
+            metrics["val_clean_bpc"] = clean
+        self.log_dict(metrics, sync_dist=True, add_dataloader_idx=False)
         self.log("val_bpc_shown", bpc, prog_bar=True, logger=False, sync_dist=True)
         if not self.trainer.sanity_checking:
             self.best_val_bpc = min(self.best_val_bpc, bpc)
@@ -349,7 +382,7 @@ class CharDataModule(pl.LightningDataModule):
         super().__init__()
         self.texts, self.vocab, self.config = texts, vocab, train
         self.batches_done = batches_done  # the module's count, saved as the loader's position
-        self.paths = {split: run_dir / f"corpus-{split}.npy" for split in ("train", "val")}
+        self.paths = {split: run_dir / f"corpus-{split}.npy" for split in texts}
         self.batches: dict[str, Dataset] = {}
 
     def prepare_data(self) -> None:
@@ -366,18 +399,24 @@ class CharDataModule(pl.LightningDataModule):
             train = StatefulBatches(train_ids, c.batch_size, c.seq_len, rank, world)
         else:
             train = WindowBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
-        streams = max(1, min(c.batch_size, (len(val_ids) - 1) // (world * (c.seq_len + 1))))
-        self.batches = {
-            "train": train,
-            "val": StatefulBatches(val_ids, streams, c.seq_len, rank, world),
-        }
+        self.batches = {"train": train}
+        for split in ("val", "val_clean"):
+            if split in self.paths and (split == "val" or len(self.texts[split])):
+                ids = val_ids if split == "val" else load_encoded(self.paths[split])
+                streams = max(1, min(c.batch_size, (len(ids) - 1) // (world * (c.seq_len + 1))))
+                self.batches[split] = StatefulBatches(ids, streams, c.seq_len, rank, world)
 
     def train_dataloader(self) -> DataLoader:
         return ResumableLoader(self.batches["train"], self.batches_done)
 
-    def val_dataloader(self) -> DataLoader:
-        # its own generator: making the iterator must not draw from torch's global RNG
-        return DataLoader(self.batches["val"], batch_size=None, generator=torch.Generator())
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        # each its own generator: making the iterator must not draw from torch's global RNG
+        loaders = [
+            DataLoader(self.batches[split], batch_size=None, generator=torch.Generator())
+            for split in ("val", "val_clean")
+            if split in self.batches
+        ]
+        return loaders if len(loaders) > 1 else loaders[0]
 
 
 class EpochLog(Callback):
@@ -410,6 +449,7 @@ class EpochLog(Callback):
             "val_loss": metrics["val_loss"],
             "val_acc": metrics["val_acc"],
             "val_bpc": metrics["val_bpc"],
+            "val_clean_bpc": metrics.get("val_clean_bpc", ""),
             "chars_per_s": round(pl_module.chars_per_s, 1),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
@@ -447,6 +487,15 @@ def plot_curves(csv_path: Path, png_path: Path) -> None:
     left.plot(epochs, [float(r["val_loss"]) for r in rows], "o-", label="val loss")
     left.set(xlabel="epoch", ylabel="cross-entropy (nats/char)", title="loss")
     right.plot(epochs, [float(r["val_bpc"]) for r in rows], "o-", color="C2", label="val")
+    clean = [
+        (e, float(r["val_clean_bpc"]))
+        for e, r in zip(epochs, rows, strict=True)
+        if r.get("val_clean_bpc")
+    ]
+    if clean:
+        right.plot(
+            [e for e, _ in clean], [b for _, b in clean], "o-", color="C3", label="val, cleaned"
+        )
     right.set(xlabel="epoch", ylabel="bits per character", title="held-out bits/char")
     for axis in (left, right):
         axis.grid(alpha=0.3)
@@ -502,16 +551,28 @@ def prepare_corpus(
         return prepare_midi_corpus(train, vocab, extend)
     report = ReadReport()
     tunes = iter_corpus(train.corpus, report, train.keep_metadata)
-    texts = write_splits((tune.text for tune in tunes), folder, train.val_fraction)
+    augmenter = None
+    if train.transpose or train.transpose_all:  # validation tunes stay in their own key
+        augmenter = KeyAugmenter(train.target_keys if train.transpose else ())
+    augment = augmenter.texts if augmenter else None
+    cleaner = None if train.keep_unclean else TuneCleaner()
+    clean = cleaner.text if cleaner else None
+    texts = write_splits((t.text for t in tunes), folder, train.val_fraction, augment, clean)
+    if cleaner:
+        report.dropped.update(cleaner.dropped)
+        report.kept -= sum(cleaner.dropped.values())
+        report.changes.update(cleaner.changes)
+    if augmenter:
+        report.changes.update(augmenter.counts)
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         announce(f"tunegen: {problem}", sys.stderr)
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         more = len(report.problems) - MAX_PROBLEMS_SHOWN
         announce(f"tunegen: ... and {more} more problems", sys.stderr)
     if vocab is None:
-        vocab = Vocabulary.from_texts(chain(texts["train"], texts["val"]), train.tokenizer)
+        vocab = Vocabulary.from_texts(chain(*texts.values()), train.tokenizer)
     elif extend:
-        vocab = vocab.with_symbols_of(chain(texts["train"], texts["val"]))
+        vocab = vocab.with_symbols_of(chain(*texts.values()))
     info = {
         "description": corpus_description(train.corpus),
         "report": report.summary(),
@@ -572,7 +633,7 @@ def launched_rank() -> int:
 
 def remove_corpus_files(run_dir: Path) -> None:
     """Delete the split texts and id arrays a run wrote, and its folder if that leaves it empty."""
-    for split in ("train", "val"):
+    for split in ("train", "val", "val_clean"):
         for suffix in ("txt", "npy"):
             (run_dir / f"corpus-{split}.{suffix}").unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # not empty, or not ours to remove

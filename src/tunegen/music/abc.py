@@ -66,6 +66,7 @@ class ReadReport:
     dropped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     unit: str = "tunes"  # what a file holds: tunes (ABC) or pieces (MIDI)
+    changes: Counter[str] = field(default_factory=Counter)  # what was done to kept tunes
 
     def merge(self, other: ReadReport) -> None:
         self.files += other.files
@@ -73,13 +74,16 @@ class ReadReport:
         self.kept += other.kept
         self.dropped.update(other.dropped)
         self.problems.extend(other.problems)
+        self.changes.update(other.changes)
 
     def summary(self) -> str:
         reasons = ", ".join(f"{n} {why}" for why, n in self.dropped.most_common())
         dropped = sum(self.dropped.values())
         counts = f"{self.read} {self.unit} read, {self.kept} kept, {dropped} dropped"
         text = f"{self.files} files, {counts}"
-        return f"{text} ({reasons})" if reasons else text
+        text = f"{text} ({reasons})" if reasons else text
+        changes = ", ".join(f"{n} {what}" for what, n in sorted(self.changes.items()))
+        return f"{text}; {changes}" if changes else text
 
 
 @dataclass
