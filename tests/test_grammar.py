@@ -26,6 +26,7 @@ from tunegen.sampling import (
     TorchStepper,
     compose,
 )
+from tunegen.tune_judge import BAD, TuneJudge
 from tunegen.vocab import Vocabulary
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
@@ -193,3 +194,16 @@ def test_a_primer_that_is_not_well_formed_is_reported(bundled):
         compose(bundled.model, bundled.vocab, 2, SamplingOptions(seed=0), primer=primer)
     ok = compose(bundled.model, bundled.vocab, 2, SamplingOptions(seed=0), primer=primer[:-2])
     assert all(text.startswith(primer[:-2]) for text in ok.texts)
+
+
+@pytest.mark.parametrize("music", ["CD [V:2] EF", "CDEF|\nV:2\n", "CD``EF", "CD [I:MIDI=x] EF"])
+def test_voices_instructions_and_backquotes_are_not_written(music):
+    """abc2midi moves a late voice to a track of its own and ignores backquotes: the sampler
+    goes back instead of writing them (inline or as field lines)."""
+    judge = TuneJudge()
+    for char in "X:1\nM:4/4\nL:1/8\nK:C\n":
+        assert judge.feed(char) != BAD
+    codes = [judge.feed(char) for char in music]
+    assert BAD in codes
+    free = TuneJudge()
+    assert BAD not in [free.feed(char) for char in "X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n"]

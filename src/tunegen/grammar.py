@@ -28,6 +28,7 @@ from tunegen.sampling import (
 from tunegen.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
 from tunegen.vocab import Vocabulary
 
+UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
@@ -105,6 +106,7 @@ def sample_grammar(
         raise UsageError("--form needs a model that writes the symbols ':', '|' and new lines")
     final = "|]" if "]" in index else "||"  # a tiny model may never have written "]"
     template = _Row(_RowConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
+    template.banned = frozenset(letter for letter in UNWRITTEN_FIELDS if letter in index)
     for char in primer:
         template.header.observe(char)
     check_primer(primer, template.judge)

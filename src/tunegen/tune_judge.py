@@ -17,7 +17,11 @@ NONE, BAR, BAD = 0, 1, 2
 EOT = "<eot>"
 _BAR_CHARS = frozenset("|:")
 _RUN_CHARS = frozenset("|:]0123456789")
-_BODY_FIELDS = frozenset("EIKLMPQTVdrswW+")  # parseabc.c: others are "not allowed in tune body"
+# parseabc.c: other fields are "not allowed in tune body". The sampler refuses I: and V: there too:
+# a melody has one voice (abc2midi moves a late V: to a track of its own), and an I: line is an
+# instruction abc2midi may not know. `grammar.UNWRITTEN_FIELDS` keeps them out of the header.
+_BODY_FIELDS = frozenset("EKLMPQTdrswW+")
+_UNWRITTEN_INLINE = ("[V:", "[I:")
 _SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
 
 
@@ -41,6 +45,7 @@ class TuneJudge:
         self.bar_start: TuneJudge | None = None
         self.after_bar_line = False  # the last symbols were a bar line: a bar may close next
         self.line_head = ""  # the first two symbols of the body line being written
+        self.tail = ""  # the last three symbols of the body: an inline [V: or [I: field opens
         self.override = ""
         self.then: list[str] = []
         self.plain_run = False
@@ -102,7 +107,7 @@ class TuneJudge:
 
     def _counts(self) -> tuple[int, int]:
         scan = self.scan
-        return len(scan.errors), len(scan.play.wrong)
+        return len(scan.errors), len(scan.wrong_bars)
 
     def _header(self, char: str, forced: bool) -> int:
         if char == EOT:
@@ -159,6 +164,11 @@ class TuneJudge:
             self.plain_next, self.plain_run = False, True
         elif self.form is not None and not forced:
             self.part_text += char
+        self.tail = (self.tail + char)[-3:]
+        if not forced and (char == "`" or self.tail in _UNWRITTEN_INLINE):
+            # a backquote is a reserved character abc2midi ignores; inline voices and
+            # instructions are refused as their field lines are (see _BODY_FIELDS)
+            return self._bad(f"bar {len(scan.bars) + 1}: {self.tail!r} is not written")
         if char == "\n":
             self.line_head = ""
         elif len(self.line_head) < 2:
@@ -176,7 +186,7 @@ class TuneJudge:
             if new_errors > errors:
                 return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
             if new_wrong > wrong:
-                bad = scan.play.wrong[wrong]
+                bad = scan.wrong_bars[wrong]
                 return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
             left = self.left()
             if left is not None and left < 0:
