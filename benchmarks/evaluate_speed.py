@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tunegen.evaluate import evaluate, load_generated
-from tunegen.evaluate_report import headline, write_report
+from tunegen.evaluation.evaluate import evaluate, load_generated
+from tunegen.evaluation.report import headline, write_report
 from tunegen.music.abc import read_corpus, tunebook_text
 
 

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
-from tunegen.evaluate import NoveltyIndex, abc_facts
-from tunegen.music import abc2midi, style
+from tunegen.evaluation import style
+from tunegen.evaluation.evaluate import NoveltyIndex, abc_facts
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.music import abc2midi
 from tunegen.music.abc import parse_tunebook, read_corpus
 from tunegen.music.abc_scan import check_text, scan_text
 from tunegen.music.metre import structure

@@ -109,8 +109,8 @@ def stand_in() -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).parent))
     from speed import sampling_speed
 
-    from tunegen.threads import prepare_environment
-    from tunegen.vocab import Vocabulary
+    from tunegen.data.vocab import Vocabulary
+    from tunegen.runtime.threads import prepare_environment
 
     prepare_environment()  # as the CLI does before sampling
     vocab = Vocabulary.from_texts([(ROOT / "README.md").read_text(encoding="utf-8")])

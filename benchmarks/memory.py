@@ -26,11 +26,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
-from tunegen.data import StatefulBatches, encode_texts, load_encoded
+from tunegen.data.batches import StatefulBatches, encode_texts, load_encoded
+from tunegen.data.vocab import Vocabulary
 from tunegen.models import preset
 from tunegen.music.abc import read_corpus
-from tunegen.training import CharLanguageModel, TrainConfig, prepare_corpus
-from tunegen.vocab import Vocabulary
+from tunegen.training.trainer import CharLanguageModel, TrainConfig, prepare_corpus
 
 MB = 2**20
 SOURCES = ["essenFolksong+oneills1850"]

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from tunegen.data.midi_corpus import bach_chorale_files, read_midi_corpus
 from tunegen.music.abc import read_corpus
 from tunegen.music.midi import EventCodec
-from tunegen.music.midi_corpus import bach_chorale_files, read_midi_corpus
 from tunegen.music.midi_io import performance_to_midi
-from tunegen.music.performance import abc_to_performance
+from tunegen.render.performance import abc_to_performance
 
 
 def write_files(folder: Path, count: int) -> list[Path]:

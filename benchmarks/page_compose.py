@@ -30,9 +30,9 @@ from pathlib import Path
 
 import uvicorn
 
-from tunegen.library import TuneLibrary
-from tunegen.studio import Studio
 from tunegen.web.app import STATIC, create_app
+from tunegen.web.library import TuneLibrary
+from tunegen.web.studio import Studio
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT_SEED = 1

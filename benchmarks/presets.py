@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tunegen.checkpoint import load_checkpoint
-from tunegen.likelihood import corpus_likelihood
+from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models import PRESETS, parameter_count
-from tunegen.training import prepare_corpus, resolve_configs, train
+from tunegen.models.checkpoint import load_checkpoint
+from tunegen.training.trainer import prepare_corpus, resolve_configs, train
 
 DEFAULT_SHAPE = {"embedding_size": 32, "hidden_size": 256, "num_layers": 1, "dropout": 0.0}
 STREAMS = {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 5e-3}

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tunegen.music.abc import read_corpus
-from tunegen.render import FORMATS, RenderOptions, render_tunebook
+from tunegen.render.tunebook import FORMATS, RenderOptions, render_tunebook
 
 
 def seconds(tunes, formats: tuple[str, ...]) -> tuple[float, int]:

@@ -31,10 +31,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import Tune, bundled_corpus_files, parse_tunebook, read_abc_file
 from tunegen.music.abc_rhythm import read_bars
-from tunegen.sampling import SamplingOptions, compose, with_model_defaults
+from tunegen.sampling.sampler import SamplingOptions, compose, with_model_defaults
 
 ABCJS = Path(__file__).parents[1] / "src/tunegen/web/static/vendor/abcjs-basic-min.js"
 CHROMIUM = "/usr/bin/chromium"
@@ -137,7 +137,7 @@ def _verovio_worker(connection) -> None:
     """Draw each ABC received; send back (counts, seconds). Verovio may crash the process."""
     import verovio
 
-    from tunegen.music.sheet import VEROVIO_OPTIONS
+    from tunegen.render.sheet import VEROVIO_OPTIONS
 
     verovio.enableLog(False)
     toolkit = verovio.toolkit()

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.models import PRESETS, build_model
 from tunegen.music.abc import read_corpus, split_train_val
-from tunegen.sampling import SamplingOptions, sample_tunes, sampling_threads
-from tunegen.training import resolve_configs, train
-from tunegen.vocab import Vocabulary
+from tunegen.sampling.sampler import SamplingOptions, sample_tunes, sampling_threads
+from tunegen.training.trainer import resolve_configs, train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from render_speed import seconds as render_seconds

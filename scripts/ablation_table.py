@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from tunegen.checkpoint import read_checkpoint_file
+from tunegen.models.checkpoint import read_checkpoint_file
 
 
 def best(rows: list[dict], column: str) -> float:

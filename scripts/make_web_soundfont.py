@@ -16,7 +16,7 @@ import lameenc
 import numpy as np
 
 from tunegen.music.midi_io import NoteEvent, Performance
-from tunegen.music.synth import SAMPLE_RATE, normalise, synthesize
+from tunegen.render.synth import SAMPLE_RATE, normalise, synthesize
 
 OUT = Path(__file__).parents[1] / "src/tunegen/web/static/soundfont/acoustic_grand_piano-mp3"
 LOWEST, HIGHEST = 36, 96  # C2 (abcjs's chord bass) .. C7 (above any fiddle or whistle tune)

@@ -13,9 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
-from tunegen.data import TuneTexts
+from tunegen.data.batches import TuneTexts
 from tunegen.models import parameter_count
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import tunebook_from_texts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

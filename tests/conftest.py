@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tunegen.checkpoint import write_checkpoint
 from tunegen.cli import main
+from tunegen.data.midi_corpus import CACHE_ENV, bach_chorale_files
+from tunegen.data.vocab import Vocabulary
+from tunegen.models.checkpoint import write_checkpoint
 from tunegen.music.abc import (
     Tune,
     bundled_corpus_files,
@@ -19,8 +21,6 @@ from tunegen.music.abc import (
     read_corpus,
     tunebook_text,
 )
-from tunegen.music.midi_corpus import CACHE_ENV, bach_chorale_files
-from tunegen.vocab import Vocabulary
 
 # A repeat with first and second endings, a tie into the first ending and three chord symbols.
 GOLDEN_ABC = """X:1

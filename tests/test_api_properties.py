@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunegen import checkpoint
-from tunegen.library import TuneLibrary
-from tunegen.studio import Studio
+from tunegen.models import checkpoint
 from tunegen.web import app as web_app
+from tunegen.web.library import TuneLibrary
+from tunegen.web.studio import Studio
 
 
 @pytest.fixture(scope="module")

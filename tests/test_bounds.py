@@ -9,7 +9,7 @@ from conftest import GOLDEN_ABC, one_tune
 
 from tunegen.cli import main
 from tunegen.errors import RenderError
-from tunegen.evaluate import check_validity, evaluate, load_generated
+from tunegen.evaluation.evaluate import check_validity, evaluate, load_generated
 from tunegen.music.abc import read_corpus
 from tunegen.music.bounds import LIMITS, check_meter, check_performance, check_tune
 from tunegen.music.midi_io import NoteEvent, Performance

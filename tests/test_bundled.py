@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.cli import main
-from tunegen.evaluate import check_validity
+from tunegen.evaluation.evaluate import check_validity
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import parse_tunebook_leniently
 from tunegen.music.metre import metre_share
 

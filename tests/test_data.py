@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from tunegen.data import StatefulBatches, WindowBatches, encode_texts, write_splits
+from tunegen.data.batches import StatefulBatches, WindowBatches, encode_texts, write_splits
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CorpusError
 from tunegen.music.abc import split_train_val
-from tunegen.vocab import Vocabulary
 
 
 def test_encode_texts_separates_with_the_marker(oneills):

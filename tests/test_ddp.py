@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from tunegen.cli import main
-from tunegen.data import StatefulBatches, WindowBatches, encode_texts
-from tunegen.training import CharDataModule, TrainConfig
-from tunegen.vocab import Vocabulary
+from tunegen.data.batches import StatefulBatches, WindowBatches, encode_texts
+from tunegen.data.vocab import Vocabulary
+from tunegen.training.trainer import CharDataModule, TrainConfig
 
 TINY = ["--embedding-size", "16", "--hidden-size", "48", "--layers", "1", "--dropout", "0"]
 FAST = ["--seq-len", "32", "--lr", "0.01", "--epochs", "1", "--seed", "2", "--accelerator", "cpu"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tunegen.cli import main
-from tunegen.evaluate import check_validity, evaluate, load_generated
+from tunegen.evaluation.evaluate import check_validity, evaluate, load_generated
 from tunegen.music.abc import Tune, parse_tunebook, read_corpus, tunebook_text
 from tunegen.music.metre import metre_share
 

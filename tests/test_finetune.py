@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.cli import main
-from tunegen.data import TuneTexts, encode_texts
-from tunegen.finetune import calibrate_new_biases, grow_rows
-from tunegen.likelihood import corpus_likelihood
+from tunegen.data.batches import TuneTexts, encode_texts
+from tunegen.data.vocab import Vocabulary
+from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models import build_model
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import hash_fraction, tunebook_text
-from tunegen.studio import Studio
-from tunegen.vocab import Vocabulary
+from tunegen.training.finetune import calibrate_new_biases, grow_rows
+from tunegen.web.studio import Studio
 
 SMALL = ["--batch-size", "8", "--seq-len", "32"]
 NEW = "éü–"  # characters the bundled model never saw

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from tunegen.cli import build_parser, main
 from tunegen.music.abc import parse_tunebook
-from tunegen.sampling import HeaderPlan, SamplingOptions
-from tunegen.training import TrainConfig
+from tunegen.sampling.sampler import HeaderPlan, SamplingOptions
+from tunegen.training.trainer import TrainConfig
 
 SRC = str(Path(__file__).parents[1] / "src")
 TUNE = "X:1\nT:Small\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|\n"
@@ -205,7 +205,7 @@ def test_generate_header_options_and_temperatures(trained, tmp_path, capsys):
 
 
 def test_hand_edited_checkpoint_metadata(trained, tmp_path, capsys):
-    from tunegen.checkpoint import read_checkpoint_file, write_checkpoint
+    from tunegen.models.checkpoint import read_checkpoint_file, write_checkpoint
 
     edits = {
         "vocab": lambda m: m["vocab"]["symbols"].pop(),
@@ -418,7 +418,7 @@ def test_abc_and_midi_bytes_never_raise(data):
 
 
 def test_hand_edited_numbers_that_info_prints(trained, tmp_path, capsys):
-    from tunegen.checkpoint import read_checkpoint_file, write_checkpoint
+    from tunegen.models.checkpoint import read_checkpoint_file, write_checkpoint
 
     raw = read_checkpoint_file(trained / "best.ckpt")
     raw["tunegen"]["best_val_bpc"] = "great"

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.cli import main
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
-from tunegen.form import FormPlan
-from tunegen.grammar import sample_grammar
 from tunegen.models import build_model
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music import abc2midi
 from tunegen.music.abc_scan import check_text, scan_text
-from tunegen.rowstate import GroupedStepper, RowStates
-from tunegen.sampling import (
+from tunegen.sampling.form import FormPlan
+from tunegen.sampling.grammar import sample_grammar
+from tunegen.sampling.rowstate import GroupedStepper, RowStates
+from tunegen.sampling.sampler import (
     GrammarStats,
     HeaderPlan,
     NumpyLSTMStepper,
@@ -26,8 +27,7 @@ from tunegen.sampling import (
     TorchStepper,
     compose,
 )
-from tunegen.tune_judge import BAD, TuneJudge
-from tunegen.vocab import Vocabulary
+from tunegen.sampling.tune_judge import BAD, TuneJudge
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 

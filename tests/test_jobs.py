@@ -22,12 +22,13 @@ from conftest import GOLDEN_ABC
 from fastapi.testclient import TestClient
 from worker_jobs import runaway_play
 
-from tunegen import checkpoint, render
-from tunegen.library import TuneLibrary
+from tunegen.models import checkpoint
 from tunegen.music.bounds import TuneLimits
-from tunegen.music.performance import abc_to_performance
-from tunegen.studio import Studio
+from tunegen.render import tunebook as render
+from tunegen.render.performance import abc_to_performance
 from tunegen.web import app as web_app
+from tunegen.web.library import TuneLibrary
+from tunegen.web.studio import Studio
 
 SRC = Path(__file__).parents[1] / "src"
 

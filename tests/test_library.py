@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from tunegen.errors import NotFoundError, UsageError
-from tunegen.library import SCHEMA_VERSION, TuneLibrary, default_library_path, titled
 from tunegen.music.abc import parse_tunebook
+from tunegen.web.library import SCHEMA_VERSION, TuneLibrary, default_library_path, titled
 
 REEL = "X:1\nT:Old Title\nM:4/4\nL:1/8\nK:G\nGABc dedB|\n"
 
@@ -90,7 +90,7 @@ def test_a_crash_in_the_middle_of_a_write_loses_nothing_saved(tmp_path):
         f"""
         import os
         from pathlib import Path
-        from tunegen.library import TuneLibrary
+        from tunegen.web.library import TuneLibrary
 
         library = TuneLibrary(Path({str(path)!r}))
         library.add("Saved before", {REEL!r})
@@ -173,6 +173,6 @@ def test_search_update_in_place_and_undo_delete(library, monkeypatch):
     assert [t.name for t in library.list()] == ["Jig"]
     assert library.restore(first.id) == changed
     library.delete(first.id)
-    monkeypatch.setattr("tunegen.library.UNDO_SECONDS", -1)  # the undo time is over
+    monkeypatch.setattr("tunegen.web.library.UNDO_SECONDS", -1)  # the undo time is over
     with pytest.raises(NotFoundError):
         library.restore(first.id)

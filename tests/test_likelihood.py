@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tunegen.checkpoint import load_checkpoint
-from tunegen.likelihood import corpus_likelihood
+from tunegen.evaluation.likelihood import corpus_likelihood
+from tunegen.models.checkpoint import load_checkpoint
 from tunegen.music.abc import Tune, read_corpus, split_train_val
 
 

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from conftest import midi_files
 
+from tunegen.data.midi_corpus import (
+    load_notes,
+    read_midi_corpus,
+    resolve_midi_files,
+    score_parts,
+)
+from tunegen.data.midi_data import in_all_keys, primer_windows
 from tunegen.errors import CorpusError, UsageError
-from tunegen.midi_data import in_all_keys, primer_windows
 from tunegen.music.midi import (
     EventCodec,
     Part,
@@ -20,12 +26,6 @@ from tunegen.music.midi import (
     quantise,
     read_midi_parts,
     select_parts,
-)
-from tunegen.music.midi_corpus import (
-    load_notes,
-    read_midi_corpus,
-    resolve_midi_files,
-    score_parts,
 )
 from tunegen.music.midi_io import NoteEvent, Performance, performance_to_midi
 

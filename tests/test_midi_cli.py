@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import midi_files
 
-from tunegen.checkpoint import load_checkpoint
 from tunegen.cli import main
-from tunegen.midi_generate import PieceLength, sample_pieces, trim
+from tunegen.models.checkpoint import load_checkpoint
 from tunegen.music.midi import EventCodec
-from tunegen.sampling import SamplingOptions
+from tunegen.sampling.midi_generate import PieceLength, sample_pieces, trim
+from tunegen.sampling.sampler import SamplingOptions
 
 TINY_MIDI = ["--embedding-size", "8", "--hidden-size", "32", "--batch-size", "2"]
 

@@ -9,7 +9,7 @@ import torch
 from tunegen.errors import UsageError
 from tunegen.models import PRESETS, build_model, parameter_count, preset
 from tunegen.models.summary import format_summary, model_summary
-from tunegen.sampling import NumpyLSTMStepper
+from tunegen.sampling.sampler import NumpyLSTMStepper
 
 VOCAB = 90
 LSTM_PRESETS = sorted(n for n, p in PRESETS.items() if p["model"].get("kind", "lstm") == "lstm")

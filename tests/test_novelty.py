@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from tunegen.evaluation.novelty import NoveltyIndex, longest_shared_run
 from tunegen.music.abc import Tune, parse_tunebook, read_corpus
 from tunegen.music.melody import abc_melody
-from tunegen.music.novelty import NoveltyIndex, longest_shared_run
 
 SHARED = """X:1
 T:In D

@@ -7,7 +7,7 @@ from conftest import BROKEN_ABC, GOLDEN_ABC, GOLDEN_MELODY
 
 from tunegen.errors import RenderError
 from tunegen.music.midi_io import midi_to_performance, performance_to_midi
-from tunegen.music.performance import (
+from tunegen.render.performance import (
     BASS_VELOCITY,
     CHORD_CHANNEL,
     MELODY_CHANNEL,

@@ -13,7 +13,7 @@ from tunegen.cli import main
 from tunegen.errors import UsageError
 from tunegen.music.abc import tunebook_text
 from tunegen.music.midi_io import read_midi
-from tunegen.render import RenderOptions, parse_formats, render_tunebook
+from tunegen.render.tunebook import RenderOptions, parse_formats, render_tunebook
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "source"}
 

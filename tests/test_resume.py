@@ -16,11 +16,11 @@ import pytest
 import torch
 from conftest import train_args
 
-from tunegen.checkpoint import load_checkpoint, read_checkpoint_file, write_checkpoint
 from tunegen.cli import main
 from tunegen.errors import CheckpointError, UsageError
-from tunegen.resume import merge_with_checkpoint, saved_config
-from tunegen.training import CharLanguageModel, TrainConfig, resolve_configs
+from tunegen.models.checkpoint import load_checkpoint, read_checkpoint_file, write_checkpoint
+from tunegen.training.resume import merge_with_checkpoint, saved_config
+from tunegen.training.trainer import CharLanguageModel, TrainConfig, resolve_configs
 
 STOP_AT = 30  # optimizer steps; an epoch of the small corpus at 8 x 32 has about 60
 
@@ -130,7 +130,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(trained, tmp_path, capsys):
 WRITER = """
 import sys
 from pathlib import Path
-from tunegen.fileio import write_atomically
+from tunegen.runtime.fileio import write_atomically
 payloads = [Path(p).read_bytes() for p in sys.argv[2:]]
 target, n = Path(sys.argv[1]), 0
 while True:

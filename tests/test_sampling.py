@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.music.abc import parse_tunebook
-from tunegen.sampling import (
+from tunegen.sampling.sampler import (
     MAX_HEADER_LINES,
     GumbelNoise,
     HeaderPlan,
@@ -22,7 +23,6 @@ from tunegen.sampling import (
     header_starts,
     with_model_defaults,
 )
-from tunegen.vocab import Vocabulary
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -128,7 +128,7 @@ def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):
     is sampled chunk by chunk with derived seeds, reproducibly, in memory that does not grow."""
     import tracemalloc
 
-    from tunegen import sampling
+    from tunegen.sampling import sampler as sampling
 
     model, options = tiny_model(), SamplingOptions(max_chars=40, seed=3)
     one_batch = sampling.sample_tunes(model, VOCAB, 12, options)

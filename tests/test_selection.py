@@ -6,9 +6,9 @@ import pytest
 
 from tunegen.cli import main
 from tunegen.errors import UsageError
-from tunegen.evaluate import NoveltyIndex
+from tunegen.evaluation.evaluate import NoveltyIndex
+from tunegen.evaluation.selection import parse_checks, rejection
 from tunegen.music.abc import parse_tunebook
-from tunegen.selection import parse_checks, rejection
 
 
 def test_parse_checks():

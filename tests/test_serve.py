@@ -12,12 +12,12 @@ import pytest
 from conftest import ECHO_TUNE
 from fastapi.testclient import TestClient
 
-from tunegen import checkpoint
 from tunegen.cli import main
-from tunegen.library import TuneLibrary
-from tunegen.render import RenderOptions
-from tunegen.studio import Studio
+from tunegen.models import checkpoint
+from tunegen.render.tunebook import RenderOptions
 from tunegen.web import app as web_app
+from tunegen.web.library import TuneLibrary
+from tunegen.web.studio import Studio
 
 ECHO = {"model": "echo", "primer": ECHO_TUNE, "max_chars": 10}
 
@@ -447,7 +447,7 @@ def test_saved_settings_search_restore_and_starred_export(client):
 
 
 def test_compose_passes_the_form_to_the_sampler_and_returns_it(client, monkeypatch):
-    from tunegen import studio as studio_module
+    from tunegen.web import studio as studio_module
 
     seen = []
 

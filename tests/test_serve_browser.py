@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import ECHO_TUNE
 
-from tunegen import checkpoint
-from tunegen.library import TuneLibrary
-from tunegen.studio import Studio
+from tunegen.models import checkpoint
 from tunegen.web.app import create_app
+from tunegen.web.library import TuneLibrary
+from tunegen.web.studio import Studio
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -9,8 +9,8 @@ import pytest
 from conftest import BROKEN_ABC, GOLDEN_ABC
 
 from tunegen.errors import RenderError
-from tunegen.music.performance import parse_abc
-from tunegen.music.sheet import Abcm2psRenderer, SheetRenderer, abc_to_svg_pages, sheet_renderer
+from tunegen.render.performance import parse_abc
+from tunegen.render.sheet import Abcm2psRenderer, SheetRenderer, abc_to_svg_pages, sheet_renderer
 
 
 def written_notes(abc: str) -> int:

@@ -10,9 +10,9 @@ import pytest
 from conftest import GOLDEN_ABC
 
 from tunegen.errors import RenderError
-from tunegen.music import synth
 from tunegen.music.midi_io import NoteEvent, Performance, performance_to_midi
-from tunegen.music.performance import abc_to_performance
+from tunegen.render import synth
+from tunegen.render.performance import abc_to_performance
 
 
 def test_builtin_wav_has_the_length_of_the_tune_at_its_tempo_and_sound(tmp_path):

@@ -8,11 +8,11 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from tunegen import threads
 from tunegen.cli import build_parser, main
+from tunegen.data.vocab import Vocabulary
 from tunegen.models import build_model
-from tunegen.sampling import SamplingOptions, compose
-from tunegen.vocab import Vocabulary
+from tunegen.runtime import threads
+from tunegen.sampling.sampler import SamplingOptions, compose
 
 
 def blas_count() -> int:

@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import FAST, TINY, train_args
 
-from tunegen.checkpoint import load_checkpoint, read_checkpoint_file
 from tunegen.cli import main
+from tunegen.models.checkpoint import load_checkpoint, read_checkpoint_file
 from tunegen.music.abc import parse_tunebook
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tunegen.data.vocab import END_OF_TUNE, Vocabulary
 from tunegen.errors import VocabularyError
-from tunegen.vocab import END_OF_TUNE, Vocabulary
 
 
 def test_round_trip_on_a_real_corpus(oneills):

@@ -9,8 +9,8 @@ from conftest import BROKEN_ABC, GOLDEN_ABC
 from worker_jobs import abort_like_cpp, double, fail, hang
 
 from tunegen.errors import WorkerError
-from tunegen.music.sheet import SheetRenderer
-from tunegen.worker import Worker, WorkerPool
+from tunegen.render.sheet import SheetRenderer
+from tunegen.runtime.worker import Worker, WorkerPool
 
 
 def test_a_call_past_its_time_limit_is_killed_and_the_worker_goes_on():

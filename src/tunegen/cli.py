@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from tunegen import __version__
 from tunegen.errors import CorpusError, TunegenError, UsageError
-from tunegen.fileio import refuse_overwrite, write_new_file
-from tunegen.threads import add_threads_option, prepare_environment
+from tunegen.runtime.fileio import refuse_overwrite, write_new_file
+from tunegen.runtime.threads import add_threads_option, prepare_environment
 
 if TYPE_CHECKING:  # the library modules import numpy and music21: slow for `tunegen --help`
-    from tunegen.render import RenderOptions
+    from tunegen.render.tunebook import RenderOptions
 
 
 # ----------------------------------------------------------------------------------- train
@@ -161,7 +161,7 @@ TRAIN_OPTIONS = (
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from tunegen.training import check_run_dir, resolve_configs, train
+    from tunegen.training.trainer import check_run_dir, resolve_configs, train
 
     chosen = {
         name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None
@@ -196,8 +196,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_finetune(args: argparse.Namespace, chosen: dict, model_overrides: dict) -> int:
     """`train --init`: a new run from a model's weights, on the user's tunes (finetune.py)."""
-    from tunegen.finetune import finetune_configs, read_initial_model
-    from tunegen.training import check_run_dir, train
+    from tunegen.training.finetune import finetune_configs, read_initial_model
+    from tunegen.training.trainer import check_run_dir, train
 
     if args.resume is not None:
         raise UsageError("--init starts a new run; continue a fine-tuning run with --resume alone")
@@ -240,8 +240,8 @@ def report_training(result) -> int:
 
 def resumed_configs(args: argparse.Namespace, resume: Path, chosen: dict, model_overrides: dict):
     """(model config, TrainConfig) of the checkpoint, with the options that may change."""
-    from tunegen.checkpoint import checkpoint_from_raw, read_checkpoint_file
-    from tunegen.resume import merge_with_checkpoint
+    from tunegen.models.checkpoint import checkpoint_from_raw, read_checkpoint_file
+    from tunegen.training.resume import merge_with_checkpoint
 
     raw = read_checkpoint_file(resume)
     meta = checkpoint_from_raw(raw, resume).meta  # hand-edited metadata is refused here
@@ -328,9 +328,9 @@ def add_generate(commands) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
-    from tunegen.form import FormPlan
-    from tunegen.sampling import HeaderPlan, SamplingOptions, compose, with_model_defaults
+    from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+    from tunegen.sampling.form import FormPlan
+    from tunegen.sampling.sampler import HeaderPlan, SamplingOptions, compose, with_model_defaults
 
     plan = HeaderPlan(args.title, args.meter, args.key)
     if args.primer is not None and plan != HeaderPlan():
@@ -408,7 +408,9 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
     import time
     from dataclasses import replace
 
-    from tunegen.midi_generate import (
+    from tunegen.music.midi import EventCodec
+    from tunegen.render.synth import choose_synth
+    from tunegen.sampling.midi_generate import (
         PieceFiles,
         PieceLength,
         choose_primers,
@@ -416,9 +418,7 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
         sample_pieces,
         write_piece,
     )
-    from tunegen.music.midi import EventCodec
-    from tunegen.music.synth import choose_synth
-    from tunegen.sampling import (
+    from tunegen.sampling.sampler import (
         MAX_NUM_TUNES,
         SamplingOptions,
         chunk_seed,
@@ -461,8 +461,8 @@ def run_generate_midi(args: argparse.Namespace, checkpoint) -> int:
 
 def compose_keeping(args: argparse.Namespace, checkpoint, options, primer: str, plan, form):
     """`generate --keep`: sample until --num-tunes tunes pass the checks; report rejections."""
+    from tunegen.evaluation.selection import compose_kept, parse_checks
     from tunegen.music.abc import read_corpus
-    from tunegen.selection import compose_kept, parse_checks
 
     checks = parse_checks(args.keep)
     if args.max_samples is not None and args.max_samples < args.num_tunes:
@@ -486,9 +486,9 @@ def add_info(commands) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from tunegen.checkpoint import BUNDLED_MODEL, load_checkpoint
-    from tunegen.finetune import describe_lineage
+    from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
     from tunegen.models.summary import format_summary, model_summary
+    from tunegen.training.finetune import describe_lineage
 
     checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
     meta = checkpoint.meta
@@ -522,7 +522,7 @@ def run_info(args: argparse.Namespace) -> int:
 def add_render_options(parser: argparse.ArgumentParser) -> None:
     """Add the rendering options shared by `render` and `generate --render` (not --force,
     which each command has with its own help)."""
-    from tunegen.music.synth import SYNTHS
+    from tunegen.render.synth import SYNTHS
 
     group = parser.add_argument_group("rendering")
     group.add_argument(
@@ -552,8 +552,8 @@ def _midi_program(text: str) -> int:
 
 def render_options_from_args(args: argparse.Namespace, formats: str) -> RenderOptions:
     """RenderOptions from `add_render_options`'s options, --force and a 'midi,wav,svg' list."""
-    from tunegen.music.performance import PlayOptions
-    from tunegen.render import RenderOptions, parse_formats
+    from tunegen.render.performance import PlayOptions
+    from tunegen.render.tunebook import RenderOptions, parse_formats
 
     return RenderOptions(
         formats=parse_formats(formats),
@@ -572,7 +572,7 @@ def run_render(args: argparse.Namespace) -> int:
 def render_file(path: Path, out_dir: Path, options: RenderOptions) -> int:
     """Render every tune of an ABC file into out_dir; exit code 0 if any tune rendered."""
     from tunegen.music.abc import decode_abc_bytes
-    from tunegen.render import render_abc_text
+    from tunegen.render.tunebook import render_abc_text
 
     if not path.is_file():
         raise CorpusError(f"{path}: no such file")
@@ -640,8 +640,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("--tunes needs --against CORPUS to compare with")
     if not 1 <= args.jobs <= 256:
         raise UsageError(f"--jobs must be in [1, 256], got {args.jobs}")
-    from tunegen.evaluate import evaluate, load_generated  # local: pulls in numpy and music21
-    from tunegen.evaluate_report import headline, write_report
+    from tunegen.evaluation.evaluate import (
+        evaluate,
+        load_generated,
+    )  # local: pulls in numpy and music21
+    from tunegen.evaluation.report import headline, write_report
     from tunegen.music.abc import read_corpus
 
     generated = load_generated(args.tunes)
@@ -657,8 +660,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_evaluate_checkpoint(args: argparse.Namespace) -> int:
     """Held-out loss, bits per character and perplexity of a checkpoint on a corpus."""
-    from tunegen.checkpoint import load_checkpoint
-    from tunegen.likelihood import corpus_likelihood
+    from tunegen.evaluation.likelihood import corpus_likelihood
+    from tunegen.models.checkpoint import load_checkpoint
     from tunegen.music.abc import read_corpus, split_train_val
 
     checkpoint = load_checkpoint(args.checkpoint)
@@ -698,7 +701,7 @@ def add_export(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tunegen.checkpoint import export_checkpoint, load_checkpoint
+    from tunegen.models.checkpoint import export_checkpoint, load_checkpoint
 
     refuse_overwrite(args.out, args.force)
     export_checkpoint(args.checkpoint, args.out, not args.float32, args.temperature)
@@ -740,8 +743,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--port must be 1-65535, got {args.port}")
     if args.models is not None and not args.models.is_dir():
         raise UsageError(f"--models {args.models}: no such folder")
-    from tunegen.library import TuneLibrary, default_library_path
     from tunegen.web.app import serve
+    from tunegen.web.library import TuneLibrary, default_library_path
 
     library = TuneLibrary(args.library or default_library_path())
     serve(args.host, args.port, args.models or Path("runs"), library)

@@ -2,8 +2,8 @@
 
 A tune such as `M:1000000/1` hangs music21 for minutes at gigabytes, `A200000` asks for an 8 GiB
 WAV and `Q:1/4=0.001` for 39 GiB. These checks read the text (no music21), so a tune over a
-limit costs milliseconds and one line in its report; the worker's time limit (tunegen.worker)
-catches whatever gets past them.
+limit costs milliseconds and one line in its report; the worker's time limit
+(tunegen.runtime.worker) catches whatever gets past them.
 """
 
 from __future__ import annotations

@@ -23,14 +23,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from tunegen import __version__
-from tunegen.controls import short_key
 from tunegen.errors import BusyError, NotFoundError, TunegenError
-from tunegen.form import FormPlan
-from tunegen.library import SavedTune, TuneLibrary
-from tunegen.music.performance import DEFAULT_QPM, DEFAULT_QPM_BY_BEAT
-from tunegen.render import EXTENSIONS
-from tunegen.sampling import HeaderPlan, SamplingOptions
-from tunegen.studio import Rendered, Studio
+from tunegen.render.performance import DEFAULT_QPM, DEFAULT_QPM_BY_BEAT
+from tunegen.render.tunebook import EXTENSIONS
+from tunegen.sampling.controls import short_key
+from tunegen.sampling.form import FormPlan
+from tunegen.sampling.sampler import HeaderPlan, SamplingOptions
+from tunegen.web.library import SavedTune, TuneLibrary
 from tunegen.web.schemas import (
     MAX_ID,
     ChoicesOut,
@@ -43,6 +42,7 @@ from tunegen.web.schemas import (
     TuneIn,
     TunePatch,
 )
+from tunegen.web.studio import Rendered, Studio
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 512 * 1024  # the largest valid request (100,000 characters of ABC) fits

@@ -168,7 +168,7 @@ function drawSheet(element, abc) {
 // ------------------------------------------------------------------- listening (abcjs synth)
 function beatsPerMinute(tune) {
   if (tune.metaText && tune.metaText.tempo) return Math.round(tune.getBpm());
-  // No Q: the server's defaults for the beat (tunegen.music.performance.DEFAULT_QPM_BY_BEAT)
+  // No Q: the server's defaults for the beat (tunegen.render.performance.DEFAULT_QPM_BY_BEAT)
   const beat = tune.getBeatLength() * 4;  // in quarter notes
   const qpm = (choices && choices.default_qpm_by_beat[String(beat)]) || choices?.default_qpm || 120;
   return Math.round(qpm / beat);

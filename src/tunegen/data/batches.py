@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CorpusError
-from tunegen.fileio import temporary_beside, write_atomically
 from tunegen.music.abc import hash_fraction
-from tunegen.vocab import Vocabulary
+from tunegen.runtime.fileio import temporary_beside, write_atomically
 
 
 def id_dtype(vocab_size: int) -> np.dtype:

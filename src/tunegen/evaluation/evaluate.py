@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 
 from tunegen.errors import CorpusError, RenderError, WorkerError
-from tunegen.music import style
+from tunegen.evaluation import style
+from tunegen.evaluation.novelty import NoveltyIndex
 from tunegen.music.abc import Corpus, Tune, read_abc_file, resolve_abc_files
 from tunegen.music.abc_rhythm import key_name, read_bars
 from tunegen.music.bounds import LIMITS, check_tune
 from tunegen.music.melody import Melody, bars_melody, midi_melody
 from tunegen.music.metre import MetreResult, Structure, bar_structure, metre_share
-from tunegen.music.novelty import NoveltyIndex
-from tunegen.music.performance import without_beaming
-from tunegen.worker import WorkerPool, failure_reason
+from tunegen.render.performance import without_beaming
+from tunegen.runtime.worker import WorkerPool, failure_reason
 
 __all__ = ["NoveltyIndex", "check_validity", "evaluate", "load_generated", "metre_share"]
 

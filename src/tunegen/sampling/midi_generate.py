@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from tunegen.checkpoint import Checkpoint
+from tunegen.data.midi_corpus import cache_dir, load_notes
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError, VocabularyError
-from tunegen.fileio import refuse_overwrite
+from tunegen.models.checkpoint import Checkpoint
 from tunegen.music.midi import EventCodec, notes_to_performance
-from tunegen.music.midi_corpus import cache_dir, load_notes
 from tunegen.music.midi_io import performance_to_midi
-from tunegen.music.piano_roll import write_piano_roll
-from tunegen.music.synth import render_wav
-from tunegen.sampling import GumbelNoise, SamplingOptions, choose, make_stepper
-from tunegen.vocab import Vocabulary
+from tunegen.render.piano_roll import write_piano_roll
+from tunegen.render.synth import render_wav
+from tunegen.runtime.fileio import refuse_overwrite
+from tunegen.sampling.sampler import GumbelNoise, SamplingOptions, choose, make_stepper
 
 SUFFIXES = (".mid", ".wav", ".png")
 WORDS_PER_STEP = 24  # the word budget per event or grid step: chords of up to 11 notes fit

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tunegen.data import encode_texts, split_counts
+from tunegen.data.batches import encode_texts, split_counts
+from tunegen.data.midi_corpus import Piece, cache_dir, read_midi_corpus
+from tunegen.data.vocab import Vocabulary
 from tunegen.music.abc import split_train_val
 from tunegen.music.midi import EventCodec, transpose
-from tunegen.music.midi_corpus import Piece, cache_dir, read_midi_corpus
-from tunegen.vocab import Vocabulary
 
 if TYPE_CHECKING:
-    from tunegen.training import TrainConfig
+    from tunegen.training.trainer import TrainConfig
 
 PRIMER_WINDOWS = 16  # random training windows kept in the checkpoint to start generation
 KEYS = range(-5, 7)  # the 12 transpositions of --transpose-all, the original among them

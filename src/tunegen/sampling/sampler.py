@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
-from tunegen.form import FormPlan
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import check_key, tunebook_from_texts
-from tunegen.threads import blas_threads, product_threads
-from tunegen.vocab import Vocabulary
+from tunegen.runtime.threads import blas_threads, product_threads
+from tunegen.sampling.form import FormPlan
 
 # Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
 # rows, so memory depends on the chunk, never on N.
@@ -327,7 +327,7 @@ def sample_tunes(
     """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars.
 
     With `grammar` (ABC models only), every tune is kept well formed as it is written (see
-    `tunegen.grammar`) and follows `form`; `stats` collects what that took. Without it, the
+    `tunegen.sampling.grammar`) and follows `form`; `stats` collects what that took. Without it, the
     model writes freely: only the header rules of `_RowConstraint` apply.
     """
     options.validate()
@@ -337,7 +337,7 @@ def sample_tunes(
     if form.active and (not grammar or vocab.tokenizer == "words"):
         raise UsageError("--form needs grammar-aware sampling of an ABC model (not --free)")
     if grammar and vocab.tokenizer != "words":
-        from tunegen.grammar import sample_grammar  # local: grammar builds on this module
+        from tunegen.sampling.grammar import sample_grammar  # local: grammar builds on this module
 
         return sample_grammar(
             model, vocab, num_tunes, options, primer, plan, form, stats or GrammarStats()
@@ -467,7 +467,7 @@ def compose(
     progress: Callable[[int, int], None] | None = None,
 ) -> Composition:
     """Sample tunes and assemble a tunebook that never fails on a bad sample; `threads` caps
-    the BLAS threads (default: the process's count, see tunegen.threads).
+    the BLAS threads (default: the process's count, see tunegen.runtime.threads).
 
     The tunes are sampled in chunks of chunk_size(V) rows, chunk i with seed
     chunk_seed(options.seed, i), so memory stays flat for any N (and N <= one chunk is exactly

@@ -14,25 +14,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tunegen import checkpoint as checkpoints
-from tunegen.controls import ModelChoices, model_choices
 from tunegen.errors import BusyError, NotFoundError
-from tunegen.form import FormPlan
-from tunegen.render import (
+from tunegen.models import checkpoint as checkpoints
+from tunegen.render.tunebook import (
     RenderOptions,
     RenderReport,
     RenderWorkers,
     render_abc_text,
     render_saved_tune,
 )
-from tunegen.sampling import (
+from tunegen.runtime.threads import free_cores, set_blas_threads
+from tunegen.sampling.controls import ModelChoices, model_choices
+from tunegen.sampling.form import FormPlan
+from tunegen.sampling.sampler import (
     Composition,
     HeaderPlan,
     SamplingOptions,
     compose,
     with_model_defaults,
 )
-from tunegen.threads import free_cores, set_blas_threads
 
 BUNDLED = "bundled"
 MAX_JOBS = 2  # composing and rendering are CPU-bound: about one job per core

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from tunegen.checkpoint import Checkpoint
-from tunegen.data import StatefulBatches, encode_texts, encoded_length
+from tunegen.data.batches import StatefulBatches, encode_texts, encoded_length
 from tunegen.errors import CorpusError, VocabularyError
+from tunegen.models.checkpoint import Checkpoint
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tunegen.fileio import ensure_folder, refuse_overwrite
-from tunegen.music.style import DENSITY_BINS, MAX_INTERVAL
+from tunegen.evaluation.style import DENSITY_BINS, MAX_INTERVAL
+from tunegen.runtime.fileio import ensure_folder, refuse_overwrite
 
 PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 PLOTS = {  # report["style"] key or "metre" -> (file name, title, x labels or None for numbers)

@@ -12,16 +12,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CheckpointError, TunegenError, UsageError
-from tunegen.fileio import write_atomically
 from tunegen.models import build_model
-from tunegen.sampling import MAX_TEMPERATURE
-from tunegen.vocab import Vocabulary
+from tunegen.runtime.fileio import write_atomically
+from tunegen.sampling.sampler import MAX_TEMPERATURE
 
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."  # the LightningModule holds the nn.Module as `self.model`
 # The pretrained model shipped inside the package (see its MODEL_CARD.md beside it).
-BUNDLED_MODEL = Path(__file__).parent / "pretrained" / "folk.ckpt"
+BUNDLED_MODEL = Path(__file__).parents[1] / "pretrained" / "folk.ckpt"
 
 
 @dataclass

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from tunegen.errors import CorpusError
-from tunegen.fileio import write_atomically
 from tunegen.music.abc import ReadReport
 from tunegen.music.files import resolve_paths
 from tunegen.music.midi import EventCodec, Part, read_midi_parts
+from tunegen.runtime.fileio import write_atomically
 
 BUNDLED_MIDI = ("bach-chorales",)
 MIDI_SUFFIXES = (".mid", ".midi")

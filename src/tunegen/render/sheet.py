@@ -4,8 +4,9 @@ abcm2ps draws what the ABC says (repeats, `::`, first and second endings, tuplet
 chord symbols): 82 of 100 tunes drawn right against verovio's 51, which drops `::` and some
 endings (benchmarks/sheet_engines.py, RESULTS.md). It runs as a subprocess per tune, with a time
 limit. Verovio crashes the whole process (a segmentation fault) on some malformed ABC, so it runs
-in a child process (tunegen.worker): a crash costs that tune its sheet music and a restart, never
-the caller, and its message is one line of the tune's report, not noise in the terminal.
+in a child process (tunegen.runtime.worker): a crash costs that tune its sheet music and a
+restart, never the caller, and its message is one line of the tune's report, not noise in the
+terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from tunegen.errors import RenderError
-from tunegen.worker import Worker
+from tunegen.runtime.worker import Worker
 
 TIMEOUT_SECONDS = 60.0
 # A4 pages at 40% scale, with the page height cut to the music and no verovio footer.

@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 
 from torch import nn
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
-from tunegen.evaluate import NoveltyIndex, check_validity, metre_share
-from tunegen.form import FormPlan
+from tunegen.evaluation.evaluate import NoveltyIndex, check_validity, metre_share
 from tunegen.music.abc import Tune, parse_tunebook, tunebook_from_texts
-from tunegen.sampling import Composition, GrammarStats, HeaderPlan, SamplingOptions, compose
-from tunegen.vocab import Vocabulary
+from tunegen.sampling.form import FormPlan
+from tunegen.sampling.sampler import Composition, GrammarStats, HeaderPlan, SamplingOptions, compose
 
 CHECKS = ("valid", "metre", "novel")
 

@@ -10,11 +10,12 @@ from collections.abc import Container
 import numpy as np
 from torch import nn
 
+from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
-from tunegen.form import FormPlan
 from tunegen.music.abc_scan import check_text
-from tunegen.rowstate import GroupedStepper, RowStates
-from tunegen.sampling import (
+from tunegen.sampling.form import FormPlan
+from tunegen.sampling.rowstate import GroupedStepper, RowStates
+from tunegen.sampling.sampler import (
     GrammarStats,
     GumbelNoise,
     HeaderPlan,
@@ -25,8 +26,7 @@ from tunegen.sampling import (
     header_starts,
     make_stepper,
 )
-from tunegen.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
-from tunegen.vocab import Vocabulary
+from tunegen.sampling.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
 
 UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunegen.errors import TunegenError
-from tunegen.form import RHYTHMS
 from tunegen.music.abc import Tune, read_corpus
 from tunegen.music.abc_rhythm import key_name
 from tunegen.music.metre import structure
+from tunegen.sampling.form import RHYTHMS
 
 CACHE_VERSION = 2
 MAX_FORMS = 8
@@ -31,7 +31,13 @@ _MODE_SUFFIX = {"major": "", "minor": "m", "dorian": "dor", "mixolydian": "mix",
 FALLBACK = {
     "meters": ["6/8", "C|", "2/4", "C", "3/4", "9/8", "4/4"],
     "keys": ["G", "D", "A", "C", "F", "Am", "Em", "Dm", "Ador", "Edor", "Amix", "Dmix"],
-    "rhythms": ["reel", "jig", "hornpipe", "polka", "waltz"],  # all in tunegen.form.RHYTHMS
+    "rhythms": [
+        "reel",
+        "jig",
+        "hornpipe",
+        "polka",
+        "waltz",
+    ],  # all in tunegen.sampling.form.RHYTHMS
     "forms": ["AABB", "AB", "AABBCC", "ABC"],
     "bars_per_part": [8, 16, 4],
 }

@@ -22,13 +22,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from tunegen.checkpoint import (
-    FORMAT_VERSION,
-    completed_epochs,
-    read_checkpoint_file,
-    write_checkpoint,
-)
-from tunegen.data import (
+from tunegen.data.batches import (
     ResumableLoader,
     StatefulBatches,
     Texts,
@@ -41,17 +35,23 @@ from tunegen.data import (
     split_counts,
     write_splits,
 )
+from tunegen.data.midi_corpus import resolve_midi_files
+from tunegen.data.midi_data import prepare_midi_corpus
+from tunegen.data.vocab import TOKENIZERS, Vocabulary
 from tunegen.errors import CorpusError, TunegenError, UsageError
-from tunegen.fileio import ensure_folder, refuse_overwrite, write_atomically
-from tunegen.finetune import META_CARRIED, InitialModel, start_from
-from tunegen.midi_data import prepare_midi_corpus
 from tunegen.models import build_model, check_model_config, preset
+from tunegen.models.checkpoint import (
+    FORMAT_VERSION,
+    completed_epochs,
+    read_checkpoint_file,
+    write_checkpoint,
+)
 from tunegen.music.abc import ReadReport, corpus_description, iter_corpus, resolve_abc_files
 from tunegen.music.abc_clean import TuneCleaner
 from tunegen.music.midi import EventCodec
-from tunegen.music.midi_corpus import resolve_midi_files
 from tunegen.music.transpose import KeyAugmenter, TargetKey, parse_target_keys
-from tunegen.vocab import TOKENIZERS, Vocabulary
+from tunegen.runtime.fileio import ensure_folder, refuse_overwrite, write_atomically
+from tunegen.training.finetune import META_CARRIED, InitialModel, start_from
 
 LOG_COLUMNS = (
     "epoch",

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from tunegen.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
-from tunegen.data import StatefulBatches, encode_texts
+from tunegen.data.batches import StatefulBatches, encode_texts
 from tunegen.errors import UsageError
-from tunegen.likelihood import corpus_likelihood
+from tunegen.evaluation.likelihood import corpus_likelihood
+from tunegen.models.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
 
 if TYPE_CHECKING:
-    from tunegen.training import CharLanguageModel, TrainConfig
-    from tunegen.vocab import Vocabulary
+    from tunegen.data.vocab import Vocabulary
+    from tunegen.training.trainer import CharLanguageModel, TrainConfig
 
 BUNDLED = "bundled"
 # A fine-tuning run's default learning rate is the initial model's own times this: 2e-3 for the
@@ -90,7 +90,7 @@ def finetune_configs(
     """The run's model config and TrainConfig: the initial model's shape, symbols and batching,
     the fine-tuning learning rate, then the user's options, which may not contradict the shape,
     the preset or what the symbols are (UsageError naming the option)."""
-    from tunegen.training import TrainConfig  # training imports this module at its top
+    from tunegen.training.trainer import TrainConfig  # training imports this module at its top
 
     where = f"--init {init.name}"
     kind = train_overrides.get("corpus_kind", "abc")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 
-from tunegen.form import FormPlan, rhythm_fits
 from tunegen.music.abc_scan import AbcScanner
+from tunegen.sampling.form import FormPlan, rhythm_fits
 
 NONE, BAR, BAD = 0, 1, 2
 EOT = "<eot>"

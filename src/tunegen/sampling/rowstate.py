@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tunegen.sampling import NumpyLSTMStepper, TorchStepper
+from tunegen.sampling.sampler import NumpyLSTMStepper, TorchStepper
 
 
 class RowStates:

@@ -12,14 +12,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tunegen.errors import CorpusError, RenderError, UsageError
-from tunegen.fileio import ensure_folder, refuse_overwrite
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.bounds import LIMITS, check_performance, check_tune
 from tunegen.music.midi_io import performance_to_midi
-from tunegen.music.performance import PlayOptions, abc_to_performance
-from tunegen.music.sheet import sheet_renderer
-from tunegen.music.synth import choose_synth, render_wav
-from tunegen.worker import Worker
+from tunegen.render.performance import PlayOptions, abc_to_performance
+from tunegen.render.sheet import sheet_renderer
+from tunegen.render.synth import choose_synth, render_wav
+from tunegen.runtime.fileio import ensure_folder, refuse_overwrite
+from tunegen.runtime.worker import Worker
 
 FORMATS = ("midi", "wav", "svg")
 EXTENSIONS = {"abc": ".abc", "midi": ".mid", "wav": ".wav", "svg": ".svg"}
@@ -153,7 +153,7 @@ def _play_files(
 class RenderWorkers:
     """The child processes a render runs its tunes in: music21 and the synthesizer (play), and
     the engraver (sheets: abcm2ps per tune, else a verovio worker). Each call on a tune has the
-    tune's time limit; see tunegen.worker."""
+    tune's time limit; see tunegen.runtime.worker."""
 
     def __init__(self) -> None:
         self.play = Worker("music21")

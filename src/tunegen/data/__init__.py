@@ -1,0 +1,1 @@
+"""Corpora -> symbols -> id arrays -> batches: ABC and MIDI side by side, and vocabularies."""

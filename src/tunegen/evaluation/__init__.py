@@ -1,0 +1,1 @@
+"""Judging tunes: validity, metre, novelty, style, held-out likelihood and --keep checks."""

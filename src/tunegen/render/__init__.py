@@ -1,0 +1,1 @@
+"""Tunes -> performances -> MIDI, WAV, SVG sheets and piano rolls; the tunebook page."""

@@ -1,0 +1,1 @@
+"""Process plumbing with no ML imports: thread pools, crash-isolating workers, safe writes."""

@@ -1,0 +1,1 @@
+"""One sampler for ABC and MIDI: batched stepping, the ABC grammar, form control, tunebooks."""

@@ -1,0 +1,1 @@
+"""Training with Lightning: configs, the LightningModule, callbacks, resume and fine-tuning."""
