@@ -14,17 +14,16 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.models.stepping import GroupedStepper, NumpyLSTMStepper, TorchStepper
 from tunegen.music import abc2midi
 from tunegen.music.abc_scan import check_text, scan_text
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.grammar import sample_grammar
-from tunegen.sampling.rowstate import GroupedStepper, RowStates
+from tunegen.sampling.rowstate import RowStates
 from tunegen.sampling.sampler import (
     GrammarStats,
     HeaderPlan,
-    NumpyLSTMStepper,
     SamplingOptions,
-    TorchStepper,
     compose,
 )
 from tunegen.sampling.tune_judge import BAD, TuneJudge

@@ -8,8 +8,8 @@ import torch
 
 from tunegen.errors import UsageError
 from tunegen.models import PRESETS, build_model, parameter_count, preset
+from tunegen.models.stepping import NumpyLSTMStepper
 from tunegen.models.summary import format_summary, model_summary
-from tunegen.sampling.sampler import NumpyLSTMStepper
 
 VOCAB = 90
 LSTM_PRESETS = sorted(n for n, p in PRESETS.items() if p["model"].get("kind", "lstm") == "lstm")

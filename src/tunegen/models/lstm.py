@@ -76,7 +76,7 @@ class LSTMModel(nn.Module):
         x = self.embedding(ids)  # [B, E]
         new_state: LSTMState = []
         for layer, (h, c) in enumerate(state):
-            h, c = torch.lstm_cell(x, (h, c), *self._layer_weights(layer))
+            h, c = torch.lstm_cell(x, (h, c), *self.layer_weights(layer))
             new_state.append((h, c))
             x = h
         return self.head(self._dense(x)), new_state
@@ -85,6 +85,8 @@ class LSTMModel(nn.Module):
         """The optional Dense layer and its dropout: [..., H] -> [..., D]; identity without."""
         return self.dropout(self.dense(x)) if self.config.head_size else x
 
-    def _layer_weights(self, layer: int) -> tuple[torch.Tensor, ...]:
+    def layer_weights(self, layer: int) -> tuple[torch.Tensor, ...]:
+        """Layer `layer`'s (W_ih [4H, in], W_hh [4H, H], b_ih [4H], b_hh [4H]), gates in
+        PyTorch's order i, f, g, o: what torch.lstm_cell and the numpy stepper take."""
         names = ("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l")
         return tuple(getattr(self.lstm, f"{name}{layer}") for name in names)

@@ -12,19 +12,18 @@ from torch import nn
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
+from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import check_text
 from tunegen.sampling.form import FormPlan
-from tunegen.sampling.rowstate import GroupedStepper, RowStates
+from tunegen.sampling.rowstate import RowStates
 from tunegen.sampling.sampler import (
     GrammarStats,
     GumbelNoise,
     HeaderPlan,
     SamplingOptions,
-    TorchStepper,
     _RowConstraint,
     choose,
     header_starts,
-    make_stepper,
 )
 from tunegen.sampling.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
 
@@ -91,9 +90,7 @@ def sample_grammar(
     and judge (the state before the symbol: a bar starts with it); BAD puts the row back there.
     """
     primer_ids = vocab.encode(primer)  # a symbol the model never saw is named first
-    stepper = make_stepper(model)
-    if isinstance(stepper, TorchStepper) and not _lstm_like(model):
-        stepper = GroupedStepper(model)
+    stepper = make_stepper(model, rewind=True)
     stepper.reset(num_tunes)
     symbols, eot = vocab.symbols, vocab.end_id
     index = {symbol: i for i, symbol in enumerate(symbols)}
@@ -288,9 +285,3 @@ def _mend_end(primer: str, text: str, symbols: Container[str]) -> str | None:
         if verdict.every_bar_right:
             return mended
     return None
-
-
-def _lstm_like(model: nn.Module) -> bool:
-    """Whether the model's state is a list of per-layer (h, c) [B, H] pairs."""
-    state = model.initial_state(1)
-    return isinstance(state, list) and bool(state) and state[0][0].dim() == 2

@@ -12,12 +12,13 @@ from tunegen.data.midi_corpus import cache_dir, load_notes
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError, VocabularyError
 from tunegen.models.checkpoint import Checkpoint
+from tunegen.models.stepping import make_stepper
 from tunegen.music.midi import EventCodec, notes_to_performance
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.render.piano_roll import write_piano_roll
 from tunegen.render.synth import render_wav
 from tunegen.runtime.fileio import refuse_overwrite
-from tunegen.sampling.sampler import GumbelNoise, SamplingOptions, choose, make_stepper
+from tunegen.sampling.sampler import GumbelNoise, SamplingOptions, choose
 
 SUFFIXES = (".mid", ".wav", ".png")
 WORDS_PER_STEP = 24  # the word budget per event or grid step: chords of up to 11 notes fit

@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models.lstm import LSTMModel
+from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import check_key, tunebook_from_texts
 from tunegen.runtime.threads import blas_threads, product_threads
 from tunegen.sampling.form import FormPlan
@@ -58,91 +58,6 @@ class SamplingOptions:
             raise UsageError(f"--max-chars must be in [1, {MAX_CHARS}], got {self.max_chars}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
             raise UsageError(f"--seed must be a whole number >= 0, got {self.seed}")
-
-
-class NumpyLSTMStepper:
-    """Steps an LSTMModel one symbol at a time with numpy float32 math.
-
-    On CPU, torch's per-call overhead (~5 us an op) and this machine's MKL matrix-vector product
-    (~80 us per 2 MB weight matrix vs ~26 us in numpy's OpenBLAS) dominate small-batch sampling.
-    The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih + biases.
-    """
-
-    def __init__(self, model: LSTMModel) -> None:
-        def array(t: torch.Tensor) -> np.ndarray:
-            return t.detach().float().cpu().numpy()
-
-        weights = [
-            tuple(array(w) for w in model._layer_weights(i)) for i in range(model.config.num_layers)
-        ]
-        w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
-        size = model.config.hidden_size
-        # sigmoid(z) = tanh(z / 2) / 2 + 1/2: the i, f and o gates' weights and biases are halved
-        # here, so one tanh serves all four gates. Halving is exact in floating point, so the
-        # logits are bit for bit those of the unhalved products.
-        half = np.full(4 * size, 0.5, dtype=np.float32)
-        half[2 * size : 3 * size] = 1.0  # g keeps its tanh
-        self.table = (array(model.embedding.weight) @ w_ih0.T + b_ih0 + b_hh0) * half  # [V, 4H]
-        self.w_hh0 = np.ascontiguousarray(w_hh0.T * half)  # [H, 4H]
-        # upper layers: one product of [x, h] with the stacked [W_ih; W_hh]
-        self.w_upper = [
-            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T * half) for w in weights[1:]
-        ]
-        self.b_upper = [(w[2] + w[3]) * half for w in weights[1:]]
-        self.head_w = np.ascontiguousarray(array(model.head.weight).T)  # [H or D, V]
-        self.head_b = array(model.head.bias)
-        if model.config.head_size:  # fold the linear Dense [H, D] into the output: [H, V]
-            dense_w, dense_b = array(model.dense.weight).T, array(model.dense.bias)
-            self.head_w, self.head_b = dense_w @ self.head_w, dense_b @ self.head_w + self.head_b
-        self.hidden = model.config.hidden_size
-        self.state: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def reset(self, batch_size: int) -> None:
-        zeros = np.zeros((batch_size, self.hidden), dtype=np.float32)
-        self.state = [(zeros, zeros) for _ in range(1 + len(self.w_upper))]
-
-    def step(self, ids: np.ndarray) -> np.ndarray:
-        """ids [B] -> logits [B, V]; advances the state."""
-        size = self.hidden
-        x = None
-        for layer, (h, c) in enumerate(self.state):
-            if layer == 0:
-                gates = self.table[ids] + h @ self.w_hh0  # [B, 4H], PyTorch order i, f, g, o
-            else:
-                xh = np.concatenate([x, h], axis=1)  # [B, 2H]
-                gates = xh @ self.w_upper[layer - 1] + self.b_upper[layer - 1]
-            t = np.tanh(gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
-            sig = t * 0.5 + 0.5  # the sigmoids of i, f and o (the g slice is not used)
-            c = sig[:, size : 2 * size] * c + sig[:, :size] * t[:, 2 * size : 3 * size]
-            x = sig[:, 3 * size :] * np.tanh(c)
-            self.state[layer] = (x, c)
-        return x @ self.head_w + self.head_b
-
-
-class TorchStepper:
-    """Steps a model with `initial_state(B)` and `step(ids, state)` in torch (GPU, other kinds)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.device = next(model.parameters()).device
-        self.state = None
-
-    def reset(self, batch_size: int) -> None:
-        self.state = self.model.initial_state(batch_size)
-
-    @torch.inference_mode()
-    def step(self, ids: np.ndarray) -> np.ndarray:
-        tensor = torch.from_numpy(ids).to(self.device)
-        logits, self.state = self.model.step(tensor, self.state)
-        return logits.float().cpu().numpy()
-
-
-def make_stepper(model: nn.Module) -> NumpyLSTMStepper | TorchStepper:
-    """The fastest stepper for `model`: numpy for LSTMs on the CPU, torch otherwise."""
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    if isinstance(model, LSTMModel) and on_cpu:
-        return NumpyLSTMStepper(model)
-    return TorchStepper(model)
 
 
 def sampling_threads(
