@@ -3,7 +3,6 @@ does not scan is sampled again from the model state saved at its start (per row,
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Container
 
@@ -25,7 +24,7 @@ from tunegen.sampling.sampler import (
     choose,
     header_starts,
 )
-from tunegen.sampling.tune_judge import BAD, BAR, EOT, NONE, TuneJudge
+from tunegen.sampling.tune_judge import BAD, BAR, EOT, NONE, TuneJudge, shallow_copy
 
 UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again
@@ -47,7 +46,7 @@ class _Row:
         self.banned: frozenset[str] = frozenset()  # header fields refused in this tune
 
     def snapshot(self) -> _Row:
-        row = copy.copy(self)
+        row = shallow_copy(self)
         row.header = _copy_header(self.header)
         row.judge = self.judge.copy()
         row.pending = list(self.pending)
@@ -55,7 +54,7 @@ class _Row:
 
 
 def _copy_header(header: _RowConstraint) -> _RowConstraint:
-    other = copy.copy(header)
+    other = shallow_copy(header)
     other.pending = list(header.pending)
     return other
 
@@ -122,15 +121,20 @@ def sample_grammar(
     bar_rows = [row.snapshot() for row in rows]
     tune_rows = [row.snapshot() for row in rows]
     out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
-    pos = np.zeros(num_tunes, dtype=np.int64)
-    bar_pos = pos.copy()
-    finished = np.zeros(num_tunes, dtype=bool)
+    pos = [0] * num_tunes  # Python lists: read and written per row, where numpy scalars are slow
+    bar_pos = [0] * num_tunes
+    finished = [False] * num_tunes
+    active = list(range(num_tunes))  # the rows not finished, kept as a list between steps
     forced: list[str | None] = [None] * num_tunes
     choice = [False] * num_tunes
     headers: list[_RowConstraint | None] = [None] * num_tunes
+    # The header constraint is saved with a row only when its judge says BAR, which in the header
+    # happens at the first symbol of a line: it is copied before such steps only, unless a symbol
+    # (a multi-character token) could start a line inside itself.
+    any_line = any("\n" in symbol[:-1] for symbol in symbols if symbol != EOT)
+    blocked: dict[int, np.ndarray] = {}  # ~allowed, by the id of the allowed mask (two of them)
     for _ in range(4 * options.max_chars + 64):  # backtracking costs steps: bound the batch
         stats.steps += 1
-        active = np.flatnonzero(~finished)
         for b in active:
             row = rows[b]
             forced[b], headers[b], choice[b] = None, None, False
@@ -143,10 +147,15 @@ def sample_grammar(
             if row.pending:
                 forced[b] = row.pending.pop()
             elif judge.in_header:
-                headers[b] = _copy_header(row.header)  # as it was before this step
+                if any_line or judge.line == "":
+                    headers[b] = _copy_header(row.header)  # as it was before this step
                 symbol = row.header.forced()
                 if symbol is None:
-                    logits[b, ~row.header.allowed()] = -np.inf
+                    allowed = row.header.allowed()
+                    mask_out = blocked.get(id(allowed))
+                    if mask_out is None:
+                        mask_out = blocked[id(allowed)] = ~allowed
+                    logits[b, mask_out] = -np.inf
                     if row.banned and row.header.line == "":
                         logits[b, [index[letter] for letter in row.banned]] = -np.inf
                 else:
@@ -170,10 +179,12 @@ def sample_grammar(
                     stats.masked_steps += 1
         step_noise = noise.next()
         ids = choose(logits, options, step_noise)
+        chosen = ids.tolist()
         save, back = [], []
+        ended = False
         for b in active:
             row = rows[b]
-            symbol = forced[b] if forced[b] is not None else symbols[ids[b]]
+            symbol = forced[b] if forced[b] is not None else symbols[chosen[b]]
             if row.header.in_header:
                 row.header.observe(symbol)
             if symbol == EOT and forced[b] is None and not row.free and not row.judge.can_end():
@@ -207,15 +218,16 @@ def sample_grammar(
                     row.judge.then = []
                 if code == BAR:
                     save.append(b)
-            ids[b] = index[symbol]
+            ids[b] = symbol_id = index[symbol]
             if pos[b] < options.max_chars:
-                out[b, pos[b]] = ids[b]
+                out[b, pos[b]] = symbol_id
             pos[b] += 1
-            if ids[b] == eot or pos[b] >= options.max_chars:
+            if symbol_id == eot or pos[b] >= options.max_chars:
                 finished[b] = True
+                ended = True
         for b in save:  # a bar starts with this step's symbol: keep the row as it was before it
             row = rows[b]
-            saved = copy.copy(row)
+            saved = shallow_copy(row)
             saved.judge = row.judge.bar_start
             saved.header = headers[b] or _copy_header(row.header)
             saved.pending = list(row.pending) + ([forced[b]] if forced[b] is not None else [])
@@ -249,13 +261,16 @@ def sample_grammar(
                 stats.gave_up += 1
                 rows[b].free = True
             bar_rows[b], pos[b], bar_pos[b] = rows[b].snapshot(), 0, 0
-        if finished.all():
+        if ended:
+            active = [b for b in active if not finished[b]]
+        if not active:
             break
         logits = stepper.step(ids)
-        by_bar = np.array([b for b in back if b not in restart], dtype=np.int64)
-        if len(by_bar):
-            bar_states.restore(by_bar)
-            logits[by_bar] = bar_logits[by_bar]
+        by_bar = [b for b in back if b not in restart]
+        if by_bar:
+            where = np.array(by_bar)
+            bar_states.restore(where)
+            logits[where] = bar_logits[where]
         if restart:
             where = np.array(restart)
             tune_states.restore(where)
