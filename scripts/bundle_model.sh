@@ -131,5 +131,5 @@ start=$EPOCHREALTIME
 "${tunegen[@]}" generate --num-tunes 10 --seed 2 --out "$speed/ten.abc" --force > /dev/null 2>&1
 echo "$start $EPOCHREALTIME" > "$speed/generate10.times"
 "${python[@]}" scripts/model_card.py --run "$run" --seconds "$seconds" --ablation "$ablation" \
-    --threads "$train_threads" > "$out/MODEL_CARD.md"
+    --threads "$train_threads" --results benchmarks/RESULTS.md > "$out/MODEL_CARD.md"
 cat "$out/MODEL_CARD.md"

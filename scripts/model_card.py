@@ -92,6 +92,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, required=True, help="wall time of the training")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the training")
     parser.add_argument("--ablation", type=Path, help="the ablation folder (ABLATION.md, TABLE.md)")
+    parser.add_argument(
+        "--results", type=Path, help="append the ablation and the results to this RESULTS.md"
+    )
     args = parser.parse_args()
     checkpoint = load_checkpoint(BUNDLED_MODEL)
     meta = checkpoint.meta
@@ -203,6 +206,29 @@ def main() -> None:
         "every tune passes the checks chosen.",
     ]
     print("\n".join(lines))
+    if args.results is not None:
+        append_results(args.results, lines, args.ablation)
+
+
+def append_results(results: Path, card: list[str], ablation: Path | None) -> None:
+    """RESULTS.md gets the card's ablation and results sections, with the date, the machine load
+    and the whole ablation at the end (TABLE.md: the winner's row after its longer training)."""
+    import datetime
+
+    text = "\n".join(card)
+    body = text[text.index("## Ablation") if "## Ablation" in text else text.index("## Results") :]
+    body = body[: body.index("## Limits")].strip().replace("## ", "### ")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    section = [
+        f"\n## Bundled model (issue 14, `scripts/bundle_model.sh`), {stamp}, load {load}\n",
+        body,
+    ]
+    if ablation is not None and (ablation / "TABLE.md").exists():
+        section += ["", "Every run at the end (the winner trained on):", "",
+                    (ablation / "TABLE.md").read_text().strip()]  # fmt: skip
+    with results.open("a") as file:
+        file.write("\n".join(section) + "\n")
 
 
 if __name__ == "__main__":
