@@ -111,8 +111,8 @@ class NumpyLSTMStepper(_PairStateRows):
 
     def reset(self, batch_size: int) -> None:
         # Every array of a step is allocated here once and written in place with `out=`: a
-        # [64, 1024] float32 temporary is 256 KB, which malloc maps and unmaps afresh each time,
-        # so the page faults of fresh temporaries cost about as much as the arithmetic.
+        # [64, 1024] float32 temporary is 256 KB, which malloc maps and unmaps afresh each time
+        # (page faults at every step), and ready-made views save a call per slice at batch 1.
         size, layers = self.hidden, 1 + len(self.w_upper)
 
         def zeros(width: int) -> np.ndarray:
@@ -123,6 +123,13 @@ class NumpyLSTMStepper(_PairStateRows):
         self._gates = [zeros(4 * size) for _ in range(layers)]  # [B, 4H]: i, f, g, o
         self._inputs = [zeros(2 * size) for _ in range(layers - 1)]  # [B, 2H]: [x, h] above
         self._product = zeros(size)  # i * g
+        self._sigmoids = zeros(4 * size)  # tanh(z / 2) * 0.5 + 0.5 (its g slice is not used)
+        # views made once (a slice costs a call too): per layer i, f, o (of the sigmoids) and g
+        sig = self._sigmoids
+        self._views = [
+            (sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :], g[:, 2 * size : 3 * size])
+            for g in self._gates
+        ]
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
@@ -132,9 +139,8 @@ class NumpyLSTMStepper(_PairStateRows):
         (products and sums are commutative in IEEE arithmetic, so `a += b` is `b + a`): the
         logits are bit for bit the same, and so is every sampled symbol.
         """
-        size = self.hidden
         x = None
-        product = self._product
+        product, sigmoids = self._product, self._sigmoids
         for layer, (h, c) in enumerate(self.state):
             gates = self._gates[layer]
             if layer == 0:
@@ -146,14 +152,11 @@ class NumpyLSTMStepper(_PairStateRows):
                 np.matmul(xh, self.w_upper[layer - 1], out=gates)
                 gates += self.b_upper[layer - 1]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
-            sigmoids = gates[:, : 2 * size]  # i and f: tanh(z / 2) * 0.5 + 0.5
-            sigmoids *= 0.5
+            np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
             sigmoids += 0.5
-            out_gate = gates[:, 3 * size :]
-            out_gate *= 0.5
-            out_gate += 0.5
-            c *= gates[:, size : 2 * size]  # f * c
-            np.multiply(gates[:, :size], gates[:, 2 * size : 3 * size], out=product)  # i * g
+            input_gate, forget_gate, out_gate, g = self._views[layer]
+            c *= forget_gate  # f * c
+            np.multiply(input_gate, g, out=product)  # i * g
             c += product
             np.tanh(c, out=h)
             h *= out_gate  # the new h is this layer's output x
