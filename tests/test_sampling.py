@@ -12,17 +12,9 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.music.abc import parse_tunebook
-from tunegen.sampling.sampler import (
-    MAX_HEADER_LINES,
-    GumbelNoise,
-    HeaderPlan,
-    SamplingOptions,
-    _RowConstraint,
-    choose,
-    compose,
-    header_starts,
-    with_model_defaults,
-)
+from tunegen.sampling.header import MAX_HEADER_LINES, HeaderConstraint, HeaderPlan, header_starts
+from tunegen.sampling.options import GumbelNoise, SamplingOptions, choose, with_model_defaults
+from tunegen.sampling.sampler import compose
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -74,7 +66,7 @@ def test_primer_starts_every_tune():
 
 
 def test_row_constraint_forces_title_meter_and_key():
-    row = _RowConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB, header_starts(VOCAB))
+    row = HeaderConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB, header_starts(VOCAB))
     emitted = ""
     # what the "model" writes when free: the colon after a field letter is forced
     script = iter("Jig\nL1/8\nKxxxxxx|ABc|\n")
@@ -97,7 +89,7 @@ def test_header_plan_appears_in_every_sampled_header():
 
 def test_header_lines_are_fields_and_the_key_comes_before_the_music():
     starts = header_starts(VOCAB)
-    row = _RowConstraint(HeaderPlan(), VOCAB, starts)
+    row = HeaderConstraint(HeaderPlan(), VOCAB, starts)
     assert set(np.flatnonzero(row.allowed())) == {VOCAB.index[c] for c in "ABCDFGHIKLMNOPQRSTUVWZ"
                                                   if c in VOCAB.index}  # fmt: skip
     row.observe("T")
@@ -128,12 +120,13 @@ def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):
     is sampled chunk by chunk with derived seeds, reproducibly, in memory that does not grow."""
     import tracemalloc
 
+    from tunegen.sampling import options as sampling_options
     from tunegen.sampling import sampler as sampling
 
     model, options = tiny_model(), SamplingOptions(max_chars=40, seed=3)
     one_batch = sampling.sample_tunes(model, VOCAB, 12, options)
     assert compose(model, VOCAB, 12, options).texts == one_batch
-    monkeypatch.setattr(sampling, "MAX_CHUNK", 8)
+    monkeypatch.setattr(sampling_options, "MAX_CHUNK", 8)
     seen = []
     chunked = compose(model, VOCAB, 20, options, progress=lambda done, n: seen.append((done, n)))
     assert chunked.texts[:8] == sampling.sample_tunes(model, VOCAB, 8, options)

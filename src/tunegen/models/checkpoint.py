@@ -16,7 +16,7 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CheckpointError, TunegenError, UsageError
 from tunegen.models import build_model
 from tunegen.runtime.fileio import write_atomically
-from tunegen.sampling.sampler import MAX_TEMPERATURE
+from tunegen.sampling.options import MAX_TEMPERATURE
 
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."  # the LightningModule holds the nn.Module as `self.model`
