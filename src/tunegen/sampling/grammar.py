@@ -17,7 +17,7 @@ from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import check_text
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
-from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, sample_rows
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
 from tunegen.sampling.options import SamplingOptions
 from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge
 
@@ -270,11 +270,10 @@ def sample_grammar(
     template.pending = template.judge.then[::-1]
     template.judge.then = []
     rules = [GrammarRule(shared, template) for _ in range(num_tunes)]
-    primers = np.tile(np.asarray(primer_ids, dtype=np.int64), (num_tunes, 1))
     batch = sample_rows(
         make_stepper(model, rewind=True),
         options,
-        primers,
+        same_primer(primer_ids, num_tunes),
         rules,
         vocab.end_id,
         options.max_chars,
@@ -282,12 +281,7 @@ def sample_grammar(
         rewind=True,
     )
     stats.steps += batch.steps
-    texts = []
-    for b in range(num_tunes):
-        kept = batch.written(b).tolist()
-        eot = vocab.end_id
-        texts.append(primer + vocab.decode(kept[: kept.index(eot)] if eot in kept else kept))
-    return texts
+    return [primer + vocab.decode(batch.result(b)) for b in range(num_tunes)]
 
 
 def _mend_end(primer: str, text: str, symbols: Container[str]) -> str | None:

@@ -118,7 +118,7 @@ def sample_pieces(
     batch = sample_rows(
         stepper, options, primers, rules, vocab.end_id, budget, budget, never=[vocab.end_id]
     )
-    words = [[vocab.symbols[i] for i in batch.written(b).tolist()] for b in range(len(primers))]
+    words = [[vocab.symbols[i] for i in batch.result(b)] for b in range(len(primers))]
     pieces = [trim(codec.decode(" ".join(w)), length, codec.grid) for w in words]
     return pieces, int((~batch.stopped).sum())
 

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
@@ -19,7 +18,7 @@ from tunegen.runtime.threads import blas_threads, product_threads
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.grammar import GrammarStats, sample_grammar
 from tunegen.sampling.header import HeaderPlan, header_rules, resolve_plans
-from tunegen.sampling.loop import sample_rows
+from tunegen.sampling.loop import same_primer, sample_rows
 from tunegen.sampling.options import (
     MAX_NUM_TUNES,
     SamplingOptions,
@@ -84,19 +83,12 @@ def sample_tunes(
         )
     primer_ids = vocab.encode(primer)
     rules = header_rules(plan, vocab, num_tunes, primer)
-    primers = np.tile(np.asarray(primer_ids, dtype=np.int64), (num_tunes, 1))
-    stepper = make_stepper(model)
+    primers = same_primer(primer_ids, num_tunes)
+    capacity = options.max_chars
     batch = sample_rows(
-        stepper, options, primers, rules, vocab.end_id, options.max_chars, options.max_chars
+        make_stepper(model), options, primers, rules, vocab.end_id, capacity, capacity
     )
-    return [
-        primer + vocab.decode(_until_end(batch.written(b), vocab.end_id)) for b in range(num_tunes)
-    ]
-
-
-def _until_end(ids: np.ndarray, end_id: int) -> list[int]:
-    ids = ids.tolist()
-    return ids[: ids.index(end_id)] if end_id in ids else ids
+    return [primer + vocab.decode(batch.result(b)) for b in range(num_tunes)]
 
 
 @dataclass
