@@ -11,8 +11,10 @@ import torch
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
+from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import parse_tunebook
 from tunegen.sampling.header import MAX_HEADER_LINES, HeaderConstraint, HeaderPlan, header_starts
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, STOP, same_primer, sample_rows
 from tunegen.sampling.options import GumbelNoise, SamplingOptions, choose, with_model_defaults
 from tunegen.sampling.sampler import compose
 
@@ -156,3 +158,57 @@ def test_bounds_of_compose_are_usage_errors():
     for plan in [HeaderPlan(meter="7/0"), HeaderPlan(key="Xyz"), HeaderPlan(title="A\nK:C")]:
         with pytest.raises(UsageError):
             compose(model, VOCAB, 1, SamplingOptions(), plan=plan)
+
+
+class _Script:
+    """A row rule that plays `actions` (one per step, then KEEP) and forces `force` if given."""
+
+    done = False
+
+    def __init__(self, actions: list[int], force: int | None = None) -> None:
+        self.actions, self.force = list(actions), force
+
+    def prepare(self, logits: np.ndarray) -> None:
+        pass
+
+    def accept(self, batch, row: int, chosen: int) -> tuple[int, int]:
+        action = self.actions.pop(0) if self.actions else KEEP
+        return action, chosen if self.force is None else self.force
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_a_row_sent_back_leaves_the_other_rows_as_they_were(kind):
+    """One loop, per-row rules: row 1 marks, goes back and restarts; rows 0 and 2 write exactly
+    what they write with no rule anywhere, and row 1 still fills its budget."""
+    torch.manual_seed(0)
+    config = {"vocab_size": len(VOCAB), "kind": kind, "num_layers": 2}
+    if kind == "lstm":
+        config.update(embedding_size=8, hidden_size=16)
+    else:
+        config.update(d_model=16, num_heads=2, context=4)
+    model = build_model(config).eval()
+    end, options, primers = VOCAB.end_id, SamplingOptions(seed=1), same_primer([3, 4], 3)
+
+    def run(rules):
+        stepper = make_stepper(model, rewind=True)
+        return sample_rows(stepper, options, primers, rules, end, 30, 60, never=[end], rewind=True)
+
+    plain = run([None] * 3)
+    script = [KEEP, KEEP, MARK, KEEP, KEEP, BACK, KEEP, RESTART, KEEP, MARK, BACK, BACK]
+    ruled = run([None, _Script(script), None])
+    for row in (0, 2):
+        assert ruled.result(row) == plain.result(row) and len(plain.result(row)) == 30
+    assert len(ruled.result(1)) == 30 and ruled.result(1) != plain.result(1)
+    assert ruled.steps == 30 + 11  # 12 scripted steps left row 1 at position 1
+
+
+def test_rules_force_and_stop_rows_and_the_budget_stops_the_rest():
+    model, end = tiny_model(), VOCAB.end_id
+    rules = [_Script([KEEP] * 4 + [STOP], force=5), None]
+    batch = sample_rows(make_stepper(model), SamplingOptions(seed=2), same_primer([], 2), rules,
+                        end, 10, 10, never=[end])  # fmt: skip
+    assert batch.result(0) == [5] * 4 and batch.stopped[0]  # stopped by its rule
+    assert len(batch.result(1)) == 10 and not batch.stopped[1]  # stopped by the budget
+    with pytest.raises(ValueError, match="rewind"):
+        sample_rows(make_stepper(model), SamplingOptions(), same_primer([], 1), [_Script([MARK])],
+                    end, 10, 10)  # fmt: skip
