@@ -94,8 +94,8 @@ def check_primer(primer: str, judge: TuneJudge) -> None:
 
 @dataclass
 class _Shared:
-    """What every row's GrammarRule of one batch reads: the vocabulary's symbol classes, the
-    options, and the batch's counts."""
+    """What every row's GrammarRule of one batch reads: the vocabulary and its symbol classes,
+    the form, the primer, and the batch's counts (`stats`)."""
 
     vocab: Vocabulary
     form: FormPlan
