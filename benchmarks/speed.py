@@ -26,7 +26,8 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.models import PRESETS, build_model
 from tunegen.music.abc import read_corpus, split_train_val
 from tunegen.sampling.sampler import SamplingOptions, sample_tunes, sampling_threads
-from tunegen.training.trainer import resolve_configs, train
+from tunegen.training.config import resolve_configs
+from tunegen.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from render_speed import seconds as render_seconds

@@ -19,8 +19,9 @@ from conftest import train_args
 from tunegen.cli import main
 from tunegen.errors import CheckpointError, UsageError
 from tunegen.models.checkpoint import load_checkpoint, read_checkpoint_file, write_checkpoint
+from tunegen.training.config import TrainConfig, resolve_configs
+from tunegen.training.module import LanguageModel
 from tunegen.training.resume import merge_with_checkpoint, saved_config
-from tunegen.training.trainer import CharLanguageModel, TrainConfig, resolve_configs
 
 STOP_AT = 30  # optimizer steps; an epoch of the small corpus at 8 x 32 has about 60
 
@@ -34,14 +35,14 @@ def error_line(capsys) -> str:
 @pytest.fixture
 def stop_at_step(monkeypatch):
     """Make training raise KeyboardInterrupt (as Ctrl-C would) right after optimizer step 30."""
-    original = CharLanguageModel.on_train_batch_end
+    original = LanguageModel.on_train_batch_end
 
     def interrupt(self, outputs, batch, batch_idx):
         original(self, outputs, batch, batch_idx)
         if self.global_step == STOP_AT:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(CharLanguageModel, "on_train_batch_end", interrupt)
+    monkeypatch.setattr(LanguageModel, "on_train_batch_end", interrupt)
     handler = signal.getsignal(signal.SIGINT)
     yield monkeypatch
     signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down

@@ -161,7 +161,8 @@ TRAIN_OPTIONS = (
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from tunegen.training.trainer import check_run_dir, resolve_configs, train
+    from tunegen.training.config import resolve_configs
+    from tunegen.training.trainer import check_run_dir, train
 
     chosen = {
         name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None

@@ -19,10 +19,11 @@ from tunegen.data.batches import StatefulBatches, encode_texts
 from tunegen.errors import UsageError
 from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
+from tunegen.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from tunegen.data.vocab import Vocabulary
-    from tunegen.training.trainer import CharLanguageModel, TrainConfig
+    from tunegen.training.module import LanguageModel
 
 BUNDLED = "bundled"
 # A fine-tuning run's default learning rate is the initial model's own times this: 2e-3 for the
@@ -90,8 +91,6 @@ def finetune_configs(
     """The run's model config and TrainConfig: the initial model's shape, symbols and batching,
     the fine-tuning learning rate, then the user's options, which may not contradict the shape,
     the preset or what the symbols are (UsageError naming the option)."""
-    from tunegen.training.trainer import TrainConfig  # training imports this module at its top
-
     where = f"--init {init.name}"
     kind = train_overrides.get("corpus_kind", "abc")
     if kind != init.kind:
@@ -191,7 +190,7 @@ def _mean_probabilities(model: torch.nn.Module, batches: StatefulBatches, first:
     return np.maximum(total.numpy() / max(positions, 1), 1e-12)
 
 
-def start_from(init: InitialModel, module: CharLanguageModel, texts: dict) -> float:
+def start_from(init: InitialModel, module: LanguageModel, texts: dict) -> float:
     """Put the initial model's weights (grown to the run's vocabulary) into `module`, record the
     lineage, print what changed and return the held-out bits/char before the first step."""
     vocab, first_new = module.vocab, len(init.checkpoint.vocab)
@@ -223,7 +222,7 @@ def start_from(init: InitialModel, module: CharLanguageModel, texts: dict) -> fl
 
 
 @rank_zero_only
-def _announce(init: InitialModel, module: CharLanguageModel, initial_bpc: float) -> None:
+def _announce(init: InitialModel, module: LanguageModel, initial_bpc: float) -> None:
     info, lineage = module.corpus_info, module.extra_meta["finetuned_from"]
     print(
         f"fine-tuning {init.name} ({init.path}, sha256 {init.digest[:12]}): "

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from tunegen.errors import CheckpointError, UsageError
-from tunegen.training.trainer import TrainConfig
+from tunegen.training.config import TrainConfig
 
 # What a resumed run may change: how long it trains and where it runs, nothing that shapes the
 # model, its data or its optimizer (so the resumed steps are the ones the first run would take).
