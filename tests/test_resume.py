@@ -78,7 +78,7 @@ def test_resume_refuses_contradictions_and_names_what_may_change(trained, tmp_pa
     meta = read_checkpoint_file(run / "last.ckpt")["tunegen"]
     config, notes = merge_with_checkpoint(meta, {"epochs": 9, "batch_size": 8, "seed": 1})
     assert config == replace(saved_config(meta, "x"), epochs=9)
-    assert notes == ["--epochs: 9 (the checkpoint had 4)"]
+    assert notes == [("epochs", ": 9 (the checkpoint had 4)")]
 
 
 def test_train_config_round_trips_through_a_checkpoint(trained, small_abc_dir, tmp_path):

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from tunegen.data.vocab import TOKENIZERS
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError, UsageError
 from tunegen.models import check_model_config, preset
 from tunegen.music.midi import EventCodec
 from tunegen.music.transpose import TargetKey, parse_target_keys
@@ -58,50 +58,72 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.tokenizer not in TOKENIZERS:
-            raise UsageError(f"--tokenizer must be one of {', '.join(TOKENIZERS)}")
+            raise SettingError(Setting("tokenizer"), f" must be one of {', '.join(TOKENIZERS)}")
         if self.mode not in ("stateful", "windows"):
-            raise UsageError(f"--mode must be stateful or windows, got {self.mode!r}")
+            raise SettingError(Setting("mode"), f" must be stateful or windows, got {self.mode!r}")
         for name, high in INT_LIMITS.items():
             value, low = getattr(self, name), 0 if name == "seed" else 1
             if type(value) is not int or not low <= value <= high:
-                option = f"--{name.replace('_', '-')}"
-                raise UsageError(f"{option} must be a whole number in [{low}, {high}], got {value}")
+                raise SettingError(
+                    Setting(name), f" must be a whole number in [{low}, {high}], got {value}"
+                )
         if self.batch_size * self.seq_len > MAX_BATCH_SYMBOLS:
-            raise UsageError(
-                f"--batch-size x --seq-len must be at most {MAX_BATCH_SYMBOLS:,} symbols, "
-                f"got {self.batch_size} x {self.seq_len}"
+            raise SettingError(
+                Setting("batch_size"),
+                " x ",
+                Setting("seq_len"),
+                f" must be at most {MAX_BATCH_SYMBOLS:,} symbols, "
+                f"got {self.batch_size} x {self.seq_len}",
             )
         # `not x > 0` also refuses NaN, which compares false with everything
         if not 0 < self.lr < 1e3:
-            raise UsageError(f"--lr must be > 0 and < 1000, got {self.lr}")
+            raise SettingError(Setting("lr"), f" must be > 0 and < 1000, got {self.lr}")
         if not 0 <= self.grad_clip < math.inf:
-            raise UsageError(f"--grad-clip must be >= 0 and finite, got {self.grad_clip}")
+            raise SettingError(
+                Setting("grad_clip"), f" must be >= 0 and finite, got {self.grad_clip}"
+            )
         if self.max_minutes is not None and not 0 < self.max_minutes < math.inf:
-            raise UsageError(f"--max-minutes must be > 0 and finite, got {self.max_minutes}")
+            raise SettingError(
+                Setting("max_minutes"), f" must be > 0 and finite, got {self.max_minutes}"
+            )
         # past one half the model learns from fewer tunes than it is scored on
         if not 0 < self.val_fraction <= 0.5:
-            raise UsageError(f"--val-fraction must be in (0, 0.5], got {self.val_fraction}")
+            raise SettingError(
+                Setting("val_fraction"), f" must be in (0, 0.5], got {self.val_fraction}"
+            )
         self._validate_devices()
         if self.transpose:
             self.target_keys  # noqa: B018 -- raises UsageError for a key it cannot read
             if self.transpose_all:
-                raise UsageError("--transpose and --transpose-all: choose one")
+                raise SettingError(
+                    Setting("transpose"), " and ", Setting("transpose_all"), ": choose one"
+                )
             if self.corpus_kind == "midi":
-                raise UsageError("--transpose KEYS is for ABC corpora (MIDI: --transpose-all)")
+                raise SettingError(
+                    Setting("transpose"),
+                    " KEYS is for ABC corpora (MIDI: ",
+                    Setting("transpose_all"),
+                    ")",
+                )
         if self.corpus_kind == "midi":
             if self.keep_unclean:
-                raise UsageError("--keep-unclean is for ABC corpora")
+                raise SettingError(Setting("keep_unclean"), " is for ABC corpora")
             self.midi_codec.validate()
             if self.tokenizer != "words":
-                raise UsageError("MIDI is learnt as words: leave out --tokenizer with --midi")
+                raise SettingError(
+                    "MIDI is learnt as words: leave out ",
+                    Setting("tokenizer"),
+                    " with ",
+                    Setting("midi"),
+                )
 
     @property
     def target_keys(self) -> tuple[TargetKey, ...]:
-        """The keys of --transpose; UsageError naming the first key it cannot read."""
+        """The keys of `transpose`; SettingError naming the first key it cannot read."""
         try:
             return parse_target_keys(",".join(self.transpose))
         except ValueError as err:
-            raise UsageError(f"--transpose: {err}") from None
+            raise SettingError(Setting("transpose"), f": {err}") from None
 
     @property
     def midi_codec(self) -> EventCodec:
@@ -110,17 +132,20 @@ class TrainConfig:
 
     def _validate_devices(self) -> None:
         if self.accelerator not in ACCELERATORS:
-            raise UsageError(f"--accelerator must be one of {', '.join(ACCELERATORS)}")
+            raise SettingError(Setting("accelerator"), f" must be one of {', '.join(ACCELERATORS)}")
         if self.devices != "auto" and not (
             isinstance(self.devices, int) and 1 <= self.devices <= MAX_PROCESSES
         ):
-            raise UsageError(
-                f"--devices must be a number in [1, {MAX_PROCESSES}] or auto, got {self.devices!r}"
+            raise SettingError(
+                Setting("devices"),
+                f" must be a number in [1, {MAX_PROCESSES}] or auto, got {self.devices!r}",
             )
         if not 1 <= self.num_nodes <= MAX_PROCESSES:
-            raise UsageError(f"--num-nodes must be in [1, {MAX_PROCESSES}], got {self.num_nodes}")
+            raise SettingError(
+                Setting("num_nodes"), f" must be in [1, {MAX_PROCESSES}], got {self.num_nodes}"
+            )
         if self.precision not in PRECISIONS:
-            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}")
+            raise SettingError(Setting("precision"), f" must be one of {', '.join(PRECISIONS)}")
 
     @property
     def distributed(self) -> bool:

@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from tunegen.data.batches import check_batches_fit, digest_changes, file_digests
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import CorpusError, TunegenError, UsageError
+from tunegen.errors import CorpusError, Setting, SettingError, TunegenError
 from tunegen.models.checkpoint import read_checkpoint_file
 from tunegen.runtime.fileio import ensure_folder, refuse_overwrite
 from tunegen.training.callbacks import AtomicCheckpointIO, EpochLog, SaveOnInterrupt
@@ -43,10 +43,11 @@ def check_run_dir(run_dir: Path, force: bool) -> None:
     forced; a folder that cannot be made is a one-line error."""
     existing = sorted(run_dir.glob("*.ckpt")) if run_dir.is_dir() else []
     if existing and not force:
-        raise UsageError(
-            f"{run_dir} already holds checkpoints ({existing[0].name}); "
-            "use --resume to continue it, --force to start over, or --out for a new folder"
-        )
+        raise SettingError(
+            f"{run_dir} already holds checkpoints ({existing[0].name}); use ",
+            Setting("resume"), " to continue it, ", Setting("force"), " to start over, or ",
+            Setting("out"), " for a new folder",
+        )  # fmt: skip
     if launched_rank() == 0:  # other ranks start after rank 0 (or with it) has written its texts
         refuse_overwrite([run_dir / name for name in RUN_FILES], force)
     ensure_folder(run_dir)
