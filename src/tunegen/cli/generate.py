@@ -30,7 +30,15 @@ def add_generate(commands) -> None:
     )
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
-    p.add_argument("--max-chars", type=int, default=2000, help="longest tune in characters")
+    p.add_argument(
+        "--max-chars",
+        "--max-symbols",
+        type=int,
+        default=2000,
+        dest="max_symbols",
+        help="longest tune in symbols: characters, or ABC tokens for a model trained with "
+        "--tokenizer abc",
+    )
     p.add_argument("--seed", type=int, help="make the output reproducible")
     p.add_argument(
         "--out",
@@ -113,7 +121,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.length or args.primer_midi:
         raise UsageError("--length and --primer-midi are for models trained with --midi")
     refuse_overwrite(out, args.force)
-    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_chars, args.seed)
+    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_symbols, args.seed)
     options = with_model_defaults(options, checkpoint.meta)
     render = render_options_from_args(args, args.render) if args.render else None
     primer = (args.primer or "").replace("\\n", "\n")

@@ -14,6 +14,7 @@ FLAGS = {
     "corpus_kind": "--abc/--midi",
     "num_layers": "--layers",
     "num_heads": "--heads",
+    "max_symbols": "--max-chars",  # generate's; --max-symbols is its other spelling
 }
 
 

@@ -124,14 +124,14 @@ def sample_grammar(
     bar_logits, tune_logits = logits.copy(), logits.copy()
     bar_rows = [row.snapshot() for row in rows]
     tune_rows = [row.snapshot() for row in rows]
-    out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
+    out = np.zeros((num_tunes, options.max_symbols), dtype=np.int64)
     pos = np.zeros(num_tunes, dtype=np.int64)
     bar_pos = pos.copy()
     finished = np.zeros(num_tunes, dtype=bool)
     forced: list[str | None] = [None] * num_tunes
     choice = [False] * num_tunes
     headers: list[_RowConstraint | None] = [None] * num_tunes
-    for _ in range(4 * options.max_chars + 64):  # backtracking costs steps: bound the batch
+    for _ in range(4 * options.max_symbols + 64):  # backtracking costs steps: bound the batch
         stats.steps += 1
         active = np.flatnonzero(~finished)
         for b in active:
@@ -189,7 +189,7 @@ def sample_grammar(
                     symbol = symbols[ids[b]]
                 else:
                     stats.repaired += 1
-                    mended_ids = vocab.encode(mended)[: options.max_chars]
+                    mended_ids = vocab.encode(mended)[: options.max_symbols]
                     out[b, : len(mended_ids)] = mended_ids
                     pos[b] = len(mended_ids)
                     row.free = True  # nothing left to judge: the end of tune follows
@@ -211,10 +211,10 @@ def sample_grammar(
                 if code == BAR:
                     save.append(b)
             ids[b] = index[symbol]
-            if pos[b] < options.max_chars:
+            if pos[b] < options.max_symbols:
                 out[b, pos[b]] = ids[b]
             pos[b] += 1
-            if ids[b] == eot or pos[b] >= options.max_chars:
+            if ids[b] == eot or pos[b] >= options.max_symbols:
                 finished[b] = True
         for b in save:  # a bar starts with this step's symbol: keep the row as it was before it
             row = rows[b]
@@ -267,7 +267,7 @@ def sample_grammar(
             bar_logits[where] = tune_logits[where]
     texts = []
     for b in range(num_tunes):
-        kept = out[b, : min(pos[b], options.max_chars)].tolist()
+        kept = out[b, : min(pos[b], options.max_symbols)].tolist()
         texts.append(primer + vocab.decode(kept[: kept.index(eot)] if eot in kept else kept))
     return texts
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError, UsageError
 from tunegen.models.lstm import LSTMModel
 from tunegen.music.abc import check_key, tunebook_from_texts
 from tunegen.runtime.threads import blas_threads, product_threads
@@ -22,7 +22,7 @@ from tunegen.sampling.form import FormPlan
 # Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
 # rows, so memory depends on the chunk, never on N.
 MAX_NUM_TUNES = 1_000_000
-MAX_CHARS = 100_000
+MAX_SYMBOLS = 100_000  # symbols per tune: characters, or ABC tokens
 MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
 NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
 MAX_CHUNK = 1024
@@ -41,23 +41,26 @@ class SamplingOptions:
     temperature: float | None = 1.0  # None: the model's own default (see with_model_defaults)
     top_k: int = 0  # 0: no limit
     top_p: float = 1.0  # 1.0: no nucleus cut
-    max_chars: int = 2000
+    max_symbols: int = 2000  # a tune's length limit, in the model's symbols
     seed: int | None = None
 
     def validate(self) -> None:
         # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
         if self.temperature is None or not 0 < self.temperature <= MAX_TEMPERATURE:
-            raise UsageError(
-                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}"
+            raise SettingError(
+                Setting("temperature"),
+                f" must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}",
             )
         if self.top_k < 0:
-            raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
+            raise SettingError(Setting("top_k"), f" must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
-            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if not 1 <= self.max_chars <= MAX_CHARS:
-            raise UsageError(f"--max-chars must be in [1, {MAX_CHARS}], got {self.max_chars}")
+            raise SettingError(Setting("top_p"), f" must be in (0, 1], got {self.top_p}")
+        if not 1 <= self.max_symbols <= MAX_SYMBOLS:
+            raise SettingError(
+                Setting("max_symbols"), f" must be in [1, {MAX_SYMBOLS}], got {self.max_symbols}"
+            )
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise UsageError(f"--seed must be a whole number >= 0, got {self.seed}")
+            raise SettingError(Setting("seed"), f" must be a whole number >= 0, got {self.seed}")
 
 
 class NumpyLSTMStepper:
@@ -324,7 +327,7 @@ def sample_tunes(
     grammar: bool = True,
     stats: GrammarStats | None = None,
 ) -> list[str]:
-    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars.
+    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_symbols.
 
     With `grammar` (ABC models only), every tune is kept well formed as it is written (see
     `tunegen.sampling.grammar`) and follows `form`; `stats` collects what that took. Without it, the
@@ -351,10 +354,10 @@ def sample_tunes(
         logits = stepper.step(np.full(num_tunes, symbol))
     rows = _header_rows(plan, vocab, num_tunes, primer)
     in_header = {b: row for b, row in enumerate(rows) if row.in_header}  # rows still to watch
-    out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
+    out = np.zeros((num_tunes, options.max_symbols), dtype=np.int64)
     finished = np.zeros(num_tunes, dtype=bool)
     length = 0
-    for length in range(1, options.max_chars + 1):
+    for length in range(1, options.max_symbols + 1):
         in_header = {b: row for b, row in in_header.items() if row.in_header}
         forced: dict[int, int | None] = {}
         for b, row in in_header.items():
@@ -492,8 +495,8 @@ def compose(
                 progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
     notes = [
-        f"stopped at --max-chars {options.max_chars} before the end of the tune"
-        if len(text) - len(primer) >= options.max_chars
+        f"stopped at --max-chars {options.max_symbols} before the end of the tune"
+        if len(text) - len(primer) >= options.max_symbols
         else None
         for text in texts
     ]
