@@ -52,17 +52,17 @@ def test_options_are_validated():
 
 
 def test_seed_makes_sampling_reproducible():
-    model, options = tiny_model(), SamplingOptions(max_chars=200, seed=5)
+    model, options = tiny_model(), SamplingOptions(max_symbols=200, seed=5)
     first = compose(model, VOCAB, 4, options)
     assert compose(model, VOCAB, 4, options).tunebook == first.tunebook
-    other = compose(model, VOCAB, 4, SamplingOptions(max_chars=200, seed=6))
+    other = compose(model, VOCAB, 4, SamplingOptions(max_symbols=200, seed=6))
     assert other.tunebook != first.tunebook
     assert first.tunebook.count("X:") == 4
 
 
 def test_primer_starts_every_tune():
     result = compose(
-        tiny_model(), VOCAB, 3, SamplingOptions(max_chars=50, seed=1), primer="M:6/8\n"
+        tiny_model(), VOCAB, 3, SamplingOptions(max_symbols=50, seed=1), primer="M:6/8\n"
     )
     assert all(text.startswith("M:6/8\n") for text in result.texts)
 
@@ -82,7 +82,7 @@ def test_row_constraint_forces_title_meter_and_key():
 
 def test_header_plan_appears_in_every_sampled_header():
     plan = HeaderPlan("Test Tune", "3/4", None)
-    result = compose(tiny_model(), VOCAB, 5, SamplingOptions(max_chars=60, seed=2), plan=plan)
+    result = compose(tiny_model(), VOCAB, 5, SamplingOptions(max_symbols=60, seed=2), plan=plan)
     tunes_text = result.tunebook
     assert tunes_text.count("T:Test Tune\nM:3/4\n") == 5
     _, report = parse_tunebook(tunes_text)
@@ -104,7 +104,7 @@ def test_header_lines_are_fields_and_the_key_comes_before_the_music():
 
 
 def test_sampled_tunes_all_reach_their_music():
-    result = compose(tiny_model(), VOCAB, 4, SamplingOptions(max_chars=3000, seed=4))
+    result = compose(tiny_model(), VOCAB, 4, SamplingOptions(max_symbols=3000, seed=4))
     for text in result.texts:
         header = text.split("K:")[0].split("\n")[:-1]
         assert "K:" in text and all(line[1:2] == ":" for line in header), text
@@ -125,7 +125,7 @@ def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):
     from tunegen.sampling import options as sampling_options
     from tunegen.sampling import sampler as sampling
 
-    model, options = tiny_model(), SamplingOptions(max_chars=40, seed=3)
+    model, options = tiny_model(), SamplingOptions(max_symbols=40, seed=3)
     one_batch = sampling.sample_tunes(model, VOCAB, 12, options)
     assert compose(model, VOCAB, 12, options).texts == one_batch
     monkeypatch.setattr(sampling_options, "MAX_CHUNK", 8)
@@ -149,7 +149,7 @@ def test_bounds_of_compose_are_usage_errors():
     for count, options in [
         (0, SamplingOptions()),
         (10**7, SamplingOptions()),
-        (1, SamplingOptions(max_chars=10**6)),
+        (1, SamplingOptions(max_symbols=10**6)),
         (1, SamplingOptions(temperature=float("nan"))),
         (1, SamplingOptions(seed=-5)),
     ]:

@@ -33,6 +33,11 @@ class Checkpoint:
     meta: dict
     path: Path
 
+    @property
+    def kind(self) -> str:
+        """What the model reads and writes: "abc" (tunes) or "midi" (event words of pieces)."""
+        return self.meta["corpus"].get("kind", "abc")
+
 
 def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""

@@ -276,8 +276,8 @@ def sample_grammar(
         same_primer(primer_ids, num_tunes),
         rules,
         vocab.end_id,
-        options.max_chars,
-        4 * options.max_chars + 64,  # backtracking costs steps: bound the batch
+        options.max_symbols,
+        4 * options.max_symbols + 64,  # backtracking costs steps: bound the batch
         rewind=True,
     )
     stats.steps += batch.steps

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from tunegen.render.piano_roll import write_piano_roll
 from tunegen.render.synth import render_wav
 from tunegen.runtime.fileio import refuse_overwrite
 from tunegen.sampling.loop import KEEP, STOP, Batch, sample_rows
-from tunegen.sampling.options import SamplingOptions
+from tunegen.sampling.options import SamplingOptions, chunk_seed, chunk_size
 
 SUFFIXES = (".mid", ".wav", ".png")
 WORDS_PER_STEP = 24  # the word budget per event or grid step: chords of up to 11 notes fit
@@ -181,3 +182,35 @@ def write_piece(notes: np.ndarray, stem: Path, files: PieceFiles) -> None:
     stem.with_suffix(".mid").write_bytes(midi)
     render_wav(performance, midi, stem.with_suffix(".wav"), files.synth, files.soundfont)
     write_piano_roll(notes, files.grid, stem.with_suffix(".png"), stem.name)
+
+
+@dataclass
+class PieceComposition:
+    """Pieces sampled by compose_pieces: their notes, how many stopped short, and the time."""
+
+    pieces: list[np.ndarray]
+    short: int  # pieces that stopped at the word budget
+    seconds: float
+
+
+def compose_pieces(
+    checkpoint: Checkpoint,
+    count: int,
+    length: PieceLength,
+    options: SamplingOptions,
+    primer_midi: Path | None = None,
+) -> PieceComposition:
+    """`count` pieces from a MIDI model, sampled in chunks so memory stays flat in `count`;
+    each chunk has its own seed (chunk_seed), as `compose` does for tunes."""
+    codec = EventCodec.from_dict(checkpoint.meta["corpus"]["codec"])
+    primers = choose_primers(checkpoint, codec, count, options.seed, primer_midi)
+    start = time.perf_counter()
+    pieces, short, size = [], 0, chunk_size(len(checkpoint.vocab))
+    for index, first in enumerate(range(0, count, size)):
+        chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+        done, cut = sample_pieces(
+            checkpoint.model, checkpoint.vocab, codec, primers[first : first + size], length,
+            chunk_options,
+        )  # fmt: skip
+        pieces, short = pieces + done, short + cut
+    return PieceComposition(pieces, short, time.perf_counter() - start)

@@ -6,12 +6,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 
 # Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
 # rows, so memory depends on the chunk, never on N.
 MAX_NUM_TUNES = 1_000_000
-MAX_CHARS = 100_000
+MAX_SYMBOLS = 100_000  # symbols per tune: characters, or ABC tokens
 MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
 NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
 MAX_CHUNK = 1024
@@ -30,23 +30,26 @@ class SamplingOptions:
     temperature: float | None = 1.0  # None: the model's own default (see with_model_defaults)
     top_k: int = 0  # 0: no limit
     top_p: float = 1.0  # 1.0: no nucleus cut
-    max_chars: int = 2000
+    max_symbols: int = 2000  # a tune's length limit, in the model's symbols
     seed: int | None = None
 
     def validate(self) -> None:
         # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
         if self.temperature is None or not 0 < self.temperature <= MAX_TEMPERATURE:
-            raise UsageError(
-                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}"
+            raise SettingError(
+                Setting("temperature"),
+                f" must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}",
             )
         if self.top_k < 0:
-            raise UsageError(f"--top-k must be >= 0, got {self.top_k}")
+            raise SettingError(Setting("top_k"), f" must be >= 0, got {self.top_k}")
         if not 0 < self.top_p <= 1:
-            raise UsageError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if not 1 <= self.max_chars <= MAX_CHARS:
-            raise UsageError(f"--max-chars must be in [1, {MAX_CHARS}], got {self.max_chars}")
+            raise SettingError(Setting("top_p"), f" must be in (0, 1], got {self.top_p}")
+        if not 1 <= self.max_symbols <= MAX_SYMBOLS:
+            raise SettingError(
+                Setting("max_symbols"), f" must be in [1, {MAX_SYMBOLS}], got {self.max_symbols}"
+            )
         if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise UsageError(f"--seed must be a whole number >= 0, got {self.seed}")
+            raise SettingError(Setting("seed"), f" must be a whole number >= 0, got {self.seed}")
 
 
 def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:

@@ -65,7 +65,7 @@ def sample_tunes(
     grammar: bool = True,
     stats: GrammarStats | None = None,
 ) -> list[str]:
-    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_chars.
+    """Sample `num_tunes` tunes as one batch; each ends at its end-of-tune or at max_symbols.
 
     With `grammar` (ABC models only), every tune is kept well formed as it is written (see
     `tunegen.sampling.grammar`) and follows `form`; `stats` collects what that took. Without it, the
@@ -84,7 +84,7 @@ def sample_tunes(
     primer_ids = vocab.encode(primer)
     rules = header_rules(plan, vocab, num_tunes, primer)
     primers = same_primer(primer_ids, num_tunes)
-    capacity = options.max_chars
+    capacity = options.max_symbols
     batch = sample_rows(
         make_stepper(model), options, primers, rules, vocab.end_id, capacity, capacity
     )
@@ -145,8 +145,8 @@ def compose(
                 progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
     notes = [
-        f"stopped at --max-chars {options.max_chars} before the end of the tune"
-        if len(text) - len(primer) >= options.max_chars
+        f"stopped at --max-chars {options.max_symbols} before the end of the tune"
+        if len(text) - len(primer) >= options.max_symbols
         else None
         for text in texts
     ]
