@@ -112,7 +112,7 @@ def _load_midi(spec: str, files: list[Path]) -> Generated:
         except CorpusError as err:
             generated.unreadable.append(str(err))
             continue
-        except Exception as err:  # a MIDI file music21 chokes on costs its own line only
+        except Exception as err:  # a MIDI file symusic chokes on costs its own line only
             generated.unreadable.append(f"{file}: {failure_reason(err)}")
             continue
         if not melody:
