@@ -6,11 +6,8 @@ import re
 import warnings
 
 from tunegen.music.abc import Tune
+from tunegen.music.abc_music21 import music21_score
 from tunegen.music.transpose import LETTERS, Interval, TransposeError, transpose_tune
-
-# "%abc-2.1" makes music21 carry accidentals to the end of the bar for every octave of the letter,
-# as abc2midi does; without it music21 reads ABC 1.3, where an accidental holds for one note.
-VERSION_LINE = "%abc-2.1\n"
 
 
 def music21_interval(interval: Interval):
@@ -34,12 +31,9 @@ def _chords_only(text: str) -> str:
 
 
 def _score(tune: Tune):
-    from music21 import converter
-
-    text = _chords_only(VERSION_LINE + tune.abc(1))
     with warnings.catch_warnings():  # music21 warns about ABC it skips, the same on both sides
         warnings.simplefilter("ignore")
-        return converter.parse(text, format="abc")
+        return music21_score(_chords_only(tune.abc(1)))  # as ABC 2.1, as abc2midi reads it
 
 
 def _pitches(score) -> list[float]:
