@@ -19,7 +19,8 @@ from tunegen.evaluation import style
 from tunegen.evaluation.novelty import NoveltyIndex
 from tunegen.music.abc import Corpus, Tune, read_abc_file, resolve_abc_files
 from tunegen.music.abc_music21 import music21_score
-from tunegen.music.abc_rhythm import key_name, read_bars
+from tunegen.music.abc_rhythm import read_bars
+from tunegen.music.abc_syntax import key_name
 from tunegen.music.bounds import LIMITS, check_tune
 from tunegen.music.melody import Melody, bars_melody, midi_melody
 from tunegen.music.metre import MetreResult, Structure, bar_structure, metre_share

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 from tunegen.music.abc import Tune
 from tunegen.music.abc_music21 import music21_score
+from tunegen.music.abc_syntax import QUOTED
 from tunegen.music.transpose import LETTERS, Interval, TransposeError, transpose_tune
 
 
@@ -21,13 +21,10 @@ def music21_interval(interval: Interval):
     return m21interval.Interval(noteStart=pitch.Pitch("C4"), noteEnd=end)
 
 
-# Quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor s4.19 an
-# annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" (a string) as a chord.
-_QUOTED = re.compile(r'"([^"]*)"')  # scanned left to right, so quotes pair up as ABC reads them
-
-
 def _chords_only(text: str) -> str:
-    return _QUOTED.sub(lambda m: m.group() if m.group(1)[:1] in "ABCDEFG^_<>@" else "", text)
+    """Drop quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor
+    s4.19 an annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" as a chord."""
+    return QUOTED.sub(lambda m: m.group() if m.group(1)[:1] in "ABCDEFG^_<>@" else "", text)
 
 
 def _score(tune: Tune):
