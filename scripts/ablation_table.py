@@ -18,6 +18,11 @@ from pathlib import Path
 from tunegen.models.checkpoint import read_checkpoint_file
 
 
+def figure(value: float) -> str:
+    """Bits/char to 3 places; '-' where the run did not measure it."""
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
 def best(rows: list[dict], column: str) -> float:
     values = [float(r[column]) for r in rows if r.get(column)]
     return min(values) if values else math.nan
@@ -80,7 +85,7 @@ def main() -> None:
         print(
             f"| {r['run']}{state} | {r['corpus']} | {r['shape']} | {r['dropout']} | "
             f"{r['symbols']} | {r['cleaned']} | {r['keys']} | {r['train tunes']:,} | "
-            f"{r['epochs']} | {r['minutes']:.0f} | {r['val']:.3f} | {r['val clean']:.3f} |"
+            f"{r['epochs']} | {r['minutes']:.0f} | {figure(r['val'])} | {figure(r['val clean'])} |"
         )
 
 

@@ -20,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${SETUP:-1}" == 1 ]]; then bash scripts/setup.sh; fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+train_threads=$OMP_NUM_THREADS
 read -r -a tunegen <<< "${TUNEGEN:-.venv/bin/tunegen}"
 read -r -a python <<< "${PYTHON:-.venv/bin/python}"
 corpus=${CORPUS:-oneills1850+ryansMammoth+airdsAirs}
@@ -109,8 +110,26 @@ fi
 out=src/tunegen/pretrained
 seconds=$(( $(paste -sd+ "$run/seconds") ))
 "${tunegen[@]}" export "$run/best.ckpt" --out "$out/folk.ckpt" --temperature 0.8 --force
+# 200 tunes with the grammar-aware sampler (the default) and 200 with --free, for the card
 "${tunegen[@]}" generate --num-tunes 200 --seed 0 --out "$run/sample200.abc" --force
+"${tunegen[@]}" generate --num-tunes 200 --seed 0 --free --out "$run/sample200-free.abc" --force
 "${tunegen[@]}" evaluate --tunes "$run/sample200.abc" --against "$corpus" \
     --out "$run/sample200-eval" --force
-"${python[@]}" scripts/model_card.py --run "$run" --seconds "$seconds" > "$out/MODEL_CARD.md"
+# Sampling speed on this machine with every core (the thread settings of a user's machine): ten
+# tunes one at a time (batch 1), 64 at once, and the wall time of `generate --num-tunes 10`.
+unset OMP_NUM_THREADS
+speed=$run/speed
+mkdir -p "$speed"
+: > "$speed/batch1.log"
+for seed in 1 2 3 4 5 6 7 8 9 10; do
+  "${tunegen[@]}" generate --num-tunes 1 --seed "$seed" --out "$speed/b1-$seed.abc" --force \
+      2>&1 | grep "^sampled" >> "$speed/batch1.log"
+done
+"${tunegen[@]}" generate --num-tunes 64 --seed 1 --out "$speed/b64.abc" --force 2>&1 \
+    | grep "^sampled" > "$speed/batch64.log"
+start=$EPOCHREALTIME
+"${tunegen[@]}" generate --num-tunes 10 --seed 2 --out "$speed/ten.abc" --force > /dev/null 2>&1
+echo "$start $EPOCHREALTIME" > "$speed/generate10.times"
+"${python[@]}" scripts/model_card.py --run "$run" --seconds "$seconds" --ablation "$ablation" \
+    --threads "$train_threads" --results benchmarks/RESULTS.md > "$out/MODEL_CARD.md"
 cat "$out/MODEL_CARD.md"

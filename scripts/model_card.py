@@ -8,7 +8,10 @@ Called by scripts/bundle_model.sh; every number in the card comes from a file it
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -22,8 +25,58 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from abc2midi_check import score
 
 
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def percent(value: float | None) -> str:
     return "not measured" if value is None else f"{100 * value:.1f}%"
+
+
+def style_overlap(style: dict) -> float:
+    """Mean overlap of the pitch-class, interval and pitch-range histograms (as
+    benchmarks/grammar.py reports it)."""
+    return sum(style[name]["overlap"] for name in ("pitch_classes", "intervals", "pitch_range")) / 3
+
+
+def best_clean_bpc(run: Path) -> float | None:
+    """The lowest held-out bits/char on the cleaned validation tunes in the run's log."""
+    with (run / "log.csv").open(newline="") as file:
+        values = [float(r["val_clean_bpc"]) for r in csv.DictReader(file) if r.get("val_clean_bpc")]
+    return min(values) if values else None
+
+
+def chars_per_second(log: Path) -> float:
+    """Characters per second over the `sampled N characters in S s` lines of generate."""
+    pairs = re.findall(r"sampled ([\d,]+) characters in ([\d.]+) s", log.read_text())
+    chars = sum(int(n.replace(",", "")) for n, _ in pairs)
+    return chars / sum(float(s) for _, s in pairs)
+
+
+def reading_report(report: str) -> list[str]:
+    """The corpus report as bullets: files and tunes, the reasons for dropping, then one line per
+    repair, transposition or other count."""
+    match = re.match(r"(?P<head>[^(]*?) \((?P<dropped>.*?)\)(?=; |$)(?:; (?P<rest>.*))?$", report)
+    if match is None:
+        return [f"- {report}"]
+    lines = [f"- {match['head']}", f"  - dropped: {match['dropped']}"]
+    lines += [f"  - {part}" for part in (match["rest"] or "").split(", ") if part]
+    return lines
+
+
+def preparation(training: dict) -> str:
+    """How the training text was prepared, in words."""
+    steps = ["read"]
+    if not training.get("keep_unclean"):
+        steps.append(
+            "cleaned by abc2midi's verdicts (a tune whose bars or repeats are wrong is repaired "
+            "where the fix is sure, else dropped)"
+        )
+    if training.get("transpose_all"):
+        steps.append("every training tune also added in every other key")
+    elif training.get("transpose"):
+        steps.append(f"every training tune also added in {', '.join(training['transpose'])}")
+    return ", ".join(steps) + "; the held-out tunes stay as they are:"
 
 
 def card_config(meta: dict) -> dict:
@@ -37,13 +90,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
     parser.add_argument("--seconds", type=float, required=True, help="wall time of the training")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the training")
+    parser.add_argument("--ablation", type=Path, help="the ablation folder (ABLATION.md, TABLE.md)")
+    parser.add_argument(
+        "--results", type=Path, help="append the ablation and the results to this RESULTS.md"
+    )
     args = parser.parse_args()
     checkpoint = load_checkpoint(BUNDLED_MODEL)
     meta = checkpoint.meta
     report = json.loads((args.run / "sample200-eval" / "report.json").read_text())
     corpus = meta["corpus"]
-    sample = args.run / "sample200.abc"
     size_mb = BUNDLED_MODEL.stat().st_size / 1e6
     lines = [
         "# tunegen bundled model: `folk.ckpt`",
@@ -52,7 +108,8 @@ def main() -> None:
         "`tunegen generate` uses it when no checkpoint is given.",
         "",
         "## Data",
-        f"- {corpus['description']}: {corpus['report']}",
+        f"{corpus['description']}: {preparation(meta['training'])}",
+        *reading_report(corpus["report"]),
         f"- training: {corpus['train_tunes']:,} tunes ({corpus['train_chars']:,} characters); "
         f"held out (SHA-1 split): {corpus['val_tunes']:,} tunes ({corpus['val_chars']:,} chars)",
         "- metadata fields (transcribers, sources, notes) removed before training",
@@ -70,8 +127,29 @@ def main() -> None:
         json.dumps(card_config(meta), indent=2),
         "```",
         "",
+    ]
+    if args.ablation is not None and (args.ablation / "ABLATION.md").exists():
+        winner = (
+            (args.ablation / "FINAL").read_text().strip()
+            if (args.ablation / "FINAL").exists()
+            else args.run.name
+        )
+        lines += [
+            "## Ablation",
+            "Each run trained on 1 CPU thread for the same number of minutes; the held-out "
+            "bits/char are on the validation tunes as they are (comparable with the 1.757 of "
+            "the model bundled before) and on the same tunes cleaned "
+            f"(`scripts/ablation_table.py`). The winner, `{winner}`, then trained on to the "
+            "time in the recipe above.",
+            "",
+            (args.ablation / "ABLATION.md").read_text().strip(),
+            "",
+        ]
+    clean = best_clean_bpc(args.run)
+    lines += [
         "## Results",
-        f"- held-out bits per character: **{meta['best_val_bpc']:.3f}**",
+        f"- held-out bits per character: **{meta['best_val_bpc']:.3f}** on the held-out tunes "
+        "as they are" + (f"; {clean:.3f} on the same tunes cleaned" if clean is not None else ""),
         f"- default sampling temperature: {meta['sampling']['temperature']} (set at export; "
         "`--temperature` overrides it)",
         "- 200 tunes from `tunegen generate --num-tunes 200 --seed 0` at that temperature, "
@@ -87,16 +165,36 @@ def main() -> None:
         f" of the tune (training tunes against each other: "
         f"{percent(novelty['corpus']['median_share'])})",
     ]
+    lines.append(
+        f"  - style overlap with the corpora (pitch classes, intervals, pitch range): "
+        f"{style_overlap(report['style']):.3f}"
+    )
     if shutil.which("abc2midi"):
-        count, no_error, bars = score(sample, 1000)
         held_out = args.run / "heldout.abc"
         held_out.write_text(tunebook_from_texts(list(TuneTexts(args.run / "corpus-val.txt"))))
         _, corpus_no_error, corpus_bars = score(held_out, 1000)
         lines.append(
-            f"  - abc2midi (the reference converter): {percent(no_error)} convert without an "
-            f"error, {percent(bars)} with every bar the right length ({count} tunes); the "
-            f"held-out tunes of the corpora themselves: {percent(corpus_no_error)} and "
+            "- abc2midi (the reference converter), 200 tunes each: no error / every bar the "
+            "right length"
+        )
+        for name, label in (("sample200", "grammar-aware sampling (the default)"),
+                            ("sample200-free", "`--free` (no grammar)")):  # fmt: skip
+            path = args.run / f"{name}.abc"
+            if path.exists():
+                _, no_error, bars = score(path, 1000)
+                lines.append(f"  - {label}: {percent(no_error)} / {percent(bars)}")
+        lines.append(
+            f"  - the corpora's own held-out tunes: {percent(corpus_no_error)} / "
             f"{percent(corpus_bars)}"
+        )
+    speed = args.run / "speed"
+    if (speed / "batch1.log").exists():
+        start, end = (float(x) for x in (speed / "generate10.times").read_text().split())
+        lines.append(
+            f"- sampling speed on this machine's {cores()} cores: "
+            f"{chars_per_second(speed / 'batch1.log'):,.0f} chars/s at batch 1, "
+            f"{chars_per_second(speed / 'batch64.log'):,.0f} at batch 64; "
+            f"`tunegen generate --num-tunes 10` takes {end - start:.1f} s end to end"
         )
     lines += [
         "",
@@ -108,6 +206,29 @@ def main() -> None:
         "every tune passes the checks chosen.",
     ]
     print("\n".join(lines))
+    if args.results is not None:
+        append_results(args.results, lines, args.ablation)
+
+
+def append_results(results: Path, card: list[str], ablation: Path | None) -> None:
+    """RESULTS.md gets the card's ablation and results sections, with the date, the machine load
+    and the whole ablation at the end (TABLE.md: the winner's row after its longer training)."""
+    import datetime
+
+    text = "\n".join(card)
+    body = text[text.index("## Ablation") if "## Ablation" in text else text.index("## Results") :]
+    body = body[: body.index("## Limits")].strip().replace("## ", "### ")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    section = [
+        f"\n## Bundled model (issue 14, `scripts/bundle_model.sh`), {stamp}, load {load}\n",
+        body,
+    ]
+    if ablation is not None and (ablation / "TABLE.md").exists():
+        section += ["", "Every run at the end (the winner trained on):", "",
+                    (ablation / "TABLE.md").read_text().strip()]  # fmt: skip
+    with results.open("a") as file:
+        file.write("\n".join(section) + "\n")
 
 
 if __name__ == "__main__":
