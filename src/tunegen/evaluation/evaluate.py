@@ -202,7 +202,7 @@ def _share(count: int, total: int) -> float | None:
 def _validity(generated: Generated, jobs: int) -> dict:
     failures = [{"tune": None, "title": None, "error": line} for line in generated.unreadable]
     total = len(generated.facts) + len(generated.unreadable)
-    if generated.kind == "midi":  # a MIDI file is valid when music21 reads notes from it
+    if generated.kind == "midi":  # a MIDI file is valid when symusic reads notes from it
         rate = _share(len(generated.facts), total)
         return {
             "total": total,
