@@ -1,12 +1,20 @@
 """Training and sampling speed on O'Neill's tunes, against the seed's Keras char-RNN in one run.
 
-    python benchmarks/speed.py [--train-minutes 1] [--keras-python /path/to/venv/bin/python]
+    python benchmarks/speed.py [--train-minutes 1] [--seed-model CKPT] [--repeats 3]
+                               [--keras-python /path/to/venv/bin/python] [--no-train] [--no-append]
 
 Rows: training chars/s for the `seed` and `default` presets (Lightning, the real `tunegen train`
-path), sampling chars/s at batch 1 and 64, the Keras peer (../shared/peers/seed000_keras.py, run
-with a Python that has tensorflow-cpu) and seconds to render 100 tunes. Prints a table; asserts
-nothing. Targets (2 cores): seed sampling >= 5,000 chars/s at batch 1 and >= 20,000 at batch 64;
-seed training >= 4x the Keras peer; 100 tunes rendered in under 30 s.
+path); `tunegen generate` end to end (a subprocess, as a user runs it) with the bundled model and
+a trained `seed` model (--seed-model, else the one the training row just trained), at batch 1
+(--repeats runs, seeds 1..N, summed) and 64, grammar-aware and --free: the chars/s the command
+prints for its sampling and the command's wall time; beside them the model-only figures: the
+numpy LSTM step alone (us per step of the whole batch) and the stand-in (a seed-shaped LSTM with
+random weights sampled without the grammar); the Keras peer (../shared/peers/seed000_keras.py,
+run with a Python that has tensorflow-cpu) and seconds to render 100 tunes. Prints a table and
+appends it, with the date, the command and the load averages, to RESULTS.md; asserts nothing.
+Targets (issue 16, 2 quiet cores): a trained `seed` model through `tunegen generate` >= 8,000
+chars/s at batch 1 and >= 27,000 at batch 64; seed training >= 4x the Keras peer; 100 tunes
+rendered in under 30 s.
 """
 
 from __future__ import annotations
@@ -14,26 +22,33 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.models import PRESETS, build_model
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import read_corpus, split_train_val
 from tunegen.sampling.sampler import SamplingOptions, sample_tunes, sampling_threads
 from tunegen.training.config import resolve_configs
 from tunegen.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent))
+from load import USER_ENV, sampled, tunegen
 from render_speed import seconds as render_seconds
 
 PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed000_keras.py"
 CORPUS = "oneills1850"
+RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def training_speed(preset: str, minutes: float, root: Path) -> float:
@@ -72,6 +87,78 @@ def sampling_speed(preset: str, vocab: Vocabulary, batch: int, chars: int) -> fl
     return sum(len(t) - len(HEADER) for t in texts) / elapsed
 
 
+def generate_speed(
+    model: Path | None, batch: int, free: bool, repeats: int, folder: Path
+) -> tuple[float, float]:
+    """`tunegen generate` end to end with `model` (None: the bundled one) at `batch` tunes:
+    (the chars/s it prints for its sampling, the command's mean wall seconds), over `repeats`
+    runs with seeds 1..repeats, their characters and seconds summed."""
+    chars = seconds = wall = 0.0
+    for seed in range(1, repeats + 1):
+        args = [str(model)] if model is not None else []
+        args += ["--num-tunes", str(batch), "--seed", str(seed), "--out", str(folder / "g.abc")]
+        elapsed, stdout = tunegen("generate", *args, *(["--free"] if free else []), "--force")
+        n, s = sampled(stdout)
+        chars, seconds, wall = chars + n, seconds + s, wall + elapsed
+    return chars / seconds, wall / repeats
+
+
+def step_speed(model: Path, batch: int, steps: int) -> float:
+    """Microseconds per step of the model alone (the numpy LSTM step of `model` for a batch of
+    `batch` rows, with the BLAS threads `tunegen generate` would use): no sampling, no grammar."""
+    checkpoint = load_checkpoint(model)
+    stepper = make_stepper(checkpoint.model)
+    stepper.reset(batch)
+    ids = np.zeros(batch, dtype=np.int64)
+    with sampling_threads(checkpoint.model, batch):
+        for _ in range(20):  # warm the caches
+            stepper.step(ids)
+        start = time.perf_counter()
+        for _ in range(steps):
+            stepper.step(ids)
+        return (time.perf_counter() - start) / steps * 1e6
+
+
+def generate_rows(
+    name: str, model: Path | None, repeats: int, folder: Path
+) -> list[tuple[str, str]]:
+    """The `tunegen generate` rows of one model, then its model-only step rows."""
+    rows = []
+    for batch in (1, 64):
+        for free in (False, True):
+            speed, wall = generate_speed(model, batch, free, repeats if batch == 1 else 1, folder)
+            mode = "--free" if free else "grammar-aware"
+            rows.append((f"`tunegen generate` {name}, batch {batch}, {mode}: chars/s (wall s)",
+                         f"{speed:,.0f} ({wall:.1f})"))  # fmt: skip
+    for batch, steps in ((1, 2000), (64, 200)):
+        micros = step_speed(model or BUNDLED_MODEL, batch, steps)
+        rows.append((f"model only: {name} LSTM step, batch {batch}: us per step (chars/s)",
+                     f"{micros:,.0f} ({batch / micros * 1e6:,.0f})"))  # fmt: skip
+    return rows
+
+
+def append_results(command: str, load_before: tuple[float, float, float], table: str) -> None:
+    """Append the table with the date, the command and the machine load to RESULTS.md."""
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()
+    threads = {k: v for k, v in USER_ENV.items() if "THREADS" in k or k == "OMP_WAIT_POLICY"}
+    lines = [
+        f"\n## Speed: training, `tunegen generate` end to end and the model alone "
+        f"(`speed.py`, issues 16 and 18), {started}\n",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"{os.cpu_count()} cores; load averages at the start {load_before[0]:.2f}, "
+        f"{load_before[1]:.2f}, {load_before[2]:.2f}, at the end {load[0]:.2f}, {load[1]:.2f}, "
+        f"{load[2]:.2f}; thread variables set by the caller: {threads or 'none'}.",
+        "",
+        table,
+    ]
+    with RESULTS.open("a", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+
+
 def keras_peer(python: str, minutes: float, root: Path) -> dict:
     """Run the seed's Keras model on the same normalised train/validation text."""
     tunes = read_corpus([CORPUS]).tunes
@@ -88,35 +175,54 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-minutes", type=float, default=1.0)
     parser.add_argument("--keras-python", help="a Python with tensorflow-cpu for the Keras peer")
-    parser.add_argument("--render-tunes", type=int, default=100)
+    parser.add_argument("--render-tunes", type=int, default=100, help="0: no render row")
+    parser.add_argument("--seed-model", type=Path, help="a trained `seed` model to generate with")
+    parser.add_argument("--repeats", type=int, default=3, help="batch-1 generate runs")
+    parser.add_argument("--no-train", action="store_true", help="no training rows")
+    parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
+    if args.no_train and args.seed_model is None:
+        parser.error("--no-train needs --seed-model (the training row trains the seed model)")
+    load_before = os.getloadavg()
     vocab = Vocabulary.from_texts(t.text for t in read_corpus([CORPUS]).tunes)
     rows: list[tuple[str, str]] = []
+    peer = None
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        peer = (
-            keras_peer(args.keras_python, args.train_minutes, root) if args.keras_python else None
-        )
-        for preset in ("seed", "default"):
-            speed = training_speed(preset, args.train_minutes, root)
-            ratio = f" ({speed / peer['train_chars_per_s']:.1f}x Keras)" if peer else ""
-            rows.append((f"train chars/s, {preset}", f"{speed:,.0f}{ratio}"))
+        if not args.no_train:
+            peer = (
+                keras_peer(args.keras_python, args.train_minutes, root)
+                if args.keras_python
+                else None
+            )
+            for preset in ("seed", "default"):
+                speed = training_speed(preset, args.train_minutes, root)
+                ratio = f" ({speed / peer['train_chars_per_s']:.1f}x Keras)" if peer else ""
+                rows.append((f"train chars/s, {preset}", f"{speed:,.0f}{ratio}"))
+        seed_model = args.seed_model or root / "seed" / "last.ckpt"
+        rows += generate_rows("bundled model", None, args.repeats, root)
+        rows += generate_rows("trained `seed` model", seed_model, args.repeats, root)
     for preset in ("seed", "default"):
         for batch, chars in ((1, 3000), (64, 600)):
             speed = sampling_speed(preset, vocab, batch, chars)
-            rows.append((f"sample chars/s, {preset}, batch {batch}", f"{speed:,.0f}"))
+            rows.append((f"stand-in (model only, random {preset}-shaped LSTM, no grammar), "
+                         f"batch {batch}: chars/s", f"{speed:,.0f}"))  # fmt: skip
     if peer:
         rows.append(("Keras peer train chars/s", f"{peer['train_chars_per_s']:,.0f}"))
         rows.append(("Keras peer sample chars/s, batch 1", f"{peer['sample_chars_per_s']:,.0f}"))
         rows.append((f"Keras peer val bits/char after {args.train_minutes:g} min",
                      f"{peer['valid_bpc']:.3f}"))  # fmt: skip
-    tunes = read_corpus(["ryansMammoth"], keep_metadata=True).tunes[: args.render_tunes]
-    elapsed, rendered = render_seconds(tunes, ("midi", "wav", "svg"))
-    rows.append((f"render {len(tunes)} tunes to midi,wav,svg (builtin synth), s",
-                 f"{elapsed:.1f} ({rendered} rendered)"))  # fmt: skip
-    print(f"\n| measurement ({torch.get_num_threads()} threads) | value |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
+    if args.render_tunes:
+        tunes = read_corpus(["ryansMammoth"], keep_metadata=True).tunes[: args.render_tunes]
+        elapsed, rendered = render_seconds(tunes, ("midi", "wav", "svg"))
+        rows.append((f"render {len(tunes)} tunes to midi,wav,svg (builtin synth), s",
+                     f"{elapsed:.1f} ({rendered} rendered)"))  # fmt: skip
+    lines = [f"| measurement ({torch.get_num_threads()} threads) | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    table = "\n".join(lines)
+    print("\n" + table)
+    if not args.no_append:
+        append_results("python benchmarks/speed.py " + " ".join(sys.argv[1:]), load_before, table)
 
 
 if __name__ == "__main__":

@@ -173,3 +173,15 @@ def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:
                 trial.feed(line + " ")
                 slow = len(trial.wrong_bars) == wrong and len(trial.errors) == errors
                 assert scan.bar_line_ok(line) == slow, (tune, line)
+
+
+def test_error_and_wrong_bar_counts_follow_every_symbol():
+    # the sampler asks for the counts after every symbol: they are the tuples' lengths throughout
+    for tune in TUNES:
+        scan = AbcScanner()
+        for char in tune + "\n":
+            scan.feed(char)
+            assert scan.error_count() == len(scan.errors)
+            assert scan.wrong_count() == len(scan.wrong_bars)
+        scan.finish()
+        assert (scan.error_count(), scan.wrong_count()) == (len(scan.errors), len(scan.wrong_bars))

@@ -110,25 +110,57 @@ class NumpyLSTMStepper(_PairStateRows):
         self.state: list[tuple[np.ndarray, np.ndarray]] = []
 
     def reset(self, batch_size: int) -> None:
-        zeros = np.zeros((batch_size, self.hidden), dtype=np.float32)
-        self.state = [(zeros, zeros) for _ in range(1 + len(self.w_upper))]
+        # Every array of a step is allocated here once and written in place with `out=`: a
+        # [64, 1024] float32 temporary is 256 KB, which malloc maps and unmaps afresh each time,
+        # so the page faults of fresh temporaries cost about as much as the arithmetic.
+        size, layers = self.hidden, 1 + len(self.w_upper)
+
+        def zeros(width: int) -> np.ndarray:
+            return np.zeros((batch_size, width), dtype=np.float32)
+
+        # h and c are separate arrays (restore_rows and the step write them in place)
+        self.state = [(zeros(size), zeros(size)) for _ in range(layers)]
+        self._gates = [zeros(4 * size) for _ in range(layers)]  # [B, 4H]: i, f, g, o
+        self._inputs = [zeros(2 * size) for _ in range(layers - 1)]  # [B, 2H]: [x, h] above
+        self._product = zeros(size)  # i * g
 
     def step(self, ids: np.ndarray) -> np.ndarray:
-        """ids [B] -> logits [B, V]; advances the state."""
+        """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
+
+        Each number is computed by the same float32 operations, in the same order, as the plain
+        formulation `c = f * c + i * g; h = o * tanh(c)` with `sigmoid(z) = tanh(z / 2) / 2 + 1/2`
+        (products and sums are commutative in IEEE arithmetic, so `a += b` is `b + a`): the
+        logits are bit for bit the same, and so is every sampled symbol.
+        """
         size = self.hidden
         x = None
+        product = self._product
         for layer, (h, c) in enumerate(self.state):
+            gates = self._gates[layer]
             if layer == 0:
-                gates = self.table[ids] + h @ self.w_hh0  # [B, 4H], PyTorch order i, f, g, o
+                np.matmul(h, self.w_hh0, out=gates)
+                gates += self.table[ids]  # the input's projection, folded into the table
             else:
-                xh = np.concatenate([x, h], axis=1)  # [B, 2H]
-                gates = xh @ self.w_upper[layer - 1] + self.b_upper[layer - 1]
-            t = np.tanh(gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
-            sig = t * 0.5 + 0.5  # the sigmoids of i, f and o (the g slice is not used)
-            c = sig[:, size : 2 * size] * c + sig[:, :size] * t[:, 2 * size : 3 * size]
-            x = sig[:, 3 * size :] * np.tanh(c)
-            self.state[layer] = (x, c)
-        return x @ self.head_w + self.head_b
+                xh = self._inputs[layer - 1]
+                np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
+                np.matmul(xh, self.w_upper[layer - 1], out=gates)
+                gates += self.b_upper[layer - 1]
+            np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
+            sigmoids = gates[:, : 2 * size]  # i and f: tanh(z / 2) * 0.5 + 0.5
+            sigmoids *= 0.5
+            sigmoids += 0.5
+            out_gate = gates[:, 3 * size :]
+            out_gate *= 0.5
+            out_gate += 0.5
+            c *= gates[:, size : 2 * size]  # f * c
+            np.multiply(gates[:, :size], gates[:, 2 * size : 3 * size], out=product)  # i * g
+            c += product
+            np.tanh(c, out=h)
+            h *= out_gate  # the new h is this layer's output x
+            x = h
+        logits = x @ self.head_w
+        logits += self.head_b
+        return logits
 
 
 class TorchStepper(_PairStateRows):

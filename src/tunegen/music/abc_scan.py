@@ -213,6 +213,14 @@ class AbcScanner(BodyReader):
         """Errors so far, in order (reading errors, then repeat errors from the playback)."""
         return self._errors + self._voice_errors + self.play.errors
 
+    def error_count(self) -> int:
+        """len(errors), without building the tuple (the sampler asks after every symbol)."""
+        return len(self._errors) + len(self._voice_errors) + len(self.play.errors)
+
+    def wrong_count(self) -> int:
+        """len(wrong_bars), without building the tuple."""
+        return len(self._voice_wrong) + len(self.play.wrong)
+
     @property
     def error(self) -> str | None:
         """The first error abc2midi would report on the text read so far, or None."""
@@ -330,9 +338,9 @@ class AbcScanner(BodyReader):
 
     def _read_bar_line(self, line: str) -> bool:
         trial = self.copy()
-        wrong, errors = len(trial.wrong_bars), len(trial.errors)
+        wrong, errors = trial.wrong_count(), trial.error_count()
         trial.feed(line + " ")
-        return len(trial.wrong_bars) == wrong and len(trial.errors) == errors
+        return trial.wrong_count() == wrong and trial.error_count() == errors
 
     def can_end(self) -> bool:
         """Could the tune end here: just after a bar line, with no error and no wrong bar?"""

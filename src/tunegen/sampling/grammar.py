@@ -3,7 +3,6 @@ does not scan is sampled again from the model state saved at its start (per row,
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
 from tunegen.sampling.options import SamplingOptions
-from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge
+from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
 
 UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again
@@ -68,7 +67,7 @@ class _Row:
         self.banned: frozenset[str] = frozenset()  # header fields refused in this tune
 
     def snapshot(self) -> _Row:
-        row = copy.copy(self)
+        row = shallow_copy(self)
         row.header = _copy_header(self.header)
         row.judge = self.judge.copy()
         row.pending = list(self.pending)
@@ -76,7 +75,7 @@ class _Row:
 
 
 def _copy_header(header: HeaderConstraint) -> HeaderConstraint:
-    other = copy.copy(header)
+    other = shallow_copy(header)
     other.pending = list(header.pending)
     return other
 
@@ -213,7 +212,7 @@ class GrammarRule:
         """Keep the row as it was before this step's symbol, with which a bar starts; `same`: a
         header line sampled again starts where it did, and keeps its count of tries."""
         row = self.row
-        saved = copy.copy(row)
+        saved = shallow_copy(row)
         saved.judge = row.judge.bar_start
         saved.header = self.header or _copy_header(row.header)
         saved.pending = list(row.pending) + ([self.forced] if self.forced is not None else [])
