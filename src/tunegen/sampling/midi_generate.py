@@ -18,7 +18,7 @@ from tunegen.music.midi import EventCodec, notes_to_performance
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.render.piano_roll import write_piano_roll
 from tunegen.render.synth import render_wav
-from tunegen.runtime.fileio import refuse_overwrite
+from tunegen.runtime.fileio import refuse_overwrite, write_atomically
 from tunegen.sampling.loop import KEEP, STOP, Batch, sample_rows
 from tunegen.sampling.options import SamplingOptions, chunk_seed, chunk_size
 
@@ -179,7 +179,7 @@ def write_piece(notes: np.ndarray, stem: Path, files: PieceFiles) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     performance = notes_to_performance(notes, files.grid, files.qpm, files.program)
     midi = performance_to_midi(performance)
-    stem.with_suffix(".mid").write_bytes(midi)
+    write_atomically(stem.with_suffix(".mid"), midi)
     render_wav(performance, midi, stem.with_suffix(".wav"), files.synth, files.soundfont)
     write_piano_roll(notes, files.grid, stem.with_suffix(".png"), stem.name)
 
