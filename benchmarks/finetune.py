@@ -38,8 +38,9 @@ from tunegen.evaluation.evaluate import evaluate, load_generated
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import read_corpus
 from tunegen.sampling.sampler import SamplingOptions, compose, with_model_defaults
+from tunegen.training.config import resolve_configs
 from tunegen.training.finetune import finetune_configs, read_initial_model
-from tunegen.training.trainer import resolve_configs, train
+from tunegen.training.trainer import train
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 STYLE_NAMES = ("pitch_classes", "intervals", "pitch_range", "note_density", "key", "meter")

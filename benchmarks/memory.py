@@ -30,7 +30,9 @@ from tunegen.data.batches import StatefulBatches, encode_texts, load_encoded
 from tunegen.data.vocab import Vocabulary
 from tunegen.models import preset
 from tunegen.music.abc import read_corpus
-from tunegen.training.trainer import CharLanguageModel, TrainConfig, prepare_corpus
+from tunegen.training.config import TrainConfig
+from tunegen.training.corpus import prepare_corpus
+from tunegen.training.module import LanguageModel
 
 MB = 2**20
 SOURCES = ["essenFolksong+oneills1850"]
@@ -75,7 +77,7 @@ def train_steps(
     """Train the default preset for `steps` steps on memory-mapped stateful batches."""
     vocab = Vocabulary(symbols)
     config = TrainConfig()
-    module = CharLanguageModel(preset("default")["model"], config, vocab, info)
+    module = LanguageModel(preset("default")["model"], config, vocab, info)
     batches = StatefulBatches(load_encoded(npy), config.batch_size, config.seq_len)
     trainer = pl.Trainer(
         accelerator="cpu",

@@ -21,7 +21,9 @@ from pathlib import Path
 from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models import PRESETS, parameter_count
 from tunegen.models.checkpoint import load_checkpoint
-from tunegen.training.trainer import prepare_corpus, resolve_configs, train
+from tunegen.training.config import resolve_configs
+from tunegen.training.corpus import prepare_corpus
+from tunegen.training.trainer import train
 
 DEFAULT_SHAPE = {"embedding_size": 32, "hidden_size": 256, "num_layers": 1, "dropout": 0.0}
 STREAMS = {"mode": "stateful", "batch_size": 64, "seq_len": 128, "lr": 5e-3}

@@ -39,7 +39,8 @@ from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import read_corpus, split_train_val
 from tunegen.sampling.sampler import SamplingOptions, sample_tunes, sampling_threads
-from tunegen.training.trainer import resolve_configs, train
+from tunegen.training.config import resolve_configs
+from tunegen.training.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from load import USER_ENV, sampled, tunegen
@@ -77,8 +78,8 @@ def sampling_speed(preset: str, vocab: Vocabulary, batch: int, chars: int) -> fl
         model.head.bias[vocab.end_id] = -1e4
     # grammar=False: the model-only figure (a random model's text would keep the grammar-aware
     # sampler going back over nearly every bar; `tunegen generate` end to end is in load.py)
-    sample_tunes(model, vocab, batch, SamplingOptions(max_chars=50, seed=0), grammar=False)
-    options = SamplingOptions(max_chars=chars, seed=1)
+    sample_tunes(model, vocab, batch, SamplingOptions(max_symbols=50, seed=0), grammar=False)
+    options = SamplingOptions(max_symbols=chars, seed=1)
     start = time.perf_counter()
     with sampling_threads(model, batch):  # the threads `tunegen generate` would use
         texts = sample_tunes(model, vocab, batch, options, primer=HEADER, grammar=False)

@@ -7,7 +7,8 @@ import pytest
 from tunegen.music import abc2midi
 from tunegen.music.abc import parse_tunebook
 from tunegen.music.abc_clean import TuneCleaner, clean_tune
-from tunegen.training.trainer import TrainConfig, prepare_corpus
+from tunegen.training.config import TrainConfig
+from tunegen.training.corpus import prepare_corpus
 
 HEAD = "M:4/4\nL:1/8\nK:G\n"
 BOOK = "\n".join(

@@ -57,3 +57,13 @@ def test_generate_refuses_to_overwrite_and_rejects_mixed_primers(capsys, tmp_pat
     args = ["generate", str(tmp_path / "x.ckpt"), "--primer", "T:a", "--key", "D"]
     assert main([*args, "--out", str(tmp_path / "new.abc")]) == 2
     assert "use --primer or --title/--meter/--key" in error_line(capsys)
+
+
+def test_max_symbols_is_the_other_spelling_of_max_chars(capsys, tmp_path):
+    from tunegen.cli import build_parser
+
+    for spelling in ("--max-chars", "--max-symbols"):
+        assert build_parser().parse_args(["generate", spelling, "7"]).max_symbols == 7
+    # the library names the setting max_symbols; the CLI names the flag the user knows
+    assert main(["generate", "--max-symbols", "0", "--out", str(tmp_path / "x.abc")]) == 2
+    assert error_line(capsys) == "tunegen: error: --max-chars must be in [1, 100000], got 0"

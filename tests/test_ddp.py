@@ -14,7 +14,8 @@ import torch
 from tunegen.cli import main
 from tunegen.data.batches import StatefulBatches, WindowBatches, encode_texts
 from tunegen.data.vocab import Vocabulary
-from tunegen.training.trainer import CharDataModule, TrainConfig
+from tunegen.training.config import TrainConfig
+from tunegen.training.datamodule import SymbolDataModule
 
 TINY = ["--embedding-size", "16", "--hidden-size", "48", "--layers", "1", "--dropout", "0"]
 FAST = ["--seq-len", "32", "--lr", "0.01", "--epochs", "1", "--seed", "2", "--accelerator", "cpu"]
@@ -93,7 +94,7 @@ def test_datasets_read_memory_mapped_ids(oneills, tmp_path):
         "val": [t.text for t in oneills.tunes[36:40]],
     }
     vocab = Vocabulary.from_texts(t.text for t in oneills.tunes[:40])
-    data = CharDataModule(tunes, vocab, TrainConfig(batch_size=4, seq_len=32), tmp_path)
+    data = SymbolDataModule(tunes, vocab, TrainConfig(batch_size=4, seq_len=32), tmp_path)
     data.prepare_data()
     data.setup("fit")
     batches = data.train_dataloader().dataset

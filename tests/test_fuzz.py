@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tunegen.cli import build_parser, main
 from tunegen.music.abc import parse_tunebook
 from tunegen.sampling.sampler import HeaderPlan, SamplingOptions
-from tunegen.training.trainer import TrainConfig
+from tunegen.training.config import TrainConfig
 
 SRC = str(Path(__file__).parents[1] / "src")
 TUNE = "X:1\nT:Small\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|\n"

@@ -138,7 +138,7 @@ def test_form_control_on_a_model_that_never_wrote_a_closing_bracket():
     ).eval()
     primer = "T:x\nM:2/4\nL:1/8\nK:C\n"
     texts = sample_grammar(
-        model, vocab, 2, SamplingOptions(seed=0, max_chars=3000), primer, HeaderPlan(),
+        model, vocab, 2, SamplingOptions(seed=0, max_symbols=3000), primer, HeaderPlan(),
         FormPlan("AB", 1), GrammarStats(),
     )  # fmt: skip
     assert all("]" not in text for text in texts)
@@ -149,7 +149,7 @@ def test_transformer_samples_with_the_grammar():
     model = tiny("transformer")
     stats = GrammarStats()
     texts = sample_grammar(
-        model, VOCAB, 3, SamplingOptions(seed=0, max_chars=150), "", HeaderPlan(meter="2/4"),
+        model, VOCAB, 3, SamplingOptions(seed=0, max_symbols=150), "", HeaderPlan(meter="2/4"),
         FormPlan(), stats,
     )  # fmt: skip
     assert len(texts) == 3 and all(text.startswith("T:") and "M:2/4" in text for text in texts)
@@ -158,7 +158,7 @@ def test_transformer_samples_with_the_grammar():
 
 def test_free_is_the_sampler_of_before(bundled):
     """--free writes exactly what the sampler wrote before grammar-aware sampling existed."""
-    options = SamplingOptions(0.8, max_chars=300, seed=5)
+    options = SamplingOptions(0.8, max_symbols=300, seed=5)
     result = compose(
         bundled.model, bundled.vocab, 3, options, plan=HeaderPlan(meter="6/8"), grammar=False
     )

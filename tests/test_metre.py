@@ -5,7 +5,8 @@ from fractions import Fraction
 import pytest
 
 from tunegen.music.abc import Tune, parse_tunebook
-from tunegen.music.abc_rhythm import key_name, key_signature, parse_meter, parse_unit
+from tunegen.music.abc_rhythm import parse_meter, parse_unit
+from tunegen.music.abc_syntax import key_name, key_signature
 from tunegen.music.melody import abc_melody
 from tunegen.music.metre import Structure, metre_share, structure
 
@@ -153,3 +154,11 @@ def test_chord_gives_its_top_note() -> None:
 )
 def test_structure(body: str, bars: int, parts: int, repeats: int) -> None:
     assert structure(tune(body)) == Structure(bars, parts, repeats)
+
+
+def test_the_one_mode_table_names_every_mode_abc2midi_knows() -> None:
+    from tunegen.music.abc_rules import MODES
+    from tunegen.music.abc_syntax import MODE_FIFTHS, MODE_NAMES
+
+    assert set(MODE_NAMES) == set(MODES) - {"exp"}  # exp: an explicit signature, not a mode
+    assert set(MODE_FIFTHS) == {*MODE_NAMES, "m"}

@@ -12,7 +12,7 @@ from tunegen.cli import main
 from tunegen.models.checkpoint import load_checkpoint
 from tunegen.music.midi import EventCodec
 from tunegen.sampling.midi_generate import PieceLength, sample_pieces, trim
-from tunegen.sampling.sampler import SamplingOptions
+from tunegen.sampling.options import SamplingOptions
 
 TINY_MIDI = ["--embedding-size", "8", "--hidden-size", "32", "--batch-size", "2"]
 

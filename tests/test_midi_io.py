@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
+from tunegen.errors import CorpusError
+from tunegen.music.melody import midi_melody
 from tunegen.music.midi_io import (
     NoteEvent,
     Performance,
@@ -36,13 +40,43 @@ def test_round_trip_keeps_every_event_and_the_tempo(tmp_path):
     ]
 
 
-def test_file_is_format_1_with_a_tempo_track_and_one_track_per_channel():
-    data = performance_to_midi(Performance((NoteEvent(60, 0, 1), NoteEvent(48, 0, 1, 60, 1)), 120))
+def test_file_is_format_1_with_one_track_per_channel_and_its_program():
+    events = (
+        NoteEvent(60, 0, 1, program=73),
+        NoteEvent(48, 0, 1, 60, 1, 24),
+        NoteEvent(36, 0, 1, channel=9),
+    )
+    data = performance_to_midi(Performance(events, 120))
     assert data[:4] == b"MThd"
     assert int.from_bytes(data[8:10], "big") == 1
     assert int.from_bytes(data[10:12], "big") == 3
+    # symusic writes channel = place in the file, drums on 9: the reader numbers them back
+    assert bytes([0xC0, 73]) in data and bytes([0xC1, 24]) in data and bytes([0xC9, 0]) in data
+    back = midi_to_performance(data)
+    assert [(e.pitch, e.channel, e.program) for e in back.events] == [
+        (60, 0, 73),
+        (48, 1, 24),
+        (36, 9, 0),
+    ]
 
 
 def test_not_a_midi_file_is_a_value_error():
     with pytest.raises(ValueError, match="not a MIDI file"):
         midi_to_performance(b"RIFF....")
+
+
+def test_midi_melody_is_the_top_line_of_the_pitched_parts_as_written(tmp_path):
+    events = (
+        NoteEvent(60, 0.0, 6.0),  # across a 4/4 bar line: still one note
+        NoteEvent(64, 0.0, 1.0, channel=1),
+        NoteEvent(90, 0.0, 1.0, channel=9),  # a drum: no melody
+        NoteEvent(62, 6.0, 1 / 3),
+    )
+    write_midi(Performance(events, 120.0), tmp_path / "m.mid")
+    assert midi_melody(tmp_path / "m.mid") == [(64, Fraction(1, 4)), (62, Fraction(1, 12))]
+
+
+def test_midi_melody_of_a_bad_file_is_a_corpus_error_naming_it(tmp_path):
+    (tmp_path / "bad.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")
+    with pytest.raises(CorpusError, match=r"bad\.mid: truncated MIDI header"):
+        midi_melody(tmp_path / "bad.mid")

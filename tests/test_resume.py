@@ -19,8 +19,9 @@ from conftest import train_args
 from tunegen.cli import main
 from tunegen.errors import CheckpointError, UsageError
 from tunegen.models.checkpoint import load_checkpoint, read_checkpoint_file, write_checkpoint
+from tunegen.training.config import TrainConfig, resolve_configs
+from tunegen.training.module import LanguageModel
 from tunegen.training.resume import merge_with_checkpoint, saved_config
-from tunegen.training.trainer import CharLanguageModel, TrainConfig, resolve_configs
 
 STOP_AT = 30  # optimizer steps; an epoch of the small corpus at 8 x 32 has about 60
 
@@ -34,14 +35,14 @@ def error_line(capsys) -> str:
 @pytest.fixture
 def stop_at_step(monkeypatch):
     """Make training raise KeyboardInterrupt (as Ctrl-C would) right after optimizer step 30."""
-    original = CharLanguageModel.on_train_batch_end
+    original = LanguageModel.on_train_batch_end
 
     def interrupt(self, outputs, batch, batch_idx):
         original(self, outputs, batch, batch_idx)
         if self.global_step == STOP_AT:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(CharLanguageModel, "on_train_batch_end", interrupt)
+    monkeypatch.setattr(LanguageModel, "on_train_batch_end", interrupt)
     handler = signal.getsignal(signal.SIGINT)
     yield monkeypatch
     signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
@@ -77,7 +78,7 @@ def test_resume_refuses_contradictions_and_names_what_may_change(trained, tmp_pa
     meta = read_checkpoint_file(run / "last.ckpt")["tunegen"]
     config, notes = merge_with_checkpoint(meta, {"epochs": 9, "batch_size": 8, "seed": 1})
     assert config == replace(saved_config(meta, "x"), epochs=9)
-    assert notes == ["--epochs: 9 (the checkpoint had 4)"]
+    assert notes == [("epochs", ": 9 (the checkpoint had 4)")]
 
 
 def test_train_config_round_trips_through_a_checkpoint(trained, small_abc_dir, tmp_path):

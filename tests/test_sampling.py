@@ -11,18 +11,12 @@ import torch
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
+from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import parse_tunebook
-from tunegen.sampling.sampler import (
-    MAX_HEADER_LINES,
-    GumbelNoise,
-    HeaderPlan,
-    SamplingOptions,
-    _RowConstraint,
-    choose,
-    compose,
-    header_starts,
-    with_model_defaults,
-)
+from tunegen.sampling.header import MAX_HEADER_LINES, HeaderConstraint, HeaderPlan, header_starts
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, STOP, same_primer, sample_rows
+from tunegen.sampling.options import GumbelNoise, SamplingOptions, choose, with_model_defaults
+from tunegen.sampling.sampler import compose
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -58,23 +52,23 @@ def test_options_are_validated():
 
 
 def test_seed_makes_sampling_reproducible():
-    model, options = tiny_model(), SamplingOptions(max_chars=200, seed=5)
+    model, options = tiny_model(), SamplingOptions(max_symbols=200, seed=5)
     first = compose(model, VOCAB, 4, options)
     assert compose(model, VOCAB, 4, options).tunebook == first.tunebook
-    other = compose(model, VOCAB, 4, SamplingOptions(max_chars=200, seed=6))
+    other = compose(model, VOCAB, 4, SamplingOptions(max_symbols=200, seed=6))
     assert other.tunebook != first.tunebook
     assert first.tunebook.count("X:") == 4
 
 
 def test_primer_starts_every_tune():
     result = compose(
-        tiny_model(), VOCAB, 3, SamplingOptions(max_chars=50, seed=1), primer="M:6/8\n"
+        tiny_model(), VOCAB, 3, SamplingOptions(max_symbols=50, seed=1), primer="M:6/8\n"
     )
     assert all(text.startswith("M:6/8\n") for text in result.texts)
 
 
 def test_row_constraint_forces_title_meter_and_key():
-    row = _RowConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB, header_starts(VOCAB))
+    row = HeaderConstraint(HeaderPlan(None, "6/8", "Dmix"), VOCAB, header_starts(VOCAB))
     emitted = ""
     # what the "model" writes when free: the colon after a field letter is forced
     script = iter("Jig\nL1/8\nKxxxxxx|ABc|\n")
@@ -88,7 +82,7 @@ def test_row_constraint_forces_title_meter_and_key():
 
 def test_header_plan_appears_in_every_sampled_header():
     plan = HeaderPlan("Test Tune", "3/4", None)
-    result = compose(tiny_model(), VOCAB, 5, SamplingOptions(max_chars=60, seed=2), plan=plan)
+    result = compose(tiny_model(), VOCAB, 5, SamplingOptions(max_symbols=60, seed=2), plan=plan)
     tunes_text = result.tunebook
     assert tunes_text.count("T:Test Tune\nM:3/4\n") == 5
     _, report = parse_tunebook(tunes_text)
@@ -97,7 +91,7 @@ def test_header_plan_appears_in_every_sampled_header():
 
 def test_header_lines_are_fields_and_the_key_comes_before_the_music():
     starts = header_starts(VOCAB)
-    row = _RowConstraint(HeaderPlan(), VOCAB, starts)
+    row = HeaderConstraint(HeaderPlan(), VOCAB, starts)
     assert set(np.flatnonzero(row.allowed())) == {VOCAB.index[c] for c in "ABCDFGHIKLMNOPQRSTUVWZ"
                                                   if c in VOCAB.index}  # fmt: skip
     row.observe("T")
@@ -110,7 +104,7 @@ def test_header_lines_are_fields_and_the_key_comes_before_the_music():
 
 
 def test_sampled_tunes_all_reach_their_music():
-    result = compose(tiny_model(), VOCAB, 4, SamplingOptions(max_chars=3000, seed=4))
+    result = compose(tiny_model(), VOCAB, 4, SamplingOptions(max_symbols=3000, seed=4))
     for text in result.texts:
         header = text.split("K:")[0].split("\n")[:-1]
         assert "K:" in text and all(line[1:2] == ":" for line in header), text
@@ -128,12 +122,13 @@ def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):
     is sampled chunk by chunk with derived seeds, reproducibly, in memory that does not grow."""
     import tracemalloc
 
+    from tunegen.sampling import options as sampling_options
     from tunegen.sampling import sampler as sampling
 
-    model, options = tiny_model(), SamplingOptions(max_chars=40, seed=3)
+    model, options = tiny_model(), SamplingOptions(max_symbols=40, seed=3)
     one_batch = sampling.sample_tunes(model, VOCAB, 12, options)
     assert compose(model, VOCAB, 12, options).texts == one_batch
-    monkeypatch.setattr(sampling, "MAX_CHUNK", 8)
+    monkeypatch.setattr(sampling_options, "MAX_CHUNK", 8)
     seen = []
     chunked = compose(model, VOCAB, 20, options, progress=lambda done, n: seen.append((done, n)))
     assert chunked.texts[:8] == sampling.sample_tunes(model, VOCAB, 8, options)
@@ -154,7 +149,7 @@ def test_bounds_of_compose_are_usage_errors():
     for count, options in [
         (0, SamplingOptions()),
         (10**7, SamplingOptions()),
-        (1, SamplingOptions(max_chars=10**6)),
+        (1, SamplingOptions(max_symbols=10**6)),
         (1, SamplingOptions(temperature=float("nan"))),
         (1, SamplingOptions(seed=-5)),
     ]:
@@ -163,3 +158,57 @@ def test_bounds_of_compose_are_usage_errors():
     for plan in [HeaderPlan(meter="7/0"), HeaderPlan(key="Xyz"), HeaderPlan(title="A\nK:C")]:
         with pytest.raises(UsageError):
             compose(model, VOCAB, 1, SamplingOptions(), plan=plan)
+
+
+class _Script:
+    """A row rule that plays `actions` (one per step, then KEEP) and forces `force` if given."""
+
+    done = False
+
+    def __init__(self, actions: list[int], force: int | None = None) -> None:
+        self.actions, self.force = list(actions), force
+
+    def prepare(self, logits: np.ndarray) -> None:
+        pass
+
+    def accept(self, batch, row: int, chosen: int) -> tuple[int, int]:
+        action = self.actions.pop(0) if self.actions else KEEP
+        return action, chosen if self.force is None else self.force
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_a_row_sent_back_leaves_the_other_rows_as_they_were(kind):
+    """One loop, per-row rules: row 1 marks, goes back and restarts; rows 0 and 2 write exactly
+    what they write with no rule anywhere, and row 1 still fills its budget."""
+    torch.manual_seed(0)
+    config = {"vocab_size": len(VOCAB), "kind": kind, "num_layers": 2}
+    if kind == "lstm":
+        config.update(embedding_size=8, hidden_size=16)
+    else:
+        config.update(d_model=16, num_heads=2, context=4)
+    model = build_model(config).eval()
+    end, options, primers = VOCAB.end_id, SamplingOptions(seed=1), same_primer([3, 4], 3)
+
+    def run(rules):
+        stepper = make_stepper(model, rewind=True)
+        return sample_rows(stepper, options, primers, rules, end, 30, 60, never=[end], rewind=True)
+
+    plain = run([None] * 3)
+    script = [KEEP, KEEP, MARK, KEEP, KEEP, BACK, KEEP, RESTART, KEEP, MARK, BACK, BACK]
+    ruled = run([None, _Script(script), None])
+    for row in (0, 2):
+        assert ruled.result(row) == plain.result(row) and len(plain.result(row)) == 30
+    assert len(ruled.result(1)) == 30 and ruled.result(1) != plain.result(1)
+    assert ruled.steps == 30 + 11  # 12 scripted steps left row 1 at position 1
+
+
+def test_rules_force_and_stop_rows_and_the_budget_stops_the_rest():
+    model, end = tiny_model(), VOCAB.end_id
+    rules = [_Script([KEEP] * 4 + [STOP], force=5), None]
+    batch = sample_rows(make_stepper(model), SamplingOptions(seed=2), same_primer([], 2), rules,
+                        end, 10, 10, never=[end])  # fmt: skip
+    assert batch.result(0) == [5] * 4 and batch.stopped[0]  # stopped by its rule
+    assert len(batch.result(1)) == 10 and not batch.stopped[1]  # stopped by the budget
+    with pytest.raises(ValueError, match="rewind"):
+        sample_rows(make_stepper(model), SamplingOptions(), same_primer([], 1), [_Script([MARK])],
+                    end, 10, 10)  # fmt: skip

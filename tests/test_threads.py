@@ -108,6 +108,6 @@ def test_thread_counts_do_not_change_the_samples():
     model = build_model(
         {"vocab_size": len(vocab), "kind": "lstm", "hidden_size": 512, "num_layers": 1}
     ).eval()
-    options = SamplingOptions(max_chars=40, seed=5)
+    options = SamplingOptions(max_symbols=40, seed=5)
     books = [compose(model, vocab, 16, options, threads=n).tunebook for n in (1, 2)]
     assert books[0] == books[1]

@@ -9,7 +9,8 @@ from conftest import train_args
 
 from tunegen.cli import main
 from tunegen.music.abc import parse_tunebook, tunebook_text
-from tunegen.training.trainer import TrainConfig, prepare_corpus
+from tunegen.training.config import TrainConfig
+from tunegen.training.corpus import prepare_corpus
 
 
 def _keys(texts) -> list[str]:

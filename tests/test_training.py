@@ -14,9 +14,13 @@ import pytest
 import torch
 from conftest import FAST, TINY, train_args
 
-from tunegen.cli import main
+from tunegen.cli import build_parser, main
+from tunegen.errors import SettingError
+from tunegen.models import build_model
 from tunegen.models.checkpoint import load_checkpoint, read_checkpoint_file
 from tunegen.music.abc import parse_tunebook
+from tunegen.training.config import TrainConfig, resolve_configs
+from tunegen.training.plan import chosen_settings
 
 
 def log_rows(run: Path) -> list[dict]:
@@ -52,6 +56,62 @@ def test_checkpoint_carries_everything_generation_needs(trained):
         min(float(r["val_bpc"]) for r in log_rows(trained))
     )
     assert checkpoint.vocab.symbols[0] == "<eot>"
+
+
+def test_config_round_trips_through_the_checkpoint(trained, small_abc_dir):
+    """TrainConfig and model config -> checkpoint -> equal configs: what the command line asked
+    for is what the checkpoint says, and rebuilding from it gives the same objects."""
+    args = build_parser().parse_args(train_args(small_abc_dir, trained, "--epochs", "4",
+                                                "--seed", "1", "--keep-unclean"))  # fmt: skip
+    training, model = chosen_settings(vars(args))
+    model_config, config = resolve_configs(
+        "default", model, {"corpus": tuple(args.abc), **training}
+    )
+    checkpoint = load_checkpoint(trained / "last.ckpt")
+    assert TrainConfig.from_dict(checkpoint.meta["training"]) == config
+    saved_model = checkpoint.meta["model"]
+    assert saved_model == {**saved_model, **model_config}  # every chosen shape value is saved
+    assert build_model(saved_model).config == checkpoint.model.config
+    assert checkpoint.model.config.to_dict() == saved_model
+
+
+def test_every_train_setting_survives_the_checkpoint_format():
+    """Every field away from its default (tuples, None, "auto", floats) reads back equal from
+    the dict a checkpoint stores, after torch's safe (weights_only) save and load."""
+    import io
+
+    config = TrainConfig(
+        preset="seed", tokenizer="abc", mode="windows", batch_size=3, seq_len=17, lr=0.0123,
+        grad_clip=0.5, epochs=7, max_minutes=1.5, val_fraction=0.1, checkpoint_every=2, seed=9,
+        corpus=("a.abc", "b+c"), keep_metadata=True, keep_unclean=True, transpose=("D", "Bm"),
+        accelerator="auto", devices="auto", num_nodes=2, precision="bf16-mixed",
+    )  # fmt: skip
+    midi = TrainConfig(corpus_kind="midi", tokenizer="words", codec="seed003", grid=8,
+                       parts="Bass", transpose_all=True, devices=4, max_minutes=None)  # fmt: skip
+    assert {
+        f
+        for f in TrainConfig.__dataclass_fields__
+        if getattr(config, f) == getattr(TrainConfig(), f)
+        and getattr(midi, f) == getattr(TrainConfig(), f)
+    } == set()
+    for original in (config, midi):
+        original.validate()
+        buffer = io.BytesIO()
+        torch.save({"training": original.to_dict()}, buffer)
+        buffer.seek(0)
+        stored = torch.load(buffer, weights_only=True)["training"]
+        assert TrainConfig.from_dict(stored) == original
+
+
+def test_library_errors_name_settings_and_the_cli_names_flags(capsys):
+    with pytest.raises(SettingError) as caught:
+        TrainConfig(max_minutes=-1.0).validate()
+    assert str(caught.value) == "max_minutes must be > 0 and finite, got -1.0"
+    assert caught.value.settings == ("max_minutes",)
+    assert main(["train", "--max-minutes", "-1", "--num-nodes", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "tunegen: error: --max-minutes must be > 0 and finite, got -1.0\n"
+    )
 
 
 @pytest.mark.parametrize("mode", ["stateful", "windows"])

@@ -15,7 +15,7 @@ from tunegen.music.abc import split_train_val
 from tunegen.music.midi import EventCodec, transpose
 
 if TYPE_CHECKING:
-    from tunegen.training.trainer import TrainConfig
+    from tunegen.training.config import TrainConfig
 
 PRIMER_WINDOWS = 16  # random training windows kept in the checkpoint to start generation
 KEYS = range(-5, 7)  # the 12 transpositions of --transpose-all, the original among them

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import functools
 import random
 import statistics
 import time
@@ -12,7 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -20,11 +18,13 @@ from tunegen.errors import CorpusError, RenderError, WorkerError
 from tunegen.evaluation import style
 from tunegen.evaluation.novelty import NoveltyIndex
 from tunegen.music.abc import Corpus, Tune, read_abc_file, resolve_abc_files
-from tunegen.music.abc_rhythm import key_name, read_bars
+from tunegen.music.abc_music21 import music21_score
+from tunegen.music.abc_rhythm import read_bars
+from tunegen.music.abc_syntax import key_name
 from tunegen.music.bounds import LIMITS, check_tune
 from tunegen.music.melody import Melody, bars_melody, midi_melody
 from tunegen.music.metre import MetreResult, Structure, bar_structure, metre_share
-from tunegen.render.performance import without_beaming
+from tunegen.render.sheet import verovio_toolkit
 from tunegen.runtime.worker import WorkerPool, failure_reason
 
 __all__ = ["NoveltyIndex", "check_validity", "evaluate", "load_generated", "metre_share"]
@@ -112,7 +112,7 @@ def _load_midi(spec: str, files: list[Path]) -> Generated:
         except CorpusError as err:
             generated.unreadable.append(str(err))
             continue
-        except Exception as err:  # a MIDI file music21 chokes on costs its own line only
+        except Exception as err:  # a MIDI file symusic chokes on costs its own line only
             generated.unreadable.append(f"{file}: {failure_reason(err)}")
             continue
         if not melody:
@@ -126,12 +126,10 @@ def _load_midi(spec: str, files: list[Path]) -> Generated:
 
 def music21_error(text: str) -> str | None:
     """The error music21 raises parsing ABC `text`, or None; its warnings are not failures."""
-    from music21 import converter  # local import: music21 takes seconds to import
-
-    with warnings.catch_warnings(), without_beaming():  # beams are two thirds of the parse
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            converter.parse(text, format="abc")
+        try:  # without beams: they are two thirds of the parse
+            music21_score(text, beams=False)
         except Exception as err:  # music21 raises many kinds of error for bad ABC
             return f"music21: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
     return None
@@ -139,21 +137,10 @@ def music21_error(text: str) -> str | None:
 
 def verovio_error(text: str) -> str | None:
     """The error when verovio cannot load ABC `text`; None if it can or is not installed."""
-    toolkit = _verovio_toolkit()
+    toolkit = verovio_toolkit()
     if toolkit is None or toolkit.loadData(text):
         return None
     return f"verovio: cannot load the tune {toolkit.getLog().strip()}".strip()
-
-
-@functools.cache
-def _verovio_toolkit() -> Any:
-    """One verovio toolkit with its log silenced, made on first use; None without verovio."""
-    try:
-        import verovio
-    except ImportError:
-        return None
-    verovio.enableLog(verovio.LOG_OFF)
-    return verovio.toolkit()
 
 
 def _errors(text: str) -> tuple[str | None, str | None]:
@@ -215,7 +202,7 @@ def _share(count: int, total: int) -> float | None:
 def _validity(generated: Generated, jobs: int) -> dict:
     failures = [{"tune": None, "title": None, "error": line} for line in generated.unreadable]
     total = len(generated.facts) + len(generated.unreadable)
-    if generated.kind == "midi":  # a MIDI file is valid when music21 reads notes from it
+    if generated.kind == "midi":  # a MIDI file is valid when symusic reads notes from it
         rate = _share(len(generated.facts), total)
         return {
             "total": total,
@@ -232,7 +219,7 @@ def _validity(generated: Generated, jobs: int) -> dict:
         if any(errors):
             first = next(e for e in errors if e)
             failures.append({"tune": number, "title": tune.title, "error": first})
-    has_verovio = _verovio_toolkit() is not None
+    has_verovio = verovio_toolkit() is not None
     return {
         "total": total,
         "music21": _share(total - len(generated.unreadable) - music21_bad, total),

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tunegen.evaluation.style import DENSITY_BINS, MAX_INTERVAL
-from tunegen.runtime.fileio import ensure_folder, refuse_overwrite
+from tunegen.runtime.fileio import ensure_folder, refuse_overwrite, write_atomically
 
 PITCH_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 PLOTS = {  # report["style"] key or "metre" -> (file name, title, x labels or None for numbers)
@@ -117,7 +117,7 @@ def _plot(path: Path, title: str, ours: list, theirs: list, labels: list[str]) -
     axes.set_ylabel("share")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    write_atomically(path, lambda partial: figure.savefig(partial, dpi=80, format="png"))
     plt.close(figure)
 
 
@@ -149,8 +149,8 @@ def write_report(report: dict, folder: Path, force: bool = False) -> list[Path]:
     paths = [folder / "report.json", folder / "report.md", *(folder / PLOTS[n][0] for n in names)]
     refuse_overwrite(paths, force)
     ensure_folder(folder)
-    paths[0].write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    paths[1].write_text(markdown(report), encoding="utf-8")
+    write_atomically(paths[0], json.dumps(report, indent=1) + "\n")
+    write_atomically(paths[1], markdown(report))
     for name in names:
         file, title, labels = PLOTS[name]
         ours, theirs = _plot_data(report, name)

@@ -93,7 +93,7 @@ def compose_kept(
             stats.merge(result.grammar)
         for text in result.texts:
             reason = (
-                "stopped at --max-chars" if len(text) - len(primer) >= options.max_chars else None
+                "stopped at --max-chars" if len(text) - len(primer) >= options.max_symbols else None
             )
             reason = reason or rejection(text, checks, index)
             if reason:

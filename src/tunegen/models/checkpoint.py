@@ -16,7 +16,7 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CheckpointError, TunegenError, UsageError
 from tunegen.models import build_model
 from tunegen.runtime.fileio import write_atomically
-from tunegen.sampling.sampler import MAX_TEMPERATURE
+from tunegen.sampling.options import MAX_TEMPERATURE
 
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."  # the LightningModule holds the nn.Module as `self.model`
@@ -32,6 +32,11 @@ class Checkpoint:
     vocab: Vocabulary
     meta: dict
     path: Path
+
+    @property
+    def kind(self) -> str:
+        """What the model reads and writes: "abc" (tunes) or "midi" (event words of pieces)."""
+        return self.meta["corpus"].get("kind", "abc")
 
 
 def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:

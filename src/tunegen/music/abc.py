@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunegen.errors import CorpusError
+from tunegen.music.abc_syntax import MODE_NAMES
 from tunegen.music.files import resolve_paths
 
 # music21's bundled ABC collections, by the name users type.
@@ -347,7 +348,7 @@ def slugify(title: str, limit: int = 40) -> str:
 # A K: field (ABC 2.1 section 3.1.14): a tonic and mode (only the first three letters of a mode
 # count), none or a bagpipe key, or only a clef; then anything (accidentals, clef=, middle=...).
 _KEY_FIELD = re.compile(
-    r"(?:[A-G][#b]?\s*(?:(?:maj|min|ion|mix|dor|phr|lyd|loc|aeo)[a-z]*|m)?|none|HP|Hp"
+    rf"(?:[A-G][#b]?\s*(?:(?:{'|'.join(MODE_NAMES)})[a-z]*|m)?|none|HP|Hp"
     r"|(?:clef=)?(?:treble|bass|alto|tenor|perc)\S*)?(?:\s.*)?",
     re.IGNORECASE,
 )

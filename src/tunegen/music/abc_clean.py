@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from tunegen.music.abc import FIELD_LINE, Tune, normalise_tune
 from tunegen.music.abc_rules import chord_symbol_problem, decoration_known, rhythm_problem
 from tunegen.music.abc_scan import check_text
+from tunegen.music.abc_syntax import ACCIDENTAL_PATTERN, QUOTED
 
-_QUOTED = re.compile(r'"([^"]*)"')
 _DECORATION = re.compile(r"!([^!\s]*)!")
 _LONE_BANG = re.compile(r"!")
 # A note, its length, broken rhythm and a tie; then (past blanks, bar lines...) the next note.
 _TIE = re.compile(
-    r"(?P<first>(?:\^\^|\^|__|_|=)?(?P<l1>[A-Ga-g])(?P<o1>[',]*)[\d/]*[<>]*)-"
+    rf"(?P<first>(?:{ACCIDENTAL_PATTERN})?(?P<l1>[A-Ga-g])(?P<o1>[',]*)[\d/]*[<>]*)-"
     r"(?P<gap>[<>]*[\s|:\]\[.~()]*(?:![^!\s]*!)*)"
-    r"(?=(?:\^\^|\^|__|_|=)?(?P<l2>[A-Ga-g])(?P<o2>[',]*))"
+    rf"(?=(?:{ACCIDENTAL_PATTERN})?(?P<l2>[A-Ga-g])(?P<o2>[',]*))"
 )
 # One-letter decorations (ABC 2.1 s4.14) belong on a note: abc2midi finds "Malformed note" when
 # a slur or tuplet opens between them ("~(dcd)", "u((3DEF)"), or a bar line follows ("H|]").
@@ -60,7 +60,7 @@ def _strip_quoted(line: str, changes: set[str]) -> str:
         changes.add("stray annotations stripped")
         return ""
 
-    return _QUOTED.sub(keep, line)
+    return QUOTED.sub(keep, line)
 
 
 def _strip_decorations(line: str, changes: set[str]) -> str:

@@ -7,26 +7,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from tunegen.music.abc import FIELD_LINE, Tune
+from tunegen.music.abc_syntax import ACCIDENTALS, BAR, NOTE_PATTERN, SEMITONES, key_signature
 
-# ABC 2.1 section 4.1: semitones of the natural notes above C.
-_SEMITONES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SHARP_ORDER = "FCGDAEB"
-_MAJOR_FIFTHS = {"C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5, "F": -1}
-# ABC 2.1 section 3.1.14: modes, by sharps relative to the major key on the same tonic.
-_MODE_FIFTHS = {"maj": 0, "ion": 0, "mix": -1, "dor": -2, "m": -3, "min": -3, "aeo": -3,
-                "phr": -4, "loc": -5, "lyd": 1}  # fmt: skip
-_ACCIDENTAL = {"^^": 2, "^": 1, "=": 0, "_": -1, "__": -2}
-
-_NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([',]*)(\d*)(/*)(\d*)")
+_NOTE = re.compile(rf"{NOTE_PATTERN}(\d*)(/*)(\d*)")
 _REST = re.compile(r"([zx])(\d*)(/*)(\d*)")
 _MULTI_REST = re.compile(r"[ZX](\d*)")
 _MULTIPLIER = re.compile(r"(\d*)(/*)(\d*)")
-_BAR = re.compile(r":*\[?\|+\]?:*|::+")
 _ENDING = re.compile(r"\[?(\d+(?:[-,]\d+)*)")
 _INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]]*)\]")
 _TUPLET = re.compile(r"\((\d)(?::(\d*))?(?::(\d*))?")
-_KEY = re.compile(r"^([A-G])([#b]?)\s*([A-Za-z]*)")
-_KEY_ACCIDENTAL = re.compile(r"(\^\^|\^|__|_|=)([A-Ga-g])")
 # Annotations and chord symbols "...", grace notes {...} and decorations !...! +...+ take no time.
 _NO_TIME = re.compile(r'"[^"]*"?|\{[^}]*\}?|![^!\s]{1,24}!|\+[^+\s]{1,24}\+')
 
@@ -72,22 +61,6 @@ def parse_unit(value: str | None, meter: Fraction | None) -> Fraction:
     if match and int(match.group(2)):
         return Fraction(int(match.group(1)), int(match.group(2)))
     return Fraction(1, 16) if meter is not None and meter < Fraction(3, 4) else Fraction(1, 8)
-
-
-def key_signature(value: str | None) -> dict[str, int]:
-    """Accidentals (letter -> semitones) of a K: value such as "D", "Ador", "Bb mix ^g"."""
-    value = (value or "").strip()
-    signature: dict[str, int] = {}
-    match = _KEY.match(value)
-    if match and not value.startswith("none"):
-        tonic, sign, mode = match.groups()
-        fifths = _MAJOR_FIFTHS[tonic] + {"#": 7, "b": -7, "": 0}[sign]
-        fifths += _MODE_FIFTHS.get(mode[:3].lower(), 0)
-        letters = _SHARP_ORDER[:fifths] if fifths > 0 else _SHARP_ORDER[::-1][:-fifths]
-        signature = {letter: 1 if fifths > 0 else -1 for letter in letters}
-    for sign, letter in _KEY_ACCIDENTAL.findall(value):
-        signature[letter.upper()] = _ACCIDENTAL[sign]
-    return signature
 
 
 def _length(digits: str, slashes: str, denominator: str) -> Fraction:
@@ -149,9 +122,9 @@ class _Reader:
         octave = (1 if letter.islower() else 0) + octaves.count("'") - octaves.count(",")
         where = (letter.upper(), octave)
         if accidental is not None:
-            self.accidentals[where] = _ACCIDENTAL[accidental]
+            self.accidentals[where] = ACCIDENTALS[accidental]
         shift = self.accidentals.get(where, self.key.get(letter.upper(), 0))
-        return 60 + 12 * octave + _SEMITONES[letter.upper()] + shift
+        return 60 + 12 * octave + SEMITONES[letter.upper()] + shift
 
     def bar_line(self, sign: str) -> None:
         self.bars[-1].end = sign
@@ -206,7 +179,7 @@ def _read_line(reader: _Reader, text: str) -> None:
         elif (match := _INLINE_FIELD.match(text, i)) is not None:
             reader.set_field(match.group(1), match.group(2))
             i = match.end()
-        elif (match := _BAR.match(text, i)) is not None:
+        elif (match := BAR.match(text, i)) is not None:
             reader.bar_line(match.group())
             i = match.end()
             if (ending := _ENDING.match(text, i)) is not None:
@@ -226,15 +199,3 @@ def _read_line(reader: _Reader, text: str) -> None:
             i += len(signs)
         else:  # blanks, slurs, ties, decorations, spacers: no time
             i += 1
-
-
-def key_name(value: str | None) -> str:
-    """A K: value as tonic and mode, e.g. "Ador" -> "A dorian", "Gm" -> "G minor"."""
-    match = _KEY.match((value or "").strip())
-    if not match:
-        return "none"
-    tonic, sign, mode = match.groups()
-    mode = {"": "maj", "m": "min"}.get(mode, mode[:3].lower())
-    names = {"maj": "major", "ion": "major", "min": "minor", "aeo": "minor", "mix": "mixolydian",
-             "dor": "dorian", "phr": "phrygian", "lyd": "lydian", "loc": "locrian"}  # fmt: skip
-    return f"{tonic}{sign} {names.get(mode, 'major')}"

@@ -45,7 +45,6 @@ from tunegen.music.abc_body import (
     from_ticks,
     to_ticks,
 )
-from tunegen.music.abc_rhythm import key_signature
 from tunegen.music.abc_rules import (
     field_line,
     key_problem,
@@ -54,6 +53,7 @@ from tunegen.music.abc_rules import (
     rhythm_problem,
     tempo_problem,
 )
+from tunegen.music.abc_syntax import key_signature
 
 __all__ = ["TICKS", "AbcScanner", "BarRecord", "ScanVerdict", "check_text", "scan_text"]
 

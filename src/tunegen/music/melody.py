@@ -5,9 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-from tunegen.errors import CorpusError
 from tunegen.music.abc import Tune
 from tunegen.music.abc_rhythm import Bar, read_bars
+from tunegen.music.midi import read_midi_parts
 
 Melody = list[tuple[int, Fraction]]
 
@@ -35,18 +35,19 @@ def bars_melody(bars: list[Bar]) -> Melody:
 
 
 def midi_melody(path: Path) -> Melody:
-    """The top line of a MIDI file: at each onset the highest pitch, durations in whole notes."""
-    import music21  # local import: slow to import, and only MIDI input needs it
+    """The top line of a MIDI file's pitched parts: at each onset the highest pitch, durations
+    in whole notes, read through symusic (`read_midi_parts`); a bad file is a CorpusError.
 
-    try:
-        score = music21.converter.parse(str(path), format="midi")
-    except Exception as err:  # music21 raises many kinds of error for bad MIDI data
-        raise CorpusError(f"{path}: not a readable MIDI file ({err})") from err
+    Notes are taken as written: music21, which read them before, quantised onsets to a 1/4 and
+    1/3 quarter grid and cut notes at the bar lines of an assumed 4/4.
+    """
     onsets: dict[Fraction, tuple[int, Fraction]] = {}
-    for element in score.flatten().notes:
-        pitch = max(p.midi for p in element.pitches)
-        onset = Fraction(element.offset).limit_denominator(96)
-        duration = Fraction(element.quarterLength).limit_denominator(96) / 4
-        if onset not in onsets or pitch > onsets[onset][0]:
-            onsets[onset] = (pitch, duration)
+    for part in read_midi_parts(path):
+        if part.is_drum:  # a drum's "pitch" names an instrument, not a note
+            continue
+        for start, pitch, length in part.notes:
+            onset = Fraction(float(start)).limit_denominator(960)
+            duration = Fraction(float(length)).limit_denominator(960) / 4
+            if onset not in onsets or pitch > onsets[onset][0]:
+                onsets[onset] = (int(pitch), duration)
     return [onsets[onset] for onset in sorted(onsets)]

@@ -9,14 +9,13 @@ Nothing here imports an ML library. Notes move through three forms:
 
 from __future__ import annotations
 
-import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tunegen.errors import CorpusError, UsageError
-from tunegen.music.midi_io import NoteEvent, Performance
+from tunegen.music.midi_io import NoteEvent, Performance, midi_header_problem
 
 CODECS = ("events", "seed003")
 MAX_WAIT_QUARTERS = 4  # longer rests are written as several wait words
@@ -34,21 +33,6 @@ class Part:
     name: str
     is_drum: bool
     notes: np.ndarray
-
-
-def midi_header_problem(data: bytes) -> str | None:
-    """Why `data` cannot be read as a format 0 or 1 Standard MIDI File, or None."""
-    if not data:
-        return "empty file"
-    if data[:4] != b"MThd":
-        return "not a MIDI file (no MThd header)"
-    if len(data) < 14:
-        return "truncated MIDI header"
-    if struct.unpack(">H", data[8:10])[0] == 2:
-        return "format 2 MIDI (independent sequences) is not supported"
-    if struct.unpack(">H", data[12:14])[0] == 0:  # ticks per quarter note: every time is 0/0
-        return "MIDI division 0 (no ticks per quarter note)"
-    return None
 
 
 def parse_midi_parts(data: bytes, source: str) -> list[Part]:

@@ -1,4 +1,4 @@
-"""Note events <-> Standard MIDI Files (format 1), written and read with no dependencies."""
+"""Note events <-> Standard MIDI Files (format 1), written and read through symusic."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunegen.runtime.fileio import write_atomically
+
 TICKS_PER_QUARTER = 480
-_META_TEMPO = 0x51
-_META_END = 0x2F
+DRUM_CHANNEL = 9  # General MIDI's percussion channel (counted from 0)
+_MICROSECONDS_PER_MINUTE = 60_000_000
 
 
 @dataclass(frozen=True)
@@ -44,124 +46,93 @@ class Performance:
         return quarters * 60.0 / self.qpm
 
 
-def _varlen(value: int) -> bytes:
-    """A MIDI variable-length quantity (7 bits per byte, high bit set on all but the last)."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return kind + struct.pack(">I", len(data)) + data
+def midi_header_problem(data: bytes) -> str | None:
+    """Why `data` cannot be read as a format 0 or 1 Standard MIDI File, or None."""
+    if not data:
+        return "empty file"
+    if data[:4] != b"MThd":
+        return "not a MIDI file (no MThd header)"
+    if len(data) < 14:
+        return "truncated MIDI header"
+    if struct.unpack(">H", data[8:10])[0] == 2:
+        return "format 2 MIDI (independent sequences) is not supported"
+    if struct.unpack(">H", data[12:14])[0] == 0:  # ticks per quarter note: every time is 0/0
+        return "MIDI division 0 (no ticks per quarter note)"
+    return None
 
 
 def _ticks(quarters: float) -> int:
     return round(quarters * TICKS_PER_QUARTER)
 
 
-def _track(messages: list[tuple[int, int, bytes]]) -> bytes:
-    """A track chunk from (tick, order, message) triples; order puts note-offs before note-ons."""
-    data = bytearray()
-    now = 0
-    for tick, _, message in sorted(messages, key=lambda m: (m[0], m[1])):
-        data += _varlen(tick - now) + message
-        now = tick
-    data += _varlen(0) + bytes([0xFF, _META_END, 0])
-    return _chunk(b"MTrk", bytes(data))
-
-
 def performance_to_midi(performance: Performance) -> bytes:
-    """A format-1 MIDI file: a tempo track, then one track per channel with its program change."""
-    tempo = round(60_000_000 / performance.qpm)
-    tracks = [_track([(0, 0, bytes([0xFF, _META_TEMPO, 3]) + tempo.to_bytes(3, "big"))])]
+    """A format-1 MIDI file: the tempo, then one track per channel with its program.
+
+    symusic numbers a track's channel by its place in the file (drums on 9), so the channels
+    are written in order; a note ends on the tick its end rounds to, not start + duration, so
+    that notes played straight after each other stay joined.
+    """
+    import symusic  # local import: only MIDI output needs it
+
+    score = symusic.Score(TICKS_PER_QUARTER)
+    # MIDI stores whole microseconds per quarter note
+    mspq = round(_MICROSECONDS_PER_MINUTE / performance.qpm)
+    score.tempos.append(symusic.Tempo(0, mspq=mspq))
     for channel in sorted({event.channel for event in performance.events}):
         events = [event for event in performance.events if event.channel == channel]
-        messages = [(0, 0, bytes([0xC0 | channel, events[0].program]))]
+        track = symusic.Track(program=events[0].program, is_drum=channel == DRUM_CHANNEL)
         for event in events:
-            start, end = _ticks(event.start), _ticks(event.end)
-            messages.append((start, 2, bytes([0x90 | channel, event.pitch, event.velocity])))
-            messages.append((end, 1, bytes([0x80 | channel, event.pitch, 0])))
-        tracks.append(_track(messages))
-    header = struct.pack(">HHH", 1, len(tracks), TICKS_PER_QUARTER)
-    return _chunk(b"MThd", header) + b"".join(tracks)
-
-
-def _read_varlen(data: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value = (value << 7) | (byte & 0x7F)
-        if byte < 0x80:
-            return value, pos
-
-
-def _read_track(data: bytes, tempo: list[int], events: list[NoteEvent], division: int) -> None:
-    """Append the notes of one track chunk's data to `events`; a tempo event sets tempo[0]."""
-    pos, tick, status = 0, 0, 0
-    programs: dict[int, int] = {}
-    sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    while pos < len(data):
-        delta, pos = _read_varlen(data, pos)
-        tick += delta
-        if data[pos] & 0x80:
-            status, pos = data[pos], pos + 1
-        if status == 0xFF:
-            kind, (length, pos) = data[pos], _read_varlen(data, pos + 1)
-            if kind == _META_TEMPO:
-                tempo[0] = int.from_bytes(data[pos : pos + length], "big")
-            pos += length
-            continue
-        if status in (0xF0, 0xF7):
-            length, pos = _read_varlen(data, pos)
-            pos += length
-            continue
-        kind, channel = status & 0xF0, status & 0x0F
-        size = 1 if kind in (0xC0, 0xD0) else 2
-        args, pos = data[pos : pos + size], pos + size
-        if kind == 0xC0:
-            programs[channel] = args[0]
-        elif kind == 0x90 and args[1] > 0:
-            sounding.setdefault((channel, args[0]), []).append((tick, args[1]))
-        elif kind in (0x80, 0x90) and sounding.get((channel, args[0])):
-            start, velocity = sounding[(channel, args[0])].pop(0)
-            events.append(
-                NoteEvent(
-                    args[0],
-                    start / division,
-                    (tick - start) / division,
-                    velocity,
-                    channel,
-                    programs.get(channel, 0),
-                )
+            start = _ticks(event.start)
+            track.notes.append(
+                symusic.Note(start, _ticks(event.end) - start, event.pitch, event.velocity)
             )
+        score.tracks.append(track)
+    return score.dumps_midi()
 
 
 def midi_to_performance(data: bytes) -> Performance:
-    """Read a MIDI file's notes and first tempo back into a `Performance` (sorted by start)."""
-    if data[:4] != b"MThd":
-        raise ValueError("not a MIDI file (no MThd header)")
-    division = struct.unpack(">H", data[12:14])[0]
-    tempo = [500_000]  # the MIDI default: 120 quarter notes per minute
+    """Read a MIDI file's notes and first tempo back into a `Performance` (sorted by start).
+
+    Channels are numbered as `performance_to_midi` writes them: the pitched tracks 0, 1, ...
+    in file order, drum tracks 9. A file that is not MIDI is a ValueError.
+    """
+    import symusic
+
+    problem = midi_header_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
+    try:
+        score = symusic.Score.from_midi(data)
+    except RuntimeError as err:
+        raise ValueError(f"truncated or corrupt MIDI ({err})") from None
+    division = score.ticks_per_quarter
     events: list[NoteEvent] = []
-    pos = 8 + struct.unpack(">I", data[4:8])[0]
-    while pos + 8 <= len(data):
-        kind, length = data[pos : pos + 4], struct.unpack(">I", data[pos + 4 : pos + 8])[0]
-        if kind == b"MTrk":
-            _read_track(data[pos + 8 : pos + 8 + length], tempo, events, division)
-        pos += 8 + length
+    pitched = 0
+    for track in score.tracks:
+        channel = DRUM_CHANNEL if track.is_drum else pitched
+        pitched += not track.is_drum
+        events += [
+            NoteEvent(
+                note.pitch,
+                note.time / division,
+                note.duration / division,
+                note.velocity,
+                channel,
+                track.program,
+            )
+            for note in track.notes
+        ]
     events.sort(key=lambda e: (e.start, e.channel, e.pitch))
-    return Performance(tuple(events), 60_000_000 / tempo[0])
+    # no tempo event: the MIDI default, 120 quarter notes per minute
+    mspq = score.tempos[0].mspq if len(score.tempos) else 500_000
+    return Performance(tuple(events), _MICROSECONDS_PER_MINUTE / mspq)
 
 
 def write_midi(performance: Performance, path: Path) -> None:
-    """Write `performance` as a Standard MIDI File."""
-    path.write_bytes(performance_to_midi(performance))
+    """Write `performance` as a Standard MIDI File (atomically)."""
+    write_atomically(path, performance_to_midi(performance))
 
 
 def read_midi(path: Path) -> Performance:
-    """Read a Standard MIDI File written by `write_midi` (or any format 0/1 file)."""
+    """Read a Standard MIDI File's notes and tempo (any format 0/1 file)."""
     return midi_to_performance(path.read_bytes())

@@ -15,22 +15,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from tunegen.music.abc import FIELD_LINE, Tune, normalise_tune
-from tunegen.music.abc_rhythm import (  # the one copy of the key tables (ABC 2.1 s3.1.14, s4.1)
-    _ACCIDENTAL,
-    _MAJOR_FIFTHS,
-    _MODE_FIFTHS,
-    _SEMITONES,
+from tunegen.music.abc_syntax import (
+    ACCIDENTAL_PATTERN,
+    ACCIDENTALS,
+    BAR,
+    KEY_ACCIDENTAL,
+    MAJOR_FIFTHS,
+    MODE_FIFTHS,
+    MODE_NAMES,
+    SEMITONES,
     key_signature,
 )
 
 LETTERS = "CDEFGAB"
-ACCIDENTAL_SIGNS = {value: sign for sign, value in _ACCIDENTAL.items()}
+ACCIDENTAL_SIGNS = {value: sign for sign, value in ACCIDENTALS.items()}
 # The 12 shifts of --transpose-all, as for MIDI: from 5 semitones down to 6 up, the original among.
 ALL_SHIFTS = range(-5, 7)
 
 _TONIC = re.compile(r"^([A-G])([#b]?)(\s*)([A-Za-z]*)(.*)$")
 _MICROTONE = re.compile(r"[\^_](?:\d+/?\d*|/\d*)[A-Ga-g]")
-_BAR = re.compile(r":*\[?\|+\]?:*|::+")
 # Decorations are copied as they are (as abc_rhythm reads them); "+E3A3+" is an ABC 1.6 chord.
 _DECORATION = re.compile(r"![^!\s]{1,24}!|\+(?![A-Ga-g,'^_=]*\+)[^+\s\d]{1,24}\+")
 _CHORD_SYMBOL = re.compile(r"([A-G])([#b]?)([^/]*)(?:/([A-Ga-g])([#b]?)([^/]*))?$")
@@ -44,9 +47,9 @@ _TOKEN = re.compile(
     rf"|(?P<deco>{_DECORATION.pattern})"
     r"|(?P<field>\[(?P<field_name>[A-Za-z]):(?P<field_value>[^\]]*)\])"
     rf"|(?P<micro>{_MICROTONE.pattern})"
-    r"|(?P<stray>(?:\^\^|\^|__|_|=)(?![\^_=]*[A-Ga-g]))"
-    rf"|(?P<bar>{_BAR.pattern})"
-    r"|(?P<note>(?P<sign>\^\^|\^|__|_|=)?(?P<name>[A-Ga-g])(?P<marks>[',]*))"
+    rf"|(?P<stray>(?:{ACCIDENTAL_PATTERN})(?![\^_=]*[A-Ga-g]))"
+    rf"|(?P<bar>{BAR.pattern})"
+    rf"|(?P<note>(?P<sign>{ACCIDENTAL_PATTERN})?(?P<name>[A-Ga-g])(?P<marks>[',]*))"
     r"|(?P<other>[^\"!+\[|:^_=A-Ga-g]+|.)"
 )
 
@@ -67,7 +70,7 @@ class Key:
 
     @property
     def pitch_class(self) -> int:
-        return (_SEMITONES[LETTERS[self.letter]] + self.alteration) % 12
+        return (SEMITONES[LETTERS[self.letter]] + self.alteration) % 12
 
     @property
     def mode_fifths(self) -> int:
@@ -78,7 +81,7 @@ class Key:
     def fifths(self) -> int:
         """Sharps (> 0) or flats (< 0) of the signature."""
         tonic = LETTERS[self.letter]
-        return _MAJOR_FIFTHS[tonic] + 7 * self.alteration + self.mode_fifths
+        return MAJOR_FIFTHS[tonic] + 7 * self.alteration + self.mode_fifths
 
     def text(self) -> str:
         sign = {1: "#", -1: "b", 0: ""}[self.alteration]
@@ -86,20 +89,19 @@ class Key:
 
 
 def mode_fifths(mode: str) -> int:
-    """The mode's offset in _MODE_FIFTHS; TransposeError for a mode ABC does not know."""
+    """The mode's offset in MODE_FIFTHS; TransposeError for a mode ABC does not know."""
     word = mode.lower()
     name = word if word in ("", "m") else word[:3]
     if name == "":
         return 0
-    if name not in _MODE_FIFTHS or not _is_mode_word(word):
+    if name not in MODE_FIFTHS or not _is_mode_word(word):
         raise TransposeError(f"unknown mode {mode!r}")
-    return _MODE_FIFTHS[name]
+    return MODE_FIFTHS[name]
 
 
 def _is_mode_word(word: str) -> bool:
     """ABC 2.1 s3.1.14 reads only 3 letters, but "Bn" or "Cced" are typing slips, not modes."""
-    names = ("major", "minor", "ionian", "mixolydian", "dorian", "phrygian", "lydian", "locrian")
-    return word == "m" or any(name.startswith(word) for name in (*names, "aeolian"))
+    return word == "m" or any(name.startswith(word) for name in MODE_NAMES.values())
 
 
 def parse_key(value: str) -> Key:
@@ -124,7 +126,7 @@ def _signature(key: Key) -> dict[int, int]:
 
 
 def _is_key_accidental(token: str) -> bool:
-    return re.fullmatch(r"(\^\^|\^|__|_|=)[A-Ga-g]", token) is not None
+    return KEY_ACCIDENTAL.fullmatch(token) is not None
 
 
 @dataclass(frozen=True)
@@ -138,8 +140,8 @@ class Interval:
         """(letter, octave, alteration) of a note moved by this interval."""
         total = letter + self.steps
         new_letter, new_octave = total % 7, octave + total // 7
-        old = 12 * octave + _SEMITONES[LETTERS[letter]] + alteration
-        natural = 12 * new_octave + _SEMITONES[LETTERS[new_letter]]
+        old = 12 * octave + SEMITONES[LETTERS[letter]] + alteration
+        natural = 12 * new_octave + SEMITONES[LETTERS[new_letter]]
         return new_letter, new_octave, old + self.semitones - natural
 
 
@@ -154,9 +156,9 @@ def _spell_tonic(pitch_class: int, mode: int) -> tuple[int, int]:
     best = None
     for letter, name in enumerate(LETTERS):
         for alteration in (0, 1, -1):
-            if (_SEMITONES[name] + alteration) % 12 != pitch_class:
+            if (SEMITONES[name] + alteration) % 12 != pitch_class:
                 continue
-            fifths = _MAJOR_FIFTHS[name] + 7 * alteration + mode
+            fifths = MAJOR_FIFTHS[name] + 7 * alteration + mode
             rank = (abs(fifths), fifths < 0)  # fewest accidentals; sharps on a tie (F# not Gb)
             if best is None or rank < best[0]:
                 best = (rank, letter, alteration)
@@ -190,7 +192,7 @@ def transpose_key(key: Key, interval: Interval) -> Key:
 
 def _move_key_accidental(token: str, interval: Interval) -> str:
     letter, _, alteration = interval.move(
-        LETTERS.index(token[-1].upper()), 0, _ACCIDENTAL[token[:-1]]
+        LETTERS.index(token[-1].upper()), 0, ACCIDENTALS[token[:-1]]
     )
     if abs(alteration) > 2:
         raise TransposeError(f"key accidental {token!r} moved {interval.semitones:+d}")
@@ -221,12 +223,12 @@ def _move_name(letter: str, sign: str, interval: Interval) -> str:
 
 def _respell(letter: int, octave: int, alteration: int) -> tuple[int, int, int]:
     """The same pitch on a neighbouring letter with the smallest accidental (E# -> F, Cb -> B)."""
-    pitch = 12 * octave + _SEMITONES[LETTERS[letter]] + alteration
+    pitch = 12 * octave + SEMITONES[LETTERS[letter]] + alteration
     options = []
     for step in (-1, 0, 1):
         total = letter + step
         new_letter, new_octave = total % 7, octave + total // 7
-        new_alteration = pitch - 12 * new_octave - _SEMITONES[LETTERS[new_letter]]
+        new_alteration = pitch - 12 * new_octave - SEMITONES[LETTERS[new_letter]]
         options.append((abs(new_alteration), step != 0, new_letter, new_octave, new_alteration))
     _, _, best_letter, best_octave, best_alteration = min(options)
     return best_letter, best_octave, best_alteration
@@ -284,7 +286,7 @@ class _Mover:
         letter = LETTERS.index(name.upper())
         octave = (1 if name.islower() else 0) + marks.count("'") - marks.count(",")
         if sign is not None:
-            self.old_bar[letter] = _ACCIDENTAL[sign]
+            self.old_bar[letter] = ACCIDENTALS[sign]
         alteration = self.old_bar.get(letter, self.old_signature.get(letter, 0))
         new_letter, new_octave, new_alteration = self.interval.move(letter, octave, alteration)
         written = sign is not None

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 from tunegen.music.abc import Tune
+from tunegen.music.abc_music21 import music21_score
+from tunegen.music.abc_syntax import QUOTED
 from tunegen.music.transpose import LETTERS, Interval, TransposeError, transpose_tune
-
-# "%abc-2.1" makes music21 carry accidentals to the end of the bar for every octave of the letter,
-# as abc2midi does; without it music21 reads ABC 1.3, where an accidental holds for one note.
-VERSION_LINE = "%abc-2.1\n"
 
 
 def music21_interval(interval: Interval):
@@ -24,22 +21,16 @@ def music21_interval(interval: Interval):
     return m21interval.Interval(noteStart=pitch.Pitch("C4"), noteEnd=end)
 
 
-# Quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor s4.19 an
-# annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" (a string) as a chord.
-_QUOTED = re.compile(r'"([^"]*)"')  # scanned left to right, so quotes pair up as ABC reads them
-
-
 def _chords_only(text: str) -> str:
-    return _QUOTED.sub(lambda m: m.group() if m.group(1)[:1] in "ABCDEFG^_<>@" else "", text)
+    """Drop quoted text that ABC 2.1 s4.18 does not call a chord symbol (it starts with A-G) nor
+    s4.19 an annotation (^ _ < > @ first): music21 would read "f" (forte) or "e" as a chord."""
+    return QUOTED.sub(lambda m: m.group() if m.group(1)[:1] in "ABCDEFG^_<>@" else "", text)
 
 
 def _score(tune: Tune):
-    from music21 import converter
-
-    text = _chords_only(VERSION_LINE + tune.abc(1))
     with warnings.catch_warnings():  # music21 warns about ABC it skips, the same on both sides
         warnings.simplefilter("ignore")
-        return converter.parse(text, format="abc")
+        return music21_score(_chords_only(tune.abc(1)))  # as ABC 2.1, as abc2midi reads it
 
 
 def _pitches(score) -> list[float]:

@@ -8,12 +8,11 @@ each bar's first beat. The tempo is the first Q: field (section 3.1.8); later ch
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from tunegen.errors import RenderError
+from tunegen.music.abc_music21 import music21_score
 from tunegen.music.midi_io import NoteEvent, Performance
 
 # Tempo when the tune has no Q: field, as quarter notes per minute, keyed by the beat length
@@ -26,9 +25,6 @@ MELODY_CHANNEL, CHORD_CHANNEL = 0, 1
 CHORD_PROGRAM = 24  # General MIDI acoustic guitar (nylon), counted from 0
 MELODY_VELOCITY, CHORD_VELOCITY, BASS_VELOCITY = 90, 55, 65
 _EPS = 1e-6
-# music21 reads ABC without a version line as ABC 1.3, where an accidental holds for one note;
-# in ABC 2.1 (section 4.2) it holds to the end of the bar, as players and abc2midi read it.
-ABC_VERSION_LINE = "%abc-2.1\n"
 
 
 @dataclass(frozen=True)
@@ -39,52 +35,11 @@ class PlayOptions:
     chords: bool = True
 
 
-_BEAMING = threading.local()  # .skip: this thread parses without beams
-_SWITCH_LOCK = threading.Lock()
-_switch_installed = False
-
-
-def _install_beaming_switch() -> None:
-    """Once per process: music21's Part.makeBeams asks a per-thread flag whether to beam.
-
-    Setting and deleting the method around each parse (as before) broke a render running at
-    the same time in another thread ("type object 'Part' has no attribute 'makeBeams'").
-    """
-    global _switch_installed
-    with _SWITCH_LOCK:
-        if _switch_installed:
-            return
-        from music21 import stream
-
-        def make_beams(self, *args, **kwargs):
-            if getattr(_BEAMING, "skip", False):
-                return None if kwargs.get("inPlace") else self
-            return stream.Stream.makeBeams(self, *args, **kwargs)
-
-        stream.Part.makeBeams = make_beams  # type: ignore[method-assign]
-        _switch_installed = True
-
-
-@contextlib.contextmanager
-def without_beaming() -> Iterator[None]:
-    """In this thread, music21's ABC import skips beaming: most of its run time, and playing
-    or checking a tune needs no beams."""
-    _install_beaming_switch()
-    before = getattr(_BEAMING, "skip", False)
-    _BEAMING.skip = True
-    try:
-        yield
-    finally:
-        _BEAMING.skip = before
-
-
 def parse_abc(text: str, beams: bool = True):  # -> music21 Score; music21 is slow to import
-    """Parse one ABC tune with music21; any parser failure becomes a one-line `RenderError`."""
-    from music21 import converter
-
+    """Parse one ABC tune with music21 (as ABC 2.1); any parser failure becomes a one-line
+    `RenderError`."""
     try:
-        with contextlib.nullcontext() if beams else without_beaming():
-            score = converter.parse(ABC_VERSION_LINE + text, format="abc")
+        score = music21_score(text, beams)
     except Exception as err:  # music21 raises many unrelated types for bad ABC
         raise RenderError(f"ABC not understood ({_first_line(err)})") from err
     if not score.flatten().notes:

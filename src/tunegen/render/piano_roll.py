@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tunegen.runtime.fileio import write_atomically
+
 
 def write_piano_roll(notes: np.ndarray, grid: int, path: Path, title: str = "") -> None:
     """Draw notes [N, 3] (onset, pitch, duration in steps of 1/grid quarter) to a PNG file."""
@@ -24,5 +26,5 @@ def write_piano_roll(notes: np.ndarray, grid: int, path: Path, title: str = "") 
     axis.set(xlabel="quarter notes", ylabel="MIDI pitch", title=title)
     axis.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)

@@ -11,11 +11,13 @@ terminal.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tunegen.errors import RenderError
 from tunegen.runtime.worker import Worker
@@ -43,22 +45,28 @@ def svg_pages(toolkit, abc: str) -> list[str]:
     return pages
 
 
-_TOOLKIT = None
+@functools.cache
+def verovio_toolkit() -> Any:
+    """This process's verovio toolkit, made on first use with its log silenced (it would print
+    every ABC problem on stderr) and the page options set; None if verovio is not installed."""
+    try:
+        import verovio
+    except ImportError:
+        return None
+    verovio.enableLog(verovio.LOG_OFF)
+    toolkit = verovio.toolkit()
+    toolkit.setOptions(VEROVIO_OPTIONS)
+    return toolkit
 
 
 def _load_verovio() -> None:
-    """Worker initializer: one verovio toolkit, its log silenced (it would print every ABC
-    problem on stderr)."""
-    global _TOOLKIT
-    import verovio
-
-    verovio.enableLog(False)
-    _TOOLKIT = verovio.toolkit()
-    _TOOLKIT.setOptions(VEROVIO_OPTIONS)
+    """Worker initializer: the toolkit is made before the first tune arrives."""
+    if verovio_toolkit() is None:
+        raise RenderError("verovio is not installed")
 
 
 def _render_in_worker(abc: str) -> list[str]:
-    return svg_pages(_TOOLKIT, abc)
+    return svg_pages(verovio_toolkit(), abc)
 
 
 class SheetRenderer:

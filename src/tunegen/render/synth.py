@@ -18,6 +18,7 @@ import numpy as np
 
 from tunegen.errors import RenderError
 from tunegen.music.midi_io import Performance
+from tunegen.runtime.fileio import write_atomically
 
 SAMPLE_RATE = 44_100
 PEAK = 0.89  # normalise to -1 dBFS: loud, never clipped
@@ -86,12 +87,16 @@ def normalise(samples: np.ndarray) -> np.ndarray:
 
 
 def write_wav(samples: np.ndarray, path: Path, channels: int = 1) -> None:
-    """Write int16 samples (interleaved if stereo) as a 44.1 kHz 16-bit WAV file."""
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(channels)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(samples.astype("<i2").tobytes())
+    """Write int16 samples (interleaved if stereo) as a 44.1 kHz 16-bit WAV file (atomically)."""
+
+    def write(partial: Path) -> None:
+        with wave.open(str(partial), "wb") as out:
+            out.setnchannels(channels)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            out.writeframes(samples.astype("<i2").tobytes())
+
+    write_atomically(path, write)
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int, int]:
@@ -126,17 +131,17 @@ def choose_synth(choice: str, soundfont: Path | None = None) -> str:
 
 
 def _fluidsynth(midi: bytes, path: Path, soundfont: Path) -> None:
-    """Render MIDI bytes to `path` with the fluidsynth command, then peak-normalise it."""
+    """Render MIDI bytes with the fluidsynth command, then write it peak-normalised to `path`."""
     with tempfile.TemporaryDirectory() as tmp:
-        midi_path = Path(tmp) / "tune.mid"
+        midi_path, raw = Path(tmp) / "tune.mid", Path(tmp) / "tune.wav"
         midi_path.write_bytes(midi)
-        command = ["fluidsynth", "-ni", "-q", "-F", str(path), "-r", str(SAMPLE_RATE)]
+        command = ["fluidsynth", "-ni", "-q", "-F", str(raw), "-r", str(SAMPLE_RATE)]
         command += ["-T", "wav", "-O", "s16", str(soundfont), str(midi_path)]
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=300)
         except (OSError, subprocess.SubprocessError) as err:
             raise RenderError(f"fluidsynth failed ({err})") from err
-    samples, channels, rate = read_wav(path)
+        samples, channels, rate = read_wav(raw)
     if rate != SAMPLE_RATE:
         raise RenderError(f"fluidsynth wrote {rate} Hz, not {SAMPLE_RATE}")
     write_wav(normalise(samples.astype(np.float32)), path, channels)

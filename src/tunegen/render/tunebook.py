@@ -18,7 +18,7 @@ from tunegen.music.midi_io import performance_to_midi
 from tunegen.render.performance import PlayOptions, abc_to_performance
 from tunegen.render.sheet import sheet_renderer
 from tunegen.render.synth import choose_synth, render_wav
-from tunegen.runtime.fileio import ensure_folder, refuse_overwrite
+from tunegen.runtime.fileio import ensure_folder, refuse_overwrite, write_atomically
 from tunegen.runtime.worker import Worker
 
 FORMATS = ("midi", "wav", "svg")
@@ -122,7 +122,7 @@ def _why(err: Exception) -> str:
 def _write_svgs(out_dir: Path, stem: str, pages: list[str]) -> list[str]:
     names = [f"{stem}{'' if page == 1 else f'-{page}'}.svg" for page in range(1, len(pages) + 1)]
     for name, svg in zip(names, pages, strict=True):
-        (out_dir / name).write_text(svg, encoding="utf-8")
+        write_atomically(out_dir / name, svg)
     return names
 
 
@@ -137,7 +137,7 @@ def _play_files(
     files: dict[str, list[str]] = {}
     failures: dict[str, str] = {}
     if "midi" in options.formats:
-        (Path(out_dir) / f"{stem}.mid").write_bytes(midi)
+        write_atomically(Path(out_dir) / f"{stem}.mid", midi)
         files["midi"] = [f"{stem}.mid"]
     if "wav" in options.formats:
         wav = Path(out_dir) / f"{stem}.wav"
@@ -258,7 +258,7 @@ def render_tunebook(
     deadline = None if job_seconds is None else time.monotonic() + job_seconds
     with contextlib.nullcontext(workers) if workers else RenderWorkers() as running:
         for tune, result in zip(tunes, results, strict=True):
-            (out_dir / f"{result.stem}.abc").write_text(result.abc, encoding="utf-8")
+            write_atomically(out_dir / f"{result.stem}.abc", result.abc)
             result.files["abc"] = [f"{result.stem}.abc"]
             problem = problems[result.number - 1] if result.number <= len(problems) else None
             left = LIMITS.tune_seconds if deadline is None else deadline - time.monotonic()
@@ -278,7 +278,7 @@ def render_tunebook(
             seconds = min(LIMITS.tune_seconds, left)
             _render_one(result, out_dir, options, synth, running, seconds)
     report = RenderReport(out_dir, options.formats, synth, results)
-    report.index.write_text(tunebook_page(report), encoding="utf-8")
+    write_atomically(report.index, tunebook_page(report))
     return report
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -35,16 +35,22 @@ def ensure_folder(folder: Path) -> None:
 
 def temporary_beside(path: Path) -> Path:
     """A new empty file with a unique name in `path`'s folder (so the final rename never crosses
-    filesystems): every rank of a DDP run may write the same file at once, each renaming its own."""
+    filesystems): every rank of a DDP run may write the same file at once, each renaming its own.
+
+    Made with mode 0o666 less the umask, as open() would make `path` itself (mkstemp's 0o600
+    would leave every renamed file readable by its owner only).
+    """
     ensure_folder(path.parent)
-    try:
-        handle, partial = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
-        )
-    except OSError as err:
-        raise UsageError(f"{path}: cannot write there ({err.strerror or err})") from None
-    os.close(handle)
-    return Path(partial)
+    while True:
+        partial = path.parent / f".{path.name}.{secrets.token_hex(4)}.partial"
+        try:
+            handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UsageError(f"{path}: cannot write there ({err.strerror or err})") from None
+        os.close(handle)
+        return partial
 
 
 def _fsync(path: Path, directory: bool = False) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tunegen.errors import TunegenError
 from tunegen.music.abc import Tune, read_corpus
-from tunegen.music.abc_rhythm import key_name
+from tunegen.music.abc_syntax import key_name
 from tunegen.music.metre import structure
 from tunegen.sampling.form import RHYTHMS
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import nn
@@ -14,17 +15,10 @@ from tunegen.errors import UsageError
 from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import check_text
 from tunegen.sampling.form import FormPlan
-from tunegen.sampling.rowstate import RowStates
-from tunegen.sampling.sampler import (
-    GrammarStats,
-    GumbelNoise,
-    HeaderPlan,
-    SamplingOptions,
-    _RowConstraint,
-    choose,
-    header_starts,
-)
-from tunegen.sampling.tune_judge import BAD, BAR, EOT, NONE, TuneJudge, shallow_copy
+from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
+from tunegen.sampling.options import SamplingOptions
+from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
 
 UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again
@@ -34,10 +28,37 @@ RUN_CHARS = "|:]0123456789"  # what may extend a bar line: masked after form con
 NOTE_STARTS = "ABCDEFGabcdefgzx^_=["  # what would add time to a bar
 
 
+@dataclass
+class GrammarStats:
+    """What grammar-aware sampling did: bars sampled again, tunes restarted or given up."""
+
+    retries: int = 0  # bars (or header lines) sampled again from their start
+    restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
+    repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
+    gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
+    masked_steps: int = 0  # row-steps where a mask removed symbols
+    steps: int = 0  # batch steps, backtracked ones included
+    reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
+
+    def merge(self, other: GrammarStats) -> None:
+        """Add another batch's counts to these."""
+        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for reason, count in other.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        return (
+            f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
+            f"{self.repaired} endings mended, {self.gave_up} left unchecked"
+        )
+
+
 class _Row:
     """One tune being written: its header constraint, its judge and its forced text."""
 
-    def __init__(self, header: _RowConstraint, judge: TuneJudge) -> None:
+    def __init__(self, header: HeaderConstraint, judge: TuneJudge) -> None:
         self.header, self.judge = header, judge
         self.pending: list[str] = []  # forced symbols, the next one last
         self.tries = 0
@@ -53,7 +74,7 @@ class _Row:
         return row
 
 
-def _copy_header(header: _RowConstraint) -> _RowConstraint:
+def _copy_header(header: HeaderConstraint) -> HeaderConstraint:
     other = shallow_copy(header)
     other.pending = list(header.pending)
     return other
@@ -70,6 +91,158 @@ def check_primer(primer: str, judge: TuneJudge) -> None:
         raise UsageError("--primer is not well-formed ABC: its last bar is too long")
 
 
+@dataclass
+class _Shared:
+    """What every row's GrammarRule of one batch reads: the vocabulary and its symbol classes,
+    the form, the primer, and the batch's counts (`stats`)."""
+
+    vocab: Vocabulary
+    form: FormPlan
+    primer: str
+    stats: GrammarStats
+    mask: bool
+
+    def __post_init__(self) -> None:
+        symbols, eot = self.vocab.symbols, self.vocab.end_id
+        self.index = {symbol: i for i, symbol in enumerate(symbols)}
+
+        def ids(starts: str) -> np.ndarray:
+            return np.array([i for i, s in enumerate(symbols) if s[:1] in starts and i != eot])
+
+        self.run_ids, self.bar_ids = ids(RUN_CHARS), ids("|:")
+        self.not_bar_line = np.ones(len(symbols), dtype=bool)
+        self.not_bar_line[[self.index[s] for s in "|:" if s in self.index]] = False
+        self.note_ids = ids(NOTE_STARTS)
+
+
+class GrammarRule:
+    """One tune's rule in the sampling loop: its header constraint, its judge and its forced
+    text, and the row as it was at the start of its bar and of the tune, to go back to.
+
+    prepare: forced text is taken; otherwise the logits are masked where a mask is cheap (no end
+    of tune before a closing bar line; no repeat signs in form control's plain bar lines).
+    accept: the judge reads the symbol: BAR marks the row (the state before the symbol: a bar
+    starts with it); BAD sends it back to its mark, or after MAX_TRIES to the start of the tune.
+    """
+
+    done = False  # a tune given up on is still watched: its end of tune is its own
+
+    def __init__(self, shared: _Shared, template: _Row) -> None:
+        self.shared = shared
+        self.row, self.bar_row, self.tune_row = (template.snapshot() for _ in range(3))
+        self.forced: str | None = None
+        self.choice = False  # form control: the model says "|" (go on) or ":" (part ends)
+        self.header: HeaderConstraint | None = None  # the header before this step
+
+    def prepare(self, logits: np.ndarray) -> None:
+        shared, row = self.shared, self.row
+        self.forced, self.header, self.choice = None, None, False
+        judge = row.judge
+        if not row.pending and not row.free and not judge.in_header and shared.form.active:
+            text, self.choice = judge.form_step()
+            if text:
+                row.pending = judge.then[::-1] + list(text)[::-1]
+                judge.then = []
+        if row.pending:
+            self.forced = row.pending.pop()
+        elif judge.in_header:
+            self.header = _copy_header(row.header)  # as it was before this step
+            symbol = row.header.forced()
+            if symbol is None:
+                logits[~row.header.allowed()] = -np.inf
+                if row.banned and row.header.line == "":
+                    logits[[shared.index[letter] for letter in row.banned]] = -np.inf
+            else:
+                self.forced = shared.vocab.symbols[symbol]
+        elif row.free:
+            return
+        elif shared.form.active:
+            shared.stats.masked_steps += 1
+            if self.choice:  # a full bar: the model only says "|" (go on) or ":" (part ends)
+                logits[shared.not_bar_line] = -np.inf
+            else:
+                logits[shared.bar_ids] = -np.inf
+                logits[shared.vocab.end_id] = -np.inf
+                if judge.plain_run:
+                    logits[shared.run_ids] = -np.inf
+        else:
+            if not judge.after_bar_line:  # a tune ends only after a bar line
+                logits[shared.vocab.end_id] = -np.inf
+            if shared.mask and judge.bar_full():  # no more notes in a full bar
+                logits[shared.note_ids] = -np.inf
+                shared.stats.masked_steps += 1
+
+    def accept(self, batch: Batch, b: int, chosen: int) -> tuple[int, int]:
+        shared, row, vocab = self.shared, self.row, self.shared.vocab
+        symbol = self.forced if self.forced is not None else vocab.symbols[chosen]
+        if row.header.in_header:
+            row.header.observe(symbol)
+        if symbol == EOT and self.forced is None and not row.free and not row.judge.can_end():
+            # The model ends here but the tune cannot: mend the last bar line if a repeat
+            # sign or final bar line makes it whole, else choose again without the end.
+            text = vocab.decode(batch.written(b).tolist())
+            mended = _mend_end(shared.primer, text, shared.index)
+            if mended is None:
+                batch.logits[b, vocab.end_id] = -np.inf
+                chosen = batch.choose_again(b)
+                symbol = vocab.symbols[chosen]
+            else:
+                shared.stats.repaired += 1
+                batch.rewrite(b, vocab.encode(mended)[: batch.capacity])
+                row.free = True  # nothing left to judge: the end of tune follows
+        action = KEEP
+        if not row.free:
+            if self.choice:  # form control writes the bar line the model chose
+                row.pending = list(row.judge.choose_bar_line(symbol))[::-1]
+                row.pending = row.judge.then[::-1] + row.pending
+                row.judge.then = []
+                self.forced = symbol = row.pending.pop()
+            code = row.judge.feed(symbol, self.forced is not None)
+            if code == BAD and self.forced is None:
+                return self._back(), chosen
+            if row.judge.then:
+                row.pending = row.judge.then[::-1] + row.pending
+                row.judge.then = []
+            if code == BAR:
+                self._mark(same=batch.mark_pos[b] == batch.pos[b])
+                action = MARK
+        return action, shared.index[symbol]
+
+    def _mark(self, same: bool) -> None:
+        """Keep the row as it was before this step's symbol, with which a bar starts; `same`: a
+        header line sampled again starts where it did, and keeps its count of tries."""
+        row = self.row
+        saved = shallow_copy(row)
+        saved.judge = row.judge.bar_start
+        saved.header = self.header or _copy_header(row.header)
+        saved.pending = list(row.pending) + ([self.forced] if self.forced is not None else [])
+        saved.tries = row.tries = self.bar_row.tries if same else 0
+        saved.banned = self.bar_row.banned if same else row.banned
+        self.bar_row = saved
+
+    def _back(self) -> int:
+        """The row goes back to the start of its bar (BACK) or, after MAX_TRIES, of the tune."""
+        stats, row = self.shared.stats, self.row
+        reason = _REASON_KEY.sub("N", row.judge.reason.split(": ", 1)[-1])
+        stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
+        if row.judge.ban:  # a field that cannot stand here is not offered again
+            self.bar_row.banned = self.bar_row.banned | {row.judge.ban}
+        if self.bar_row.tries + 1 < MAX_TRIES:
+            stats.retries += 1
+            self.bar_row.tries += 1
+            self.row = self.bar_row.snapshot()
+            return BACK
+        stats.restarts += 1
+        count = row.restarts + 1
+        self.row = self.tune_row.snapshot()
+        self.row.restarts = count
+        if count > MAX_RESTARTS:
+            stats.gave_up += 1
+            self.row.free = True
+        self.bar_row = self.row.snapshot()
+        return RESTART
+
+
 def sample_grammar(
     model: nn.Module,
     vocab: Vocabulary,
@@ -81,207 +254,33 @@ def sample_grammar(
     stats: GrammarStats,
     mask: bool = True,
 ) -> list[str]:
-    """Sample `num_tunes` tunes as one batch, each kept well formed by its own TuneJudge.
-
-    Per step: rows with forced text take it; the others sample from logits masked where a mask
-    is cheap (no end of tune before a closing bar line; no repeat signs in form control's plain
-    bar lines). The judge then reads each row's symbol: BAR saves the row's model state, logits
-    and judge (the state before the symbol: a bar starts with it); BAD puts the row back there.
-    """
+    """Sample `num_tunes` tunes as one batch, each kept well formed by its own TuneJudge (see
+    GrammarRule); `stats` collects what that took. `mask`: no more notes in a full bar."""
     primer_ids = vocab.encode(primer)  # a symbol the model never saw is named first
-    stepper = make_stepper(model, rewind=True)
-    stepper.reset(num_tunes)
-    symbols, eot = vocab.symbols, vocab.end_id
-    index = {symbol: i for i, symbol in enumerate(symbols)}
-    run_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in RUN_CHARS and i != eot])
-    bar_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in "|:" and i != eot])
-    not_bar_line = np.ones(len(symbols), dtype=bool)
-    not_bar_line[[index[s] for s in "|:" if s in index]] = False
-    note_ids = np.array([i for i, s in enumerate(symbols) if s[:1] in NOTE_STARTS and i != eot])
-    if form.active and not {":", "|", "\n"} <= index.keys():
+    shared = _Shared(vocab, form, primer, stats, mask)
+    if form.active and not {":", "|", "\n"} <= shared.index.keys():
         raise UsageError("--form needs a model that writes the symbols ':', '|' and new lines")
-    final = "|]" if "]" in index else "||"  # a tiny model may never have written "]"
-    template = _Row(_RowConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
-    template.banned = frozenset(letter for letter in UNWRITTEN_FIELDS if letter in index)
+    final = "|]" if "]" in shared.index else "||"  # a tiny model may never have written "]"
+    template = _Row(HeaderConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
+    template.banned = frozenset(letter for letter in UNWRITTEN_FIELDS if letter in shared.index)
     for char in primer:
         template.header.observe(char)
     check_primer(primer, template.judge)
     template.pending = template.judge.then[::-1]
     template.judge.then = []
-    rows = [template.snapshot() for _ in range(num_tunes)]
-    noise = GumbelNoise(options.seed, (num_tunes, len(vocab)))
-    logits = stepper.step(np.full(num_tunes, eot))
-    for symbol in primer_ids:
-        logits = stepper.step(np.full(num_tunes, symbol))
-    everyone = np.arange(num_tunes)
-    bar_states, tune_states = RowStates(stepper, num_tunes), RowStates(stepper, num_tunes)
-    bar_states.save(everyone)
-    tune_states.save(everyone)
-    bar_logits, tune_logits = logits.copy(), logits.copy()
-    bar_rows = [row.snapshot() for row in rows]
-    tune_rows = [row.snapshot() for row in rows]
-    out = np.zeros((num_tunes, options.max_chars), dtype=np.int64)
-    pos = [0] * num_tunes  # Python lists: read and written per row, where numpy scalars are slow
-    bar_pos = [0] * num_tunes
-    finished = [False] * num_tunes
-    active = list(range(num_tunes))  # the rows not finished, kept as a list between steps
-    forced: list[str | None] = [None] * num_tunes
-    choice = [False] * num_tunes
-    headers: list[_RowConstraint | None] = [None] * num_tunes
-    # The header constraint is saved with a row only when its judge says BAR, which in the header
-    # happens at the first symbol of a line: it is copied before such steps only, unless a symbol
-    # (a multi-character token) could start a line inside itself.
-    any_line = any("\n" in symbol[:-1] for symbol in symbols if symbol != EOT)
-    blocked: dict[int, np.ndarray] = {}  # ~allowed, by the id of the allowed mask (two of them)
-    for _ in range(4 * options.max_chars + 64):  # backtracking costs steps: bound the batch
-        stats.steps += 1
-        for b in active:
-            row = rows[b]
-            forced[b], headers[b], choice[b] = None, None, False
-            judge = row.judge
-            if not row.pending and not row.free and not judge.in_header and form.active:
-                text, choice[b] = judge.form_step()
-                if text:
-                    row.pending = judge.then[::-1] + list(text)[::-1]
-                    judge.then = []
-            if row.pending:
-                forced[b] = row.pending.pop()
-            elif judge.in_header:
-                if any_line or judge.line == "":
-                    headers[b] = _copy_header(row.header)  # as it was before this step
-                symbol = row.header.forced()
-                if symbol is None:
-                    allowed = row.header.allowed()
-                    mask_out = blocked.get(id(allowed))
-                    if mask_out is None:
-                        mask_out = blocked[id(allowed)] = ~allowed
-                    logits[b, mask_out] = -np.inf
-                    if row.banned and row.header.line == "":
-                        logits[b, [index[letter] for letter in row.banned]] = -np.inf
-                else:
-                    forced[b] = symbols[symbol]
-            elif row.free:
-                continue
-            elif form.active:
-                stats.masked_steps += 1
-                if choice[b]:  # a full bar: the model only says "|" (go on) or ":" (part ends)
-                    logits[b, not_bar_line] = -np.inf
-                else:
-                    logits[b, bar_ids] = -np.inf
-                    logits[b, eot] = -np.inf
-                    if judge.plain_run:
-                        logits[b, run_ids] = -np.inf
-            else:
-                if not judge.after_bar_line:  # a tune ends only after a bar line
-                    logits[b, eot] = -np.inf
-                if mask and judge.bar_full():  # no more notes in a full bar
-                    logits[b, note_ids] = -np.inf
-                    stats.masked_steps += 1
-        step_noise = noise.next()
-        ids = choose(logits, options, step_noise)
-        chosen = ids.tolist()
-        save, back = [], []
-        ended = False
-        for b in active:
-            row = rows[b]
-            symbol = forced[b] if forced[b] is not None else symbols[chosen[b]]
-            if row.header.in_header:
-                row.header.observe(symbol)
-            if symbol == EOT and forced[b] is None and not row.free and not row.judge.can_end():
-                # The model ends here but the tune cannot: mend the last bar line if a repeat
-                # sign or final bar line makes it whole, else choose again without the end.
-                mended = _mend_end(primer, vocab.decode(out[b, : pos[b]].tolist()), index)
-                if mended is None:
-                    logits[b, eot] = -np.inf
-                    ids[b] = choose(logits[b : b + 1], options, step_noise[b : b + 1])[0]
-                    symbol = symbols[ids[b]]
-                else:
-                    stats.repaired += 1
-                    mended_ids = vocab.encode(mended)[: options.max_chars]
-                    out[b, : len(mended_ids)] = mended_ids
-                    pos[b] = len(mended_ids)
-                    row.free = True  # nothing left to judge: the end of tune follows
-            if row.free:
-                code = NONE
-            else:
-                if choice[b]:  # form control writes the bar line the model chose
-                    row.pending = list(row.judge.choose_bar_line(symbol))[::-1]
-                    row.pending = row.judge.then[::-1] + row.pending
-                    row.judge.then = []
-                    forced[b] = symbol = row.pending.pop()
-                code = row.judge.feed(symbol, forced[b] is not None)
-                if code == BAD and forced[b] is None:
-                    back.append(b)
-                    continue
-                if row.judge.then:
-                    row.pending = row.judge.then[::-1] + row.pending
-                    row.judge.then = []
-                if code == BAR:
-                    save.append(b)
-            ids[b] = symbol_id = index[symbol]
-            if pos[b] < options.max_chars:
-                out[b, pos[b]] = symbol_id
-            pos[b] += 1
-            if symbol_id == eot or pos[b] >= options.max_chars:
-                finished[b] = True
-                ended = True
-        for b in save:  # a bar starts with this step's symbol: keep the row as it was before it
-            row = rows[b]
-            saved = shallow_copy(row)
-            saved.judge = row.judge.bar_start
-            saved.header = headers[b] or _copy_header(row.header)
-            saved.pending = list(row.pending) + ([forced[b]] if forced[b] is not None else [])
-            same = bar_pos[b] == pos[b] - 1  # a header line sampled again starts where it did
-            saved.tries = row.tries = bar_rows[b].tries if same else 0
-            saved.banned = bar_rows[b].banned if same else row.banned
-            bar_rows[b], bar_pos[b] = saved, pos[b] - 1
-        if save:
-            where = np.array(save)
-            bar_states.save(where)
-            bar_logits[where] = logits[where]
-        restart = []
-        for b in back:
-            reason = _REASON_KEY.sub("N", rows[b].judge.reason.split(": ", 1)[-1])
-            stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
-            if rows[b].judge.ban:  # a field that cannot stand here is not offered again
-                bar_rows[b].banned = bar_rows[b].banned | {rows[b].judge.ban}
-            if bar_rows[b].tries + 1 >= MAX_TRIES:
-                restart.append(b)
-                continue
-            stats.retries += 1
-            bar_rows[b].tries += 1
-            rows[b] = bar_rows[b].snapshot()
-            pos[b] = bar_pos[b]
-        for b in restart:
-            stats.restarts += 1
-            count = rows[b].restarts + 1
-            rows[b] = tune_rows[b].snapshot()
-            rows[b].restarts = count
-            if count > MAX_RESTARTS:
-                stats.gave_up += 1
-                rows[b].free = True
-            bar_rows[b], pos[b], bar_pos[b] = rows[b].snapshot(), 0, 0
-        if ended:
-            active = [b for b in active if not finished[b]]
-        if not active:
-            break
-        logits = stepper.step(ids)
-        by_bar = [b for b in back if b not in restart]
-        if by_bar:
-            where = np.array(by_bar)
-            bar_states.restore(where)
-            logits[where] = bar_logits[where]
-        if restart:
-            where = np.array(restart)
-            tune_states.restore(where)
-            logits[where] = tune_logits[where]
-            bar_states.save(where)
-            bar_logits[where] = tune_logits[where]
-    texts = []
-    for b in range(num_tunes):
-        kept = out[b, : min(pos[b], options.max_chars)].tolist()
-        texts.append(primer + vocab.decode(kept[: kept.index(eot)] if eot in kept else kept))
-    return texts
+    rules = [GrammarRule(shared, template) for _ in range(num_tunes)]
+    batch = sample_rows(
+        make_stepper(model, rewind=True),
+        options,
+        same_primer(primer_ids, num_tunes),
+        rules,
+        vocab.end_id,
+        options.max_symbols,
+        4 * options.max_symbols + 64,  # backtracking costs steps: bound the batch
+        rewind=True,
+    )
+    stats.steps += batch.steps
+    return [primer + vocab.decode(batch.result(b)) for b in range(num_tunes)]
 
 
 def _mend_end(primer: str, text: str, symbols: Container[str]) -> str | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ from tunegen.music.midi import EventCodec, notes_to_performance
 from tunegen.music.midi_io import performance_to_midi
 from tunegen.render.piano_roll import write_piano_roll
 from tunegen.render.synth import render_wav
-from tunegen.runtime.fileio import refuse_overwrite
-from tunegen.sampling.sampler import GumbelNoise, SamplingOptions, choose
+from tunegen.runtime.fileio import refuse_overwrite, write_atomically
+from tunegen.sampling.loop import KEEP, STOP, Batch, sample_rows
+from tunegen.sampling.options import SamplingOptions, chunk_seed, chunk_size
 
 SUFFIXES = (".mid", ".wav", ".png")
 WORDS_PER_STEP = 24  # the word budget per event or grid step: chords of up to 11 notes fit
@@ -50,15 +52,24 @@ class PieceLength:
         return WORDS_PER_STEP * steps + 100
 
 
-class _Progress:
-    """Counts one piece's onsets and beats as its words arrive; says when it is long enough."""
+class LengthRule:
+    """A piece's stop rule in the sampling loop: counts its onsets and beats as its words
+    arrive, and stops it before the word that would start an onset beyond its length."""
 
-    def __init__(self, codec: EventCodec, length: PieceLength) -> None:
-        self.codec, self.length = codec, length
+    done = False
+
+    def __init__(self, codec: EventCodec, length: PieceLength, symbols: list[str]) -> None:
+        self.codec, self.length, self.symbols = codec, length, symbols
         self.started, self.open = False, False  # a note was played; the onset takes more notes
         self.time, self.onsets = 0, 0
 
-    def accept(self, word: str) -> bool:
+    def prepare(self, logits: np.ndarray) -> None:
+        """Nothing to mask: the end-of-piece marker is never drawn by any row."""
+
+    def accept(self, batch: Batch, row: int, chosen: int) -> tuple[int, int]:
+        return (KEEP if self.fits(self.symbols[chosen]) else STOP), chosen
+
+    def fits(self, word: str) -> bool:
         """Take `word`, or return False if it would start an onset beyond the length."""
         wait, ends, plays = self.codec.timing(word)
         if ends:
@@ -102,30 +113,15 @@ def sample_pieces(
     quantised notes (the primer not included) and how many ran out of their word budget.
     """
     options.validate()
-    batch = len(primers)
+    budget = length.word_budget(codec)
+    rules = [LengthRule(codec, length, vocab.symbols) for _ in range(len(primers))]
     stepper = make_stepper(model)
-    stepper.reset(batch)
-    noise = GumbelNoise(options.seed, (batch, len(vocab)))
-    logits = stepper.step(np.full(batch, vocab.end_id))
-    for column in primers.T:
-        logits = stepper.step(column)
-    progress = [_Progress(codec, length) for _ in range(batch)]
-    words: list[list[str]] = [[] for _ in range(batch)]
-    finished = np.zeros(batch, dtype=bool)
-    for _ in range(length.word_budget(codec)):
-        logits[:, vocab.end_id] = -np.inf
-        ids = choose(logits, options, noise.next())
-        for row in np.flatnonzero(~finished):
-            word = vocab.symbols[ids[row]]
-            if progress[row].accept(word):
-                words[row].append(word)
-            else:
-                finished[row] = True
-        if finished.all():
-            break
-        logits = stepper.step(ids)
+    batch = sample_rows(
+        stepper, options, primers, rules, vocab.end_id, budget, budget, never=[vocab.end_id]
+    )
+    words = [[vocab.symbols[i] for i in batch.result(b)] for b in range(len(primers))]
     pieces = [trim(codec.decode(" ".join(w)), length, codec.grid) for w in words]
-    return pieces, int((~finished).sum())
+    return pieces, int((~batch.stopped).sum())
 
 
 def training_primers(meta: dict, count: int, seed: int | None) -> np.ndarray:
@@ -183,6 +179,38 @@ def write_piece(notes: np.ndarray, stem: Path, files: PieceFiles) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     performance = notes_to_performance(notes, files.grid, files.qpm, files.program)
     midi = performance_to_midi(performance)
-    stem.with_suffix(".mid").write_bytes(midi)
+    write_atomically(stem.with_suffix(".mid"), midi)
     render_wav(performance, midi, stem.with_suffix(".wav"), files.synth, files.soundfont)
     write_piano_roll(notes, files.grid, stem.with_suffix(".png"), stem.name)
+
+
+@dataclass
+class PieceComposition:
+    """Pieces sampled by compose_pieces: their notes, how many stopped short, and the time."""
+
+    pieces: list[np.ndarray]
+    short: int  # pieces that stopped at the word budget
+    seconds: float
+
+
+def compose_pieces(
+    checkpoint: Checkpoint,
+    count: int,
+    length: PieceLength,
+    options: SamplingOptions,
+    primer_midi: Path | None = None,
+) -> PieceComposition:
+    """`count` pieces from a MIDI model, sampled in chunks so memory stays flat in `count`;
+    each chunk has its own seed (chunk_seed), as `compose` does for tunes."""
+    codec = EventCodec.from_dict(checkpoint.meta["corpus"]["codec"])
+    primers = choose_primers(checkpoint, codec, count, options.seed, primer_midi)
+    start = time.perf_counter()
+    pieces, short, size = [], 0, chunk_size(len(checkpoint.vocab))
+    for index, first in enumerate(range(0, count, size)):
+        chunk_options = replace(options, seed=chunk_seed(options.seed, index))
+        done, cut = sample_pieces(
+            checkpoint.model, checkpoint.vocab, codec, primers[first : first + size], length,
+            chunk_options,
+        )  # fmt: skip
+        pieces, short = pieces + done, short + cut
+    return PieceComposition(pieces, short, time.perf_counter() - start)

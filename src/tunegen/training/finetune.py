@@ -16,13 +16,14 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from tunegen.data.batches import StatefulBatches, encode_texts
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
+from tunegen.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from tunegen.data.vocab import Vocabulary
-    from tunegen.training.trainer import CharLanguageModel, TrainConfig
+    from tunegen.training.module import LanguageModel
 
 BUNDLED = "bundled"
 # A fine-tuning run's default learning rate is the initial model's own times this: 2e-3 for the
@@ -70,7 +71,7 @@ class InitialModel:
     @property
     def kind(self) -> str:
         """What the model reads: "abc" or "midi"."""
-        return self.meta["corpus"].get("kind", "abc")
+        return self.checkpoint.kind
 
 
 def read_initial_model(spec: str | Path) -> InitialModel:
@@ -89,38 +90,37 @@ def finetune_configs(
 ) -> tuple[dict, TrainConfig]:
     """The run's model config and TrainConfig: the initial model's shape, symbols and batching,
     the fine-tuning learning rate, then the user's options, which may not contradict the shape,
-    the preset or what the symbols are (UsageError naming the option)."""
-    from tunegen.training.trainer import TrainConfig  # training imports this module at its top
-
-    where = f"--init {init.name}"
+    the preset or what the symbols are (SettingError naming the setting)."""
+    where = (Setting("init"), f" {init.name}")
     kind = train_overrides.get("corpus_kind", "abc")
     if kind != init.kind:
-        wanted = "--midi MIDI files" if init.kind == "midi" else "--abc ABC tunes"
-        raise UsageError(
-            f"{where} is a{'' if init.kind == 'midi' else 'n'} {init.kind.upper()} "
-            f"model: fine-tune it on {wanted}"
+        wanted = (Setting(init.kind), " MIDI files" if init.kind == "midi" else " ABC tunes")
+        article = "a" if init.kind == "midi" else "an"
+        raise SettingError(
+            *where, f" is {article} {init.kind.upper()} model: fine-tune it on ", *wanted
         )
     model = {key: value for key, value in init.meta["model"].items() if key != "vocab_size"}
     for name, value in model_overrides.items():
-        option = "--" + {"num_layers": "layers", "num_heads": "heads"}.get(name, name)
-        option = option.replace("_", "-")
         if name in CHANGEABLE_MODEL:
             model[name] = value
         elif name not in model:
-            raise UsageError(f"{option} does not apply to the {model['kind']} model of {where}")
-        elif model[name] != value:
-            raise UsageError(
-                f"{option} {value} contradicts {where}, whose {option} is "
-                f"{model[name]}; the shape comes from the initial model"
+            raise SettingError(
+                Setting(name), f" does not apply to the {model['kind']} model of ", *where
             )
+        elif model[name] != value:
+            raise SettingError(
+                Setting(name), f" {value} contradicts ", *where, ", whose ", Setting(name),
+                f" is {model[name]}; the shape comes from the initial model",
+            )  # fmt: skip
     saved = init.meta["training"]
     known = {f.name for f in fields(TrainConfig)}
     inherited = {key: saved[key] for key in INHERITED if key in saved and key in known}
     for name in FIXED:
         given, own = train_overrides.get(name), inherited.get(name)
         if given is not None and own is not None and given != own:
-            option = f"--{name.replace('_', '-')}"
-            raise UsageError(f"{option} {given} contradicts {where}, whose {name} is {own}")
+            raise SettingError(
+                Setting(name), f" {given} contradicts ", *where, f", whose {name} is {own}"
+            )
     lr = saved.get("lr", TrainConfig.lr) * FINETUNE_LR_SCALE
     base = TrainConfig(**inherited, lr=lr, corpus_kind=init.kind)
     config = replace(base, **train_overrides)
@@ -191,7 +191,7 @@ def _mean_probabilities(model: torch.nn.Module, batches: StatefulBatches, first:
     return np.maximum(total.numpy() / max(positions, 1), 1e-12)
 
 
-def start_from(init: InitialModel, module: CharLanguageModel, texts: dict) -> float:
+def start_from(init: InitialModel, module: LanguageModel, texts: dict) -> float:
     """Put the initial model's weights (grown to the run's vocabulary) into `module`, record the
     lineage, print what changed and return the held-out bits/char before the first step."""
     vocab, first_new = module.vocab, len(init.checkpoint.vocab)
@@ -223,7 +223,7 @@ def start_from(init: InitialModel, module: CharLanguageModel, texts: dict) -> fl
 
 
 @rank_zero_only
-def _announce(init: InitialModel, module: CharLanguageModel, initial_bpc: float) -> None:
+def _announce(init: InitialModel, module: LanguageModel, initial_bpc: float) -> None:
     info, lineage = module.corpus_info, module.extra_meta["finetuned_from"]
     print(
         f"fine-tuning {init.name} ({init.path}, sha256 {init.digest[:12]}): "

@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
-from tunegen.errors import CheckpointError, UsageError
-from tunegen.training.trainer import TrainConfig
+from tunegen.errors import CheckpointError, Setting, SettingError, UsageError
+from tunegen.training.config import TrainConfig
 
 # What a resumed run may change: how long it trains and where it runs, nothing that shapes the
 # model, its data or its optimizer (so the resumed steps are the ones the first run would take).
@@ -19,17 +19,6 @@ RESUME_MAY_CHANGE = (
     "accelerator",
     "num_nodes",
 )
-
-
-def _option(name: str) -> str:
-    """The command-line spelling of a TrainConfig field or model-shape key."""
-    special = {
-        "corpus": "--abc/--midi",
-        "corpus_kind": "--abc/--midi",
-        "num_layers": "--layers",
-        "num_heads": "--heads",
-    }
-    return special.get(name, "--" + name.replace("_", "-"))
 
 
 def _shown(value: Any) -> str:
@@ -60,38 +49,45 @@ def merge_with_checkpoint(
     `given` holds only the TrainConfig fields named on the command line (preset and corpus
     included), `model_given` the model-shape options. A value equal to the checkpoint's is fine;
     a different one is a UsageError unless its field is in `may_change`, in which case it is
-    applied and a note says so. Returns (config, notes). `train --init` (fine-tuning) calls this
+    applied and a note says so. Returns (config, notes); a note is (setting, what changed), for
+    the caller to name the setting its own way. `train --init` (fine-tuning) calls this
     with its own `may_change`.
     """
     config = saved_config(meta, source)
     saved_model = meta.get("model", {})
     for name, value in (model_given or {}).items():
         if saved_model.get(name) != value:
-            raise UsageError(
-                f"{_option(name)} {value} contradicts {source} (trained with "
-                f"{saved_model.get(name)}); a resumed model keeps its shape"
+            raise SettingError(
+                Setting(name),
+                f" {value} contradicts {source} (trained with "
+                f"{saved_model.get(name)}); a resumed model keeps its shape",
             )
-    changes, notes = {}, []
+    changes: dict[str, Any] = {}
+    notes: list[tuple[str, str]] = []
     for name, value in given.items():
         if name not in TrainConfig.__dataclass_fields__:
-            raise UsageError(f"{_option(name)} is not a training setting")
+            raise SettingError(Setting(name), " is not a training setting")
         old = getattr(config, name)
         same = tuple(value) == tuple(old) if name == "corpus" else value == old
         if same:
             continue
         if name not in may_change and name != "batch_size":  # batch: see _same_layout below
-            raise UsageError(
-                f"{_option(name)} {_shown(value)} contradicts {source} (trained with "
-                f"{_shown(old)}); leave it out to resume, or start a new run with --out"
+            raise SettingError(
+                Setting(name),
+                f" {_shown(value)} contradicts {source} (trained with "
+                f"{_shown(old)}); leave it out to resume, or start a new run with ",
+                Setting("out"),
             )
         changes[name] = value
-        notes.append(f"{_option(name)}: {_shown(value)} (the checkpoint had {_shown(old)})")
+        notes.append((name, f": {_shown(value)} (the checkpoint had {_shown(old)})"))
     merged = replace(config, **changes)
     if "batch_size" in changes and not _same_layout(config, merged):
-        raise UsageError(
-            f"--batch-size {merged.batch_size} contradicts {source} (trained with "
+        raise SettingError(
+            Setting("batch_size"),
+            f" {merged.batch_size} contradicts {source} (trained with "
             f"{config.batch_size} per process on {_processes(config)} processes); leave it out "
-            "to resume, or keep batch size x processes the same with another --devices"
+            "to resume, or keep batch size x processes the same with another ",
+            Setting("devices"),
         )
     merged.validate()
     return merged, notes

@@ -229,7 +229,7 @@ class Studio:
         plan, form = plan or HeaderPlan(), form or FormPlan()
         rendered.settings = {
             "model": name, "seed": options.seed, "temperature": options.temperature,
-            "top_k": options.top_k, "top_p": options.top_p, "max_chars": options.max_chars,
+            "top_k": options.top_k, "top_p": options.top_p, "max_chars": options.max_symbols,
             "num_tunes": num_tunes, "title": plan.title, "meter": plan.meter, "key": plan.key,
             "primer": primer or None, "rhythm": form.rhythm, "form": form.form,
             "bars_per_part": form.bars_per_part,

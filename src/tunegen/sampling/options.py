@@ -1,0 +1,105 @@
+"""How each next symbol is picked: sampling options and their bounds, Gumbel noise, the choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from tunegen.errors import Setting, SettingError
+
+# Documented bounds (README, "Limits"). N tunes are sampled in chunks of at most chunk_size(V)
+# rows, so memory depends on the chunk, never on N.
+MAX_NUM_TUNES = 1_000_000
+MAX_SYMBOLS = 100_000  # symbols per tune: characters, or ABC tokens
+MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
+NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
+MAX_CHUNK = 1024
+
+
+def chunk_size(vocab_size: int) -> int:
+    """Rows sampled together: as many as fit NOISE_BUDGET (GumbelNoise draws [256, B, V] float64
+    at once), at most MAX_CHUNK; ~5,800 for ABC's ~90 symbols would be far past the speed gain."""
+    return max(1, min(MAX_CHUNK, NOISE_BUDGET // (256 * vocab_size * 8)))
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """How to pick each next symbol."""
+
+    temperature: float | None = 1.0  # None: the model's own default (see with_model_defaults)
+    top_k: int = 0  # 0: no limit
+    top_p: float = 1.0  # 1.0: no nucleus cut
+    max_symbols: int = 2000  # a tune's length limit, in the model's symbols
+    seed: int | None = None
+
+    def validate(self) -> None:
+        # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
+        if self.temperature is None or not 0 < self.temperature <= MAX_TEMPERATURE:
+            raise SettingError(
+                Setting("temperature"),
+                f" must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}",
+            )
+        if self.top_k < 0:
+            raise SettingError(Setting("top_k"), f" must be >= 0, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise SettingError(Setting("top_p"), f" must be in (0, 1], got {self.top_p}")
+        if not 1 <= self.max_symbols <= MAX_SYMBOLS:
+            raise SettingError(
+                Setting("max_symbols"), f" must be in [1, {MAX_SYMBOLS}], got {self.max_symbols}"
+            )
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise SettingError(Setting("seed"), f" must be a whole number >= 0, got {self.seed}")
+
+
+def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
+    """`options` with the model's default temperature (stored by `tunegen export` in a
+    checkpoint's meta["sampling"]; else 1) where none was chosen."""
+    if options.temperature is not None:
+        return options
+    return replace(options, temperature=meta.get("sampling", {}).get("temperature", 1.0))
+
+
+def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> np.ndarray:
+    """One id per row from logits [B, V] with temperature, top-k and top-p.
+
+    Gumbel-max: argmax(scores + Gumbel noise) is a draw from softmax(scores); `noise` is [B, V].
+    """
+    scores = logits / options.temperature if options.temperature != 1.0 else logits
+    vocab_size = scores.shape[1]
+    if 0 < options.top_k < vocab_size:
+        kth = np.partition(scores, vocab_size - options.top_k, axis=1)[:, -options.top_k]
+        scores = np.where(scores < kth[:, None], -np.inf, scores)
+    if options.top_p < 1.0:
+        order = np.argsort(-scores, axis=1)
+        ranked = np.take_along_axis(scores, order, axis=1)
+        probs = np.exp(ranked - ranked[:, :1])
+        probs /= probs.sum(axis=1, keepdims=True)
+        before = np.cumsum(probs, axis=1) - probs  # mass of strictly more likely symbols
+        cut = np.empty_like(scores)
+        np.put_along_axis(cut, order, np.where(before >= options.top_p, -np.inf, 0.0), axis=1)
+        scores = scores + cut
+    return np.argmax(scores + noise, axis=1)
+
+
+class GumbelNoise:
+    """Gumbel noise drawn in blocks of steps: one generator call per block, not per step."""
+
+    def __init__(self, seed: int | None, shape: tuple[int, int], block: int = 256) -> None:
+        self.rng, self.shape, self.block = np.random.default_rng(seed), shape, block
+        self.buffer = np.empty((0, *shape), dtype=np.float32)
+        self.used = 0
+
+    def next(self) -> np.ndarray:
+        if self.used == len(self.buffer):
+            self.buffer = self.rng.gumbel(size=(self.block, *self.shape)).astype(np.float32)
+            self.used = 0
+        self.used += 1
+        return self.buffer[self.used - 1]
+
+
+def chunk_seed(seed: int | None, index: int) -> int | None:
+    """The seed of chunk `index`: the given seed for the first, then one derived from both."""
+    if seed is None or index == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> 1)

@@ -1,0 +1,172 @@
+"""The LightningModule: training logic (loss, bits per character, exact resumes) around a
+pure nn.Module from tunegen.models."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torch.nn import functional as F
+
+from tunegen.data.batches import WindowBatches
+from tunegen.data.vocab import Vocabulary
+from tunegen.models import build_model
+from tunegen.models.checkpoint import FORMAT_VERSION, completed_epochs
+from tunegen.training.config import TrainConfig
+from tunegen.training.finetune import META_CARRIED
+
+
+class LanguageModel(pl.LightningModule):
+    """Lightning wrapper holding only the training logic around a pure nn.Module."""
+
+    def __init__(self, model_config: dict, train: TrainConfig, vocab: Vocabulary, corpus: dict):
+        super().__init__()
+        self.model = build_model({**model_config, "vocab_size": len(vocab)})
+        self.model_config = self.model.config.to_dict()
+        self.train_config = train
+        self.vocab = vocab
+        self.corpus_info = corpus
+        self.best_val_bpc = math.inf
+        self._state: dict[str, list | None] = {"train": None}
+        # per validation split (val, and val_clean when the text is cleaned): nll, correct,
+        # count; plain numbers keep checkpoints safe
+        self.val_splits = [split for split in ("val", "val_clean") if corpus.get(f"{split}_tunes")]
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
+        # losses are per symbol; bits per character and chars/s need characters per symbol
+        self.chars_per_symbol = {
+            split: corpus[f"{split}_chars"] / corpus[f"{split}_symbols"]
+            if vocab.counts_characters
+            else 1.0
+            for split in ("train", *self.val_splits)
+        }
+        self._epoch_chars = 0.0
+        self._epoch_started = 0.0
+        self._epoch_busy = 0.0
+        self.chars_per_s = 0.0
+        # where training stands, for exact resumes: whole epochs done, batches of this epoch the
+        # optimizer has stepped on, and the stream state after the last of them
+        self.epochs_done = 0
+        self.batches_done = 0
+        self._carry = None
+        # metadata that outlives a run, e.g. what it was fine-tuned from (finetune.META_CARRIED)
+        self.extra_meta: dict = {}
+
+    def _shared_step(self, batch, batch_idx: int, stage: str):
+        x, y = batch  # [B, T] each
+        state = None
+        if stage != "train" or self.train_config.mode == "stateful":
+            state = None if batch_idx == 0 else self._state[stage]
+        logits, new_state = self.model(x, state)
+        self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
+        flat = logits.reshape(-1, logits.shape[-1]).float()
+        loss = F.cross_entropy(flat, y.reshape(-1))
+        correct = (flat.argmax(-1) == y.reshape(-1)).sum()
+        return loss, correct, y.numel()
+
+    def training_step(self, batch, batch_idx: int):
+        loss, correct, count = self._shared_step(batch, batch_idx, "train")
+        # sync_dist: under DDP the logged loss is the mean over every rank's streams
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
+        self.log("acc", correct / count, on_step=False, on_epoch=True, sync_dist=True)
+        # every rank steps the same shape
+        self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
+        return loss
+
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
+        split = self.val_splits[dataloader_idx]
+        loss, correct, count = self._shared_step(batch, batch_idx, split)
+        nll, right, total = self._val_sums[split]
+        self._val_sums[split] = [nll + loss.item() * count, right + int(correct), total + count]
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # counted only once the weights moved: a Ctrl-C in mid-step resumes at this same batch
+        self.batches_done, self._carry = batch_idx + 1, self._state["train"]
+
+    def on_train_epoch_end(self) -> None:
+        self.epochs_done += 1
+        self.batches_done, self._carry = 0, None
+
+    def on_train_start(self) -> None:
+        rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
+        if self._carry is not None:  # resumed in mid-epoch: streams go on from where they were
+            self._state["train"] = [(h.to(self.device), c.to(self.device)) for h, c in self._carry]
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
+        train_batches = self.trainer.train_dataloader.dataset
+        if isinstance(train_batches, WindowBatches):
+            train_batches.epoch = self.current_epoch
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self._epoch_busy = time.perf_counter() - self._epoch_started
+        self.chars_per_s = self._epoch_chars / max(self._epoch_busy, 1e-9)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums = {split: [0.0, 0, 0] for split in self.val_splits}
+
+    def on_validation_epoch_end(self) -> None:
+        for split in self.val_splits:
+            if self.trainer.world_size > 1:  # each rank saw its own streams: sum them
+                sums = torch.tensor(self._val_sums[split], dtype=torch.float64, device=self.device)
+                reduced = self.trainer.strategy.reduce(sums, reduce_op="sum").tolist()
+                self._val_sums[split] = reduced
+        nll, correct, count = self._val_sums["val"]
+        val_loss = nll / max(count, 1)
+        bpc = val_loss / self.chars_per_symbol["val"] / math.log(2)
+        # the values are equal on every rank; sync_dist only says so to Lightning
+        metrics = {"val_loss": val_loss, "val_acc": correct / max(count, 1), "val_bpc": bpc}
+        if "val_clean" in self._val_sums:
+            nll, _, count = self._val_sums["val_clean"]
+            clean = nll / max(count, 1) / self.chars_per_symbol["val_clean"] / math.log(2)
+            metrics["val_clean_bpc"] = clean
+        self.log_dict(metrics, sync_dist=True, add_dataloader_idx=False)
+        self.log("val_bpc_shown", bpc, prog_bar=True, logger=False, sync_dist=True)
+        if not self.trainer.sanity_checking:
+            self.best_val_bpc = min(self.best_val_bpc, bpc)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.model.parameters(), lr=self.train_config.lr)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        steps = self.trainer.num_training_batches
+        mid_epoch = 0 < self.batches_done < steps
+        carry = None
+        if mid_epoch and self._carry is not None:
+            carry = [(h.cpu(), c.cpu()) for h, c in self._carry]
+        checkpoint["tunegen"] = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model_config,
+            "vocab": self.vocab.to_dict(),
+            "training": self.train_config.to_dict(),
+            "corpus": self.corpus_info,
+            "best_val_bpc": self.best_val_bpc,
+            "rng": torch.get_rng_state(),
+            # an epoch-end checkpoint is written after its last batch, before on_train_epoch_end
+            "epochs_completed": self.epochs_done + int(self.batches_done >= steps),
+            "batches_done": self.batches_done if mid_epoch else 0,
+            "carry": carry,
+            **self.extra_meta,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        meta = checkpoint["tunegen"]
+        self.extra_meta = {key: meta[key] for key in META_CARRIED if key in meta}
+        self.best_val_bpc = meta["best_val_bpc"]
+        torch.set_rng_state(meta["rng"])
+        self.epochs_done = completed_epochs(checkpoint)
+        self.batches_done = meta.get("batches_done", 0)
+        self._carry = meta.get("carry")
+
+
+def describe_batch(config: TrainConfig, world_size: int) -> str:
+    """The effective batch of one optimizer step across every process, and the learning rate."""
+    unit = "streams" if config.mode == "stateful" else "windows"
+    chars = world_size * config.batch_size * config.seq_len
+    return (
+        f"effective batch {world_size} x {config.batch_size} {unit} x {config.seq_len} chars "
+        f"= {chars:,} chars per step; lr {config.lr} (not scaled with the number of devices)"
+    )
