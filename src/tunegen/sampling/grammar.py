@@ -113,6 +113,11 @@ class _Shared:
         self.not_bar_line = np.ones(len(symbols), dtype=bool)
         self.not_bar_line[[self.index[s] for s in "|:" if s in self.index]] = False
         self.note_ids = ids(NOTE_STARTS)
+        # A row saves its header constraint only when its judge says BAR, which in the header
+        # happens at a line's first symbol: copy it before such steps only, unless a symbol (a
+        # multi-character token) could start a line inside itself.
+        self.any_line = any("\n" in symbol[:-1] for symbol in symbols if symbol != EOT)
+        self.blocked: dict[int, np.ndarray] = {}  # ~allowed by the allowed mask's id (two masks)
 
 
 class GrammarRule:
@@ -146,10 +151,15 @@ class GrammarRule:
         if row.pending:
             self.forced = row.pending.pop()
         elif judge.in_header:
-            self.header = _copy_header(row.header)  # as it was before this step
+            if shared.any_line or judge.line == "":
+                self.header = _copy_header(row.header)  # as it was before this step
             symbol = row.header.forced()
             if symbol is None:
-                logits[~row.header.allowed()] = -np.inf
+                allowed = row.header.allowed()
+                blocked = shared.blocked.get(id(allowed))
+                if blocked is None:
+                    blocked = shared.blocked[id(allowed)] = ~allowed
+                logits[blocked] = -np.inf
                 if row.banned and row.header.line == "":
                     logits[[shared.index[letter] for letter in row.banned]] = -np.inf
             else:
