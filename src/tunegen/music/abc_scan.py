@@ -7,7 +7,8 @@ repeats the way abc2midi does (`abc_playback.Playback`) and keeps the first erro
 (abcmidi 2023-02-08, `abc2midi -c`) would report. A sampler feeds it every sampled symbol, asks
 "would a bar line close a right bar here?", "how much time is left in this bar?", "can the tune
 end here?", and backtracks with `copy()`. `check_text` (and `metre.check_tune`) give the
-whole-tune verdict. The body's tokens and events are read by `abc_body.BodyReader`.
+whole-tune verdict. The body's tokens and events are read by `abc_body.BodyReader`
+and `abc_events.BodyEvents`.
 
 Usage::
 
@@ -38,13 +39,9 @@ from tunegen.music.abc_body import (
     _NOTE,
     _PENDING,
     _PITCH_END,
-    TICKS,
-    BarRecord,
     BodyReader,
-    _length,
-    from_ticks,
-    to_ticks,
 )
+from tunegen.music.abc_events import TICKS, BarRecord, _length, from_ticks, to_ticks
 from tunegen.music.abc_rules import (
     field_line,
     key_problem,
