@@ -43,7 +43,7 @@ a = torch.randn(1024, 1024)
 while True:
     b = a @ a
 """
-SAMPLED = re.compile(r"sampled ([\d,]+) characters in ([\d.]+) s")
+SAMPLED = re.compile(r"sampled ([\d,]+) characters in ([\d.]+) s \(([\d,]+) chars/s\)")
 
 
 def tunegen(*args: str) -> tuple[float, str]:
@@ -78,10 +78,13 @@ def train(corpus: Path, out: Path, epochs: int) -> dict[str, float]:
 
 
 def sampled(stdout: str) -> tuple[int, float]:
+    """(characters, sampling seconds) from generate's `sampled N characters in S s (R chars/s)`
+    line; the seconds come from the rate, which keeps its precision when S prints as 0.0."""
     match = SAMPLED.search(stdout)
     if match is None:
         raise SystemExit(f"no 'sampled ...' line in:\n{stdout}")
-    return int(match.group(1).replace(",", "")), float(match.group(2))
+    chars = int(match.group(1).replace(",", ""))
+    return chars, chars / float(match.group(3).replace(",", ""))
 
 
 def generate(model: Path, folder: Path, repeats: int) -> dict[str, float]:

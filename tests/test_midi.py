@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import midi_files
 
+from tunegen.cli.train import flag
 from tunegen.data.midi_corpus import (
     load_notes,
     read_midi_corpus,
@@ -16,7 +17,7 @@ from tunegen.data.midi_corpus import (
     score_parts,
 )
 from tunegen.data.midi_data import in_all_keys, primer_windows
-from tunegen.errors import CorpusError, UsageError
+from tunegen.errors import CorpusError, SettingError, UsageError
 from tunegen.music.midi import (
     EventCodec,
     Part,
@@ -98,12 +99,16 @@ def test_codec_settings_validate_and_round_trip():
     codec = EventCodec("seed003", 8, "all")
     assert EventCodec.from_dict(codec.to_dict()) == codec
     for bad, message in [
-        (EventCodec("abc"), "--codec must be one of"),
-        (EventCodec(grid=0), "--grid must be in"),
-        (EventCodec("seed003", 3), "even --grid"),
+        (EventCodec("abc"), "^codec must be one of"),
+        (EventCodec(grid=0), "^grid must be in"),
+        (EventCodec("seed003", 3), "^codec seed003 needs an even grid "),
     ]:
         with pytest.raises(UsageError, match=message):
             bad.validate()
+    # the library names the settings; the command line spells them as its flags
+    with pytest.raises(SettingError) as err:
+        EventCodec("seed003", 3).validate()
+    assert err.value.spelled(flag).startswith("--codec seed003 needs an even --grid ")
 
 
 def test_lenient_decoding_of_sampled_words():

@@ -99,7 +99,7 @@ def test_transformer_shapes_and_parameters():
     expected = VOCAB * d + layers * block + 2 * d  # the head shares the embedding's weights
     assert parameter_count(model) == expected
     assert sum(row[3] for row in model_summary(model)) == expected
-    with pytest.raises(UsageError, match="--hidden-size does not apply to a transformer model"):
+    with pytest.raises(UsageError, match=r"^hidden_size does not apply to a transformer model"):
         build_model({"vocab_size": VOCAB, "kind": "transformer", "hidden_size": 8})
 
 

@@ -48,6 +48,11 @@ class SettingError(UsageError):
         return "".join(spell(str(p)) if isinstance(p, Setting) else p for p in self.parts)
 
 
+class CorpusSizeError(SettingError, CorpusError):
+    """A corpus too small for the chosen settings (batch size, window length): a CorpusError
+    whose message names those settings."""
+
+
 class RenderError(TunegenError):
     """A tune cannot be rendered to one output format (MIDI, WAV or SVG)."""
 

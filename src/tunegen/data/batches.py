@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import CorpusError
+from tunegen.errors import CorpusError, CorpusSizeError, Setting
 from tunegen.music.abc import hash_fraction
 from tunegen.runtime.fileio import temporary_beside, write_atomically
 
@@ -212,10 +212,7 @@ class StatefulBatches(Dataset):
         self.stream_len = (len(ids) - 1) // streams
         self.steps = (self.stream_len - 1) // seq_len + 1 if self.stream_len > 1 else 0
         if self.steps < 1:
-            raise CorpusError(
-                f"{len(ids)} symbols are too few for {streams} streams of {seq_len}: use a smaller "
-                "--batch-size or --seq-len, or a larger corpus"
-            )
+            raise _too_few_streams(len(ids), streams, seq_len)
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         # stream b of this rank is ids[starts[b] : starts[b] + L + 1]; the extra symbol is the
         # last target
@@ -250,10 +247,7 @@ class WindowBatches(Dataset):
         world_size: int = 1,
     ) -> None:
         if len(ids) < seq_len + 2:
-            raise CorpusError(
-                f"{len(ids)} symbols are too few for windows of {seq_len}: use a smaller "
-                "--seq-len, or a larger corpus"
-            )
+            raise _too_few_windows(len(ids), seq_len)
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.seed, self.rank = seed, rank
         self.steps = max(1, (len(ids) - 1) // (batch_size * seq_len * world_size))
@@ -299,15 +293,23 @@ def check_batches_fit(symbols: int, mode: str, batch_size: int, seq_len: int, wo
     if mode == "stateful":
         streams = batch_size * world
         if (symbols - 1) // streams <= 1:
-            raise CorpusError(
-                f"{symbols} symbols are too few for {streams} streams of {seq_len}: use a smaller "
-                "--batch-size or --seq-len, or a larger corpus"
-            )
+            raise _too_few_streams(symbols, streams, seq_len)
     elif symbols < seq_len + 2:
-        raise CorpusError(
-            f"{symbols} symbols are too few for windows of {seq_len}: use a smaller --seq-len, "
-            "or a larger corpus"
-        )
+        raise _too_few_windows(symbols, seq_len)
+
+
+def _too_few_streams(symbols: int, streams: int, seq_len: int) -> CorpusSizeError:
+    return CorpusSizeError(
+        f"{symbols} symbols are too few for {streams} streams of {seq_len}: use a smaller ",
+        Setting("batch_size"), " or ", Setting("seq_len"), ", or a larger corpus",
+    )  # fmt: skip
+
+
+def _too_few_windows(symbols: int, seq_len: int) -> CorpusSizeError:
+    return CorpusSizeError(
+        f"{symbols} symbols are too few for windows of {seq_len}: use a smaller ",
+        Setting("seq_len"), ", or a larger corpus",
+    )  # fmt: skip
 
 
 class ResumableSampler(Sampler[int]):

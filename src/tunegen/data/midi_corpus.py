@@ -21,7 +21,7 @@ from tunegen.errors import CorpusError
 from tunegen.music.abc import ReadReport
 from tunegen.music.files import resolve_paths
 from tunegen.music.midi import EventCodec, Part, read_midi_parts
-from tunegen.runtime.fileio import write_atomically
+from tunegen.runtime.fileio import ensure_folder, write_atomically
 
 BUNDLED_MIDI = ("bach-chorales",)
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -106,6 +106,7 @@ def _write_cache(entry: Path, notes: np.ndarray, reason: str) -> None:
         buffer.write(reason.encode())
     else:
         np.save(buffer, notes)
+    ensure_folder(entry.parent)  # the cache's fan-out folders (midi/29/...)
     write_atomically(entry.with_suffix(".skip" if reason else ".npy"), buffer.getvalue())
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.evaluation.evaluate import NoveltyIndex, check_validity, metre_share
 from tunegen.music.abc import Tune, parse_tunebook, tunebook_from_texts
 from tunegen.sampling.form import FormPlan
@@ -24,7 +24,7 @@ def parse_checks(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in CHECKS]
     if unknown or not names:
-        raise UsageError(f"--keep takes {','.join(CHECKS)}; got {text!r}")
+        raise SettingError(Setting("keep"), f" takes {','.join(CHECKS)}; got {text!r}")
     return names
 
 

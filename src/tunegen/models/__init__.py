@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError, UsageError
 from tunegen.models.lstm import LSTMConfig, LSTMModel
 from tunegen.models.transformer import TransformerConfig, TransformerModel
 
@@ -99,18 +99,17 @@ SIZE_LIMITS = {
 
 
 def check_model_config(config: dict) -> None:
-    """UsageError naming the option for a size out of its bounds or a dropout outside [0, 1)."""
+    """SettingError naming the setting for a size out of its bounds or a dropout outside [0, 1)."""
     for name, value in config.items():
-        option = "--" + {"num_layers": "layers", "num_heads": "heads"}.get(name, name)
-        option = option.replace("_", "-")
         if name == "dropout":
             if not isinstance(value, int | float) or not 0 <= value < 1:
-                raise UsageError(f"{option} must be in [0, 1), got {value}")
+                raise SettingError(Setting(name), f" must be in [0, 1), got {value}")
         elif name in SIZE_LIMITS:
             low = 0 if name == "head_size" else 1
             if type(value) is not int or not low <= value <= SIZE_LIMITS[name]:
-                raise UsageError(
-                    f"{option} must be a whole number in [{low}, {SIZE_LIMITS[name]}], got {value}"
+                raise SettingError(
+                    Setting(name),
+                    f" must be a whole number in [{low}, {SIZE_LIMITS[name]}], got {value}",
                 )
 
 
@@ -123,8 +122,8 @@ def build_model(config: dict) -> nn.Module:
     known = set(config_class.__dataclass_fields__)
     unknown = sorted(set(config) - known)
     if unknown:
-        names = ", ".join("--" + name.replace("_", "-") for name in unknown)
-        raise UsageError(f"{names} does not apply to a {kind} model")
+        parts = [part for name in unknown for part in (", ", Setting(name))][1:]
+        raise SettingError(*parts, f" does not apply to a {kind} model")
     check_model_config(config)
     try:
         shape = config_class(**config)

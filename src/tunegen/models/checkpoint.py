@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import CheckpointError, TunegenError, UsageError
+from tunegen.errors import CheckpointError, Setting, SettingError, TunegenError
 from tunegen.models import build_model
 from tunegen.runtime.fileio import write_atomically
 from tunegen.sampling.options import MAX_TEMPERATURE
@@ -176,8 +176,9 @@ def export_checkpoint(
     meta = {k: v for k, v in raw["tunegen"].items() if k not in ("rng", "carry", "weights_sha256")}
     if temperature is not None:
         if not 0 < temperature <= MAX_TEMPERATURE:
-            raise UsageError(
-                f"--temperature must be > 0 and at most {MAX_TEMPERATURE}, got {temperature}"
+            raise SettingError(
+                Setting("temperature"),
+                f" must be > 0 and at most {MAX_TEMPERATURE}, got {temperature}",
             )
         meta["sampling"] = {"temperature": temperature}
     compact = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tunegen.errors import CorpusError, UsageError
+from tunegen.errors import CorpusError, Setting, SettingError
 from tunegen.music.midi_io import NoteEvent, Performance, midi_header_problem
 
 CODECS = ("events", "seed003")
@@ -162,13 +162,20 @@ class EventCodec:
 
     def validate(self) -> None:
         if self.kind not in CODECS:
-            raise UsageError(f"--codec must be one of {', '.join(CODECS)}, got {self.kind!r}")
+            raise SettingError(
+                Setting("codec"), f" must be one of {', '.join(CODECS)}, got {self.kind!r}"
+            )
         if not 1 <= self.grid <= 96:
-            raise UsageError(f"--grid must be in 1..96 steps per quarter note, got {self.grid}")
+            raise SettingError(
+                Setting("grid"), f" must be in 1..96 steps per quarter note, got {self.grid}"
+            )
         if self.kind == "seed003" and self.grid % 2:
-            raise UsageError("--codec seed003 needs an even --grid (notes half a beat apart)")
+            raise SettingError(
+                Setting("codec"), " seed003 needs an even ", Setting("grid"),
+                " (notes half a beat apart)",
+            )  # fmt: skip
         if not self.parts:
-            raise UsageError("--parts must be melody, all or a part name")
+            raise SettingError(Setting("parts"), " must be melody, all or a part name")
 
     def to_dict(self) -> dict:
         return asdict(self)

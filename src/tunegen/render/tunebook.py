@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from tunegen.errors import CorpusError, RenderError, UsageError
+from tunegen.errors import CorpusError, RenderError, Setting, SettingError
 from tunegen.music.abc import Tune, check_key, parse_tunebook_leniently, slugify
 from tunegen.music.bounds import LIMITS, check_performance, check_tune
 from tunegen.music.midi_io import performance_to_midi
@@ -87,7 +87,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     unknown = [fmt for fmt in formats if fmt not in FORMATS]
     if unknown or not formats:
-        raise UsageError(f"--formats {text!r}: choose from {','.join(FORMATS)}")
+        raise SettingError(Setting("formats"), f" {text!r}: choose from {','.join(FORMATS)}")
     return formats
 
 

@@ -40,7 +40,11 @@ def temporary_beside(path: Path) -> Path:
     Made with mode 0o666 less the umask, as open() would make `path` itself (mkstemp's 0o600
     would leave every renamed file readable by its owner only).
     """
-    ensure_folder(path.parent)
+    try:  # the file's own folder may be made, never its parents: a folder that was removed on
+        # purpose (a stopping server's work folder) is not brought back by a late write
+        path.parent.mkdir(exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write there ({err.strerror or err})") from None
     while True:
         partial = path.parent / f".{path.name}.{secrets.token_hex(4)}.partial"
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.music.abc_rules import rhythm_problem
 
 MAX_BARS_PER_PART = 64
@@ -62,21 +62,32 @@ class FormPlan:
     def validate(self, meter: str | None = None) -> None:
         """UsageError, one line, for a form, bar count or rhythm that cannot be followed."""
         if self.form is not None and not _PART_LETTERS.fullmatch(self.form):
-            raise UsageError(f"--form takes part letters A-Z such as AABB, got {self.form!r}")
+            raise SettingError(
+                Setting("form"), f" takes part letters A-Z such as AABB, got {self.form!r}"
+            )
         if self.bars_per_part is not None and not 1 <= self.bars_per_part <= MAX_BARS_PER_PART:
-            raise UsageError(
-                f"--bars-per-part must be 1 to {MAX_BARS_PER_PART}, got {self.bars_per_part}"
+            raise SettingError(
+                Setting("bars_per_part"),
+                f" must be 1 to {MAX_BARS_PER_PART}, got {self.bars_per_part}",
             )
         if self.bars_per_part is not None and self.form is None:
-            raise UsageError("--bars-per-part needs --form (e.g. --form AABB)")
+            raise SettingError(
+                Setting("bars_per_part"), " needs ", Setting("form"), " (e.g. ", Setting("form"),
+                " AABB)",
+            )  # fmt: skip
         if self.rhythm is not None:
             if self.rhythm.strip().lower() not in RHYTHMS:
-                raise UsageError(
-                    f"unknown --rhythm {self.rhythm!r}; choose from {', '.join(RHYTHMS)}"
+                raise SettingError(
+                    "unknown ",
+                    Setting("rhythm"),
+                    f" {self.rhythm!r}; choose from {', '.join(RHYTHMS)}",
                 )
             if meter is not None and not rhythm_fits(self.rhythm, meter):
                 usual = " or ".join(RHYTHMS[self.rhythm.strip().lower()])
-                raise UsageError(f"--rhythm {self.rhythm} is in {usual}, not --meter {meter}")
+                raise SettingError(
+                    Setting("rhythm"), f" {self.rhythm} is in {usual}, not ", Setting("meter"),
+                    f" {meter}",
+                )  # fmt: skip
 
     def meter(self) -> str | None:
         """The usual metre of the rhythm, if one was chosen."""

@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import check_text
 from tunegen.sampling.form import FormPlan
@@ -85,10 +85,10 @@ def check_primer(primer: str, judge: TuneJudge) -> None:
     the bar and the reason (it is reported, never silently changed)."""
     for char in primer:
         if judge.feed(char) == BAD:
-            raise UsageError(f"--primer is not well-formed ABC: {judge.reason}")
+            raise SettingError(Setting("primer"), f" is not well-formed ABC: {judge.reason}")
     left = judge.left() if judge.scan.in_body else None
     if left is not None and left < 0:
-        raise UsageError("--primer is not well-formed ABC: its last bar is too long")
+        raise SettingError(Setting("primer"), " is not well-formed ABC: its last bar is too long")
 
 
 @dataclass
@@ -269,7 +269,9 @@ def sample_grammar(
     primer_ids = vocab.encode(primer)  # a symbol the model never saw is named first
     shared = _Shared(vocab, form, primer, stats, mask)
     if form.active and not {":", "|", "\n"} <= shared.index.keys():
-        raise UsageError("--form needs a model that writes the symbols ':', '|' and new lines")
+        raise SettingError(
+            Setting("form"), " needs a model that writes the symbols ':', '|' and new lines"
+        )
     final = "|]" if "]" in shared.index else "||"  # a tiny model may never have written "]"
     template = _Row(HeaderConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
     template.banned = frozenset(letter for letter in UNWRITTEN_FIELDS if letter in shared.index)

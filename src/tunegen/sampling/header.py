@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.music.abc import check_key
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.loop import KEEP, Batch
@@ -29,21 +29,23 @@ class HeaderPlan:
         written verbatim into every tune and refused by every renderer."""
         for name, value in (("title", self.title), ("meter", self.meter), ("key", self.key)):
             if value is not None and (not value.isprintable() or not value.strip()):
-                raise UsageError(f"--{name} must be one line of printable text, got {value!r}")
+                raise SettingError(
+                    Setting(name), f" must be one line of printable text, got {value!r}"
+                )
         if self.meter is not None:
             match = _METER.fullmatch(self.meter.strip())
             numbers = re.findall(r"\d+", self.meter)
             if not match or any(int(n) == 0 for n in numbers):
-                raise UsageError(
-                    f"--meter must be C, C|, none or beats/unit such as 6/8 or 2+3/8, "
-                    f"got {self.meter!r}"
+                raise SettingError(
+                    Setting("meter"),
+                    f" must be C, C|, none or beats/unit such as 6/8 or 2+3/8, got {self.meter!r}",
                 )
         if self.key is not None:
             try:
                 check_key(self.key)
             except ValueError:
-                raise UsageError(
-                    f"--key {self.key!r} is not an ABC key (e.g. D, Ador, Bm)"
+                raise SettingError(
+                    Setting("key"), f" {self.key!r} is not an ABC key (e.g. D, Ador, Bm)"
                 ) from None
 
     def opening(self) -> str:

@@ -11,7 +11,7 @@ from torch import nn
 
 from tunegen.data.midi_corpus import cache_dir, load_notes
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError, VocabularyError
+from tunegen.errors import Setting, SettingError, VocabularyError
 from tunegen.models.checkpoint import Checkpoint
 from tunegen.models.stepping import make_stepper
 from tunegen.music.midi import EventCodec, notes_to_performance
@@ -41,8 +41,9 @@ class PieceLength:
         beats = text.endswith("b")
         number = text[:-1] if beats else text
         if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= MAX_LENGTH:
-            raise UsageError(
-                f"--length must be 1-{MAX_LENGTH:,} events (200) or beats (32b), got {text!r}"
+            raise SettingError(
+                Setting("length"),
+                f" must be 1-{MAX_LENGTH:,} events (200) or beats (32b), got {text!r}",
             )
         return cls(int(number), "beats" if beats else "events")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from torch import nn
 
 from tunegen.data.vocab import Vocabulary
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError
 from tunegen.models.lstm import LSTMModel
 from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import tunebook_from_texts
@@ -73,10 +73,13 @@ def sample_tunes(
     """
     options.validate()
     if num_tunes < 1:
-        raise UsageError(f"--num-tunes must be >= 1, got {num_tunes}")
+        raise SettingError(Setting("num_tunes"), f" must be >= 1, got {num_tunes}")
     plan, form = resolve_plans(plan or HeaderPlan(), form or FormPlan())
     if form.active and (not grammar or vocab.tokenizer == "words"):
-        raise UsageError("--form needs grammar-aware sampling of an ABC model (not --free)")
+        raise SettingError(
+            Setting("form"), " needs grammar-aware sampling of an ABC model (not ",
+            Setting("free"), ")",
+        )  # fmt: skip
     if grammar and vocab.tokenizer != "words":
         return sample_grammar(
             model, vocab, num_tunes, options, primer, plan, form, stats or GrammarStats()
@@ -129,7 +132,9 @@ def compose(
     options.validate()
     (plan or HeaderPlan()).validate()
     if not 1 <= num_tunes <= MAX_NUM_TUNES:
-        raise UsageError(f"--num-tunes must be in [1, {MAX_NUM_TUNES:,}], got {num_tunes}")
+        raise SettingError(
+            Setting("num_tunes"), f" must be in [1, {MAX_NUM_TUNES:,}], got {num_tunes}"
+        )
     start = time.perf_counter()
     size = chunk_size(len(vocab))
     texts: list[str] = []

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -324,22 +326,33 @@ def serve(host: str, port: int, models_dir: Path | None, library: TuneLibrary) -
     folder that goes with the server."""
     # uvicorn shuts down gracefully on a signal, then raises it again for this handler
     previous = signal.signal(signal.SIGTERM, _stop)
+    work = Path(tempfile.mkdtemp(prefix="tunegen-serve-"))
     try:
-        with tempfile.TemporaryDirectory(
-            prefix="tunegen-serve-", ignore_cleanup_errors=True
-        ) as work:
-            studio = Studio(models_dir, Path(work))
-            studio.limit_threads()
-            app = create_app(studio, library)
-            # Count the default model's choices now (seconds, the first time) rather than on
-            # the page's first request; a failure here shows again on that request.
-            threading.Thread(target=_warm_choices, args=(studio,), daemon=True).start()
-            print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
-            print(f"tunegen: tune library: {library.path}")
-            try:
-                with contextlib.suppress(KeyboardInterrupt):
-                    _server(app, host, port, studio).run()
-            finally:
-                studio.close()
+        studio = Studio(models_dir, work)
+        studio.limit_threads()
+        app = create_app(studio, library)
+        # Count the default model's choices now (seconds, the first time) rather than on
+        # the page's first request; a failure here shows again on that request.
+        threading.Thread(target=_warm_choices, args=(studio,), daemon=True).start()
+        print(f"tunegen: the page is at http://{host}:{port}/ (Ctrl-C stops it)")
+        print(f"tunegen: tune library: {library.path}")
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                _server(app, host, port, studio).run()
+        finally:
+            studio.close()
     finally:
+        remove_work_folder(work)
         signal.signal(signal.SIGTERM, previous)
+
+
+def remove_work_folder(work: Path, seconds: float = 10.0) -> None:
+    """Remove the server's work folder. A job thread may still be writing into it as the server
+    stops (its workers were just killed): removal is tried again until the folder is gone; after
+    that no late write brings it back (files never recreate a missing parent folder)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shutil.rmtree(work, ignore_errors=True)
+        if not work.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
