@@ -39,8 +39,12 @@ def test_a_failing_writer_keeps_the_old_file_and_leaves_no_partial(tmp_path):
 def test_an_existing_file_is_only_replaced_with_force(tmp_path):
     path = tmp_path / "c.abc"
     write_new_file(path, "one", force=False)
-    with pytest.raises(UsageError, match=r"c\.abc: already exists; use --force"):
+    with pytest.raises(UsageError, match=r"c\.abc: already exists; use force") as refused:
         write_new_file(path, "two", force=False)
+    # the library names its settings; the CLI spells them as flags
+    assert refused.value.settings == ("force", "out")
+    spelled = refused.value.spelled(lambda name: "--" + name)
+    assert spelled.endswith("c.abc: already exists; use --force to overwrite it or --out elsewhere")
     write_new_file(path, "two", force=True)
     assert path.read_text() == "two"
     refuse_overwrite([tmp_path / "new.abc"], force=False)  # nothing there: no error

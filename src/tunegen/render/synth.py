@@ -123,7 +123,7 @@ def choose_synth(choice: str, soundfont: Path | None = None) -> str:
     if choice == "fluidsynth" and not available:
         raise RenderError(
             "fluidsynth or a General MIDI soundfont is missing "
-            "(apt-get install fluidsynth fluid-soundfont-gm, or --synth builtin)"
+            "(apt-get install fluidsynth fluid-soundfont-gm, or use the builtin synth)"
         )
     if choice == "auto":
         return "fluidsynth" if available else "builtin"

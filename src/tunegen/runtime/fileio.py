@@ -7,20 +7,24 @@ import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from tunegen.errors import UsageError
+from tunegen.errors import Setting, SettingError, UsageError
 
 Writer = Callable[[Path], None]
 
 
 def refuse_overwrite(paths: Path | Iterable[Path], force: bool) -> None:
     """UsageError naming the first of `paths` that exists, unless `force`: nothing written before
-    is replaced without --force."""
+    is replaced without `force`."""
     if force:
         return
     for path in [paths] if isinstance(paths, Path) else paths:
         if path.exists() or path.is_symlink():
-            raise UsageError(
-                f"{path}: already exists; use --force to overwrite it or --out elsewhere"
+            raise SettingError(  # the CLI spells the settings as --force and --out
+                f"{path}: already exists; use ",
+                Setting("force"),
+                " to overwrite it or ",
+                Setting("out"),
+                " elsewhere",
             )
 
 

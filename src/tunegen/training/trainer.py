@@ -100,7 +100,7 @@ def train(
             more = f" and {len(changes) - 3} more" if len(changes) > 3 else ""
             raise CorpusError(
                 f"{resume_from}: the corpus changed since this checkpoint ({'; '.join(changes[:3])}"
-                f"{more}); a resume needs the same files, or start a new run with --out"
+                f"{more}); a resume needs the same files, or start a new run in another folder"
             )
     elif init is not None:
         vocab = init.checkpoint.vocab
