@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import json
 import os
 import re
@@ -20,13 +21,10 @@ from tunegen.data.batches import TuneTexts
 from tunegen.models import parameter_count
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc import tunebook_from_texts
+from tunegen.runtime.threads import machine_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from abc2midi_check import score
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def percent(value: float | None) -> str:
@@ -191,7 +189,7 @@ def main() -> None:
     if (speed / "batch1.log").exists():
         start, end = (float(x) for x in (speed / "generate10.times").read_text().split())
         lines.append(
-            f"- sampling speed on this machine's {cores()} cores: "
+            f"- sampling speed on this machine's {machine_cores()} cores: "
             f"{chars_per_second(speed / 'batch1.log'):,.0f} chars/s at batch 1, "
             f"{chars_per_second(speed / 'batch64.log'):,.0f} at batch 64; "
             f"`tunegen generate --num-tunes 10` takes {end - start:.1f} s end to end"
@@ -213,8 +211,6 @@ def main() -> None:
 def append_results(results: Path, card: list[str], ablation: Path | None) -> None:
     """RESULTS.md gets the card's ablation and results sections, with the date, the machine load
     and the whole ablation at the end (TABLE.md: the winner's row after its longer training)."""
-    import datetime
-
     text = "\n".join(card)
     body = text[text.index("## Ablation") if "## Ablation" in text else text.index("## Results") :]
     body = body[: body.index("## Limits")].strip().replace("## ", "### ")
