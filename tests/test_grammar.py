@@ -14,7 +14,8 @@ from tunegen.data.vocab import Vocabulary
 from tunegen.errors import UsageError
 from tunegen.models import build_model
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
-from tunegen.models.stepping import GroupedStepper, NumpyLSTMStepper, TorchStepper
+from tunegen.models.stepping import NumpyLSTMStepper
+from tunegen.models.torch_stepping import GroupedStepper, TorchStepper
 from tunegen.music import abc2midi
 from tunegen.music.abc_scan import check_text, scan_text
 from tunegen.sampling.form import FormPlan

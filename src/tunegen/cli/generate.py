@@ -89,7 +89,7 @@ def add_generate(commands) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+    from tunegen.models.checkpoint import BUNDLED_MODEL, load_for_sampling
     from tunegen.sampling.form import FormPlan
     from tunegen.sampling.sampler import HeaderPlan, SamplingOptions, compose, with_model_defaults
 
@@ -103,7 +103,7 @@ def run_generate(args: argparse.Namespace) -> int:
     out = args.out or Path("generated.abc")
     if out.is_file():  # before the model loads: an ABC model's tunebook (a MIDI model's folder)
         refuse_overwrite(out, args.force)
-    checkpoint = load_checkpoint(args.checkpoint or BUNDLED_MODEL)
+    checkpoint = load_for_sampling(args.checkpoint or BUNDLED_MODEL)
     if checkpoint.kind == "midi":
         if (
             args.primer is not None

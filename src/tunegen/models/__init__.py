@@ -1,12 +1,17 @@
-"""Model registry: presets (model shape + training defaults) and construction from a config dict."""
+"""Model registry: presets (model shape + training defaults) and construction from a config dict.
+
+Importing it does not import torch (`tunegen generate` samples an LSTM in numpy, see
+`tunegen.models.numpy_lstm`); building a model does.
+"""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from tunegen.errors import Setting, SettingError, UsageError
-from tunegen.models.lstm import LSTMConfig, LSTMModel
-from tunegen.models.transformer import TransformerConfig, TransformerModel
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # Each preset: the model shape and the training settings of the write-up it comes from.
 PRESETS: dict[str, dict] = {
@@ -71,10 +76,16 @@ PRESETS: dict[str, dict] = {
     },
 }
 
-MODEL_KINDS = {
-    "lstm": (LSTMConfig, LSTMModel),
-    "transformer": (TransformerConfig, TransformerModel),
-}
+
+def model_kinds() -> dict[str, tuple[type, type]]:
+    """Each kind of model: its config class and its nn.Module class (imports torch)."""
+    from tunegen.models.lstm import LSTMConfig, LSTMModel
+    from tunegen.models.transformer import TransformerConfig, TransformerModel
+
+    return {
+        "lstm": (LSTMConfig, LSTMModel),
+        "transformer": (TransformerConfig, TransformerModel),
+    }
 
 
 def preset(name: str) -> dict:
@@ -113,12 +124,17 @@ def check_model_config(config: dict) -> None:
                 )
 
 
-def build_model(config: dict) -> nn.Module:
-    """A model from its config dict (as stored in checkpoints)."""
+def model_shape(config: dict) -> Any:
+    """The config dataclass of a config dict (as stored in checkpoints): an LSTMConfig without
+    importing torch, a TransformerConfig; a SettingError names a setting that does not apply or
+    is out of its bounds."""
     kind = config.get("kind", "lstm")
-    if kind not in MODEL_KINDS:
+    if kind == "lstm":
+        from tunegen.models.numpy_lstm import LSTMConfig as config_class
+    elif kind == "transformer":
+        from tunegen.models.transformer import TransformerConfig as config_class
+    else:
         raise UsageError(f"unknown model kind {kind!r}")
-    config_class, model_class = MODEL_KINDS[kind]
     known = set(config_class.__dataclass_fields__)
     unknown = sorted(set(config) - known)
     if unknown:
@@ -126,10 +142,15 @@ def build_model(config: dict) -> nn.Module:
         raise SettingError(*parts, f" does not apply to a {kind} model")
     check_model_config(config)
     try:
-        shape = config_class(**config)
+        return config_class(**config)
     except ValueError as err:  # e.g. a Transformer width that the heads do not divide
         raise UsageError(str(err)) from None
-    return model_class(shape)
+
+
+def build_model(config: dict) -> nn.Module:
+    """A model from its config dict (as stored in checkpoints)."""
+    shape = model_shape(config)
+    return model_kinds()[shape.kind][1](shape)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -1,4 +1,9 @@
-"""One checkpoint file carries weights, vocabulary and configs; loading it needs no Lightning."""
+"""One checkpoint file carries weights, vocabulary and configs; loading it needs no Lightning.
+
+Importing this module does not import torch: `load_for_sampling` reads an ABC LSTM checkpoint
+into numpy arrays (`tunegen.models.torch_file`), which is all that `tunegen generate` needs; the
+rest loads torch when called.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,20 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CheckpointError, Setting, SettingError, TunegenError
-from tunegen.models import build_model
+from tunegen.models import build_model, model_shape
+from tunegen.models.numpy_lstm import NumpyLSTM
+from tunegen.models.torch_file import TORCH_DTYPE_NAMES, Unreadable, read_torch_file
 from tunegen.runtime.fileio import write_atomically
 from tunegen.sampling.options import MAX_TEMPERATURE
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT_VERSION = 1
 MODEL_PREFIX = "model."  # the LightningModule holds the nn.Module as `self.model`
@@ -28,7 +38,7 @@ BUNDLED_MODEL = Path(__file__).parents[1] / "pretrained" / "folk.ckpt"
 class Checkpoint:
     """A loaded model with its vocabulary and the metadata written at training time."""
 
-    model: nn.Module
+    model: nn.Module | NumpyLSTM  # NumpyLSTM: loaded for sampling only (load_for_sampling)
     vocab: Vocabulary
     meta: dict
     path: Path
@@ -39,16 +49,23 @@ class Checkpoint:
         return self.meta["corpus"].get("kind", "abc")
 
 
-def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+def weights_digest(state_dict: Mapping[str, Any]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order; torch tensors
+    and the numpy arrays that `read_torch_file` makes of them give the same digest."""
     digest = hashlib.sha256()
     for key in sorted(state_dict):
         value = state_dict[key]
-        if not isinstance(value, torch.Tensor):
+        if isinstance(value, np.ndarray):
+            array, dtype = np.ascontiguousarray(value), TORCH_DTYPE_NAMES[value.dtype]
+        elif hasattr(value, "detach"):  # a torch.Tensor (torch is loaded if one exists)
+            import torch
+
+            tensor = value.detach().cpu().contiguous()
+            array, dtype = tensor.reshape(-1).view(torch.uint8).numpy(), str(tensor.dtype)
+        else:
             continue
-        tensor = value.detach().cpu().contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(f"{key}|{dtype}|{tuple(value.shape)}|".encode())
+        digest.update(array.tobytes())
     return digest.hexdigest()
 
 
@@ -57,6 +74,8 @@ def write_checkpoint(checkpoint: dict, path: Path) -> Path:
     bytes go to a temporary file in the same folder, are fsynced and renamed into place, so a
     kill at any moment leaves the previous good checkpoint (Lightning's saves come through here,
     see training.AtomicCheckpointIO)."""
+    import torch
+
     if isinstance(checkpoint.get("tunegen"), dict) and "state_dict" in checkpoint:
         checkpoint["tunegen"]["weights_sha256"] = weights_digest(checkpoint["state_dict"])
     buffer = io.BytesIO()
@@ -72,11 +91,9 @@ def write_checkpoint(checkpoint: dict, path: Path) -> Path:
 def read_checkpoint_file(path: str | Path) -> dict:
     """The raw checkpoint dict, loaded safely (weights_only) and its weights checked against the
     stored digest: a clear one-line error if it is not a checkpoint or is damaged."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "last.ckpt"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    import torch
+
+    path = checkpoint_file(path)
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many kinds (pickle, zip, KeyError on text...)
@@ -84,6 +101,21 @@ def read_checkpoint_file(path: str | Path) -> dict:
         reason = next((line for line in lines if "error:" in line), lines[0] if lines else "")
         reason = reason[:120] or type(err).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    return checked_raw(raw, path)
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file `path` names (a run folder: its last.ckpt), or a CheckpointError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "last.ckpt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    return path
+
+
+def checked_raw(raw: Any, path: Path) -> dict:
+    """`raw` if it is a tunegen checkpoint dict whose weights match their stored digest."""
     if not isinstance(raw, dict) or not isinstance(raw.get("tunegen"), dict):
         raise CheckpointError(f"{path}: not a tunegen checkpoint")
     if not isinstance(raw.get("state_dict"), dict):
@@ -100,8 +132,25 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return checkpoint_from_raw(read_checkpoint_file(path), Path(path))
 
 
-def checkpoint_from_raw(raw: dict, path: Path) -> Checkpoint:
-    """The model, vocabulary and metadata of a raw checkpoint dict; `path` names it in errors."""
+def load_for_sampling(path: str | Path) -> Checkpoint:
+    """A checkpoint to sample from: an ABC LSTM's weights as a NumpyLSTM, read without
+    importing torch (about 2 s of a command's start); any other model, or a file that this
+    reader does not take, as load_checkpoint loads it (with its errors)."""
+    file = checkpoint_file(path)
+    try:
+        raw = checked_raw(read_torch_file(file), file)
+        meta = raw["tunegen"]
+        abc = meta.get("corpus", {}).get("kind", "abc") == "abc"
+        if abc and meta.get("model", {}).get("kind", "lstm") == "lstm":
+            return checkpoint_from_raw(raw, Path(path), numpy=True)
+    except (Unreadable, TunegenError, AttributeError):
+        pass  # torch reads it, or says what is wrong with it
+    return load_checkpoint(path)
+
+
+def checkpoint_from_raw(raw: dict, path: Path, numpy: bool = False) -> Checkpoint:
+    """The model, vocabulary and metadata of a raw checkpoint dict; `path` names it in errors.
+    `numpy`: an LSTM's weights as a NumpyLSTM, without torch (an LSTM checkpoint only)."""
     meta = raw["tunegen"]
     version = meta.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -112,14 +161,17 @@ def checkpoint_from_raw(raw: dict, path: Path) -> Checkpoint:
         if key.startswith(MODEL_PREFIX)
     }
     try:
-        model = build_model(meta["model"])
-        model.load_state_dict(weights)
+        if numpy:
+            model = NumpyLSTM.from_state_dict(model_shape(meta["model"]), weights)
+        else:
+            model = build_model(meta["model"])
+            model.load_state_dict(weights)
+            model.eval()
         vocab = Vocabulary.from_dict(meta["vocab"])
         check_metadata(meta, vocab, model)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, TunegenError) as err:
         reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
         raise CheckpointError(f"{path}: metadata does not fit the weights ({reason})") from None
-    model.eval()
     meta = {**meta, "epochs": completed_epochs(raw), "global_step": raw.get("global_step", 0)}
     return Checkpoint(model, vocab, meta, Path(path))
 
@@ -130,7 +182,7 @@ def completed_epochs(raw: dict) -> int:
     return done if isinstance(done, int) else raw.get("epoch", -1) + 1
 
 
-def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module) -> None:
+def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module | NumpyLSTM) -> None:
     """ValueError if hand-edited metadata contradicts itself or the weights: the parts that
     generate, info and evaluate read must have the kinds they expect."""
     if len(vocab) != meta["model"].get("vocab_size", len(vocab)):
@@ -166,6 +218,8 @@ def export_checkpoint(
 
     The copy loads with load_checkpoint like any other (weights return to float32 on loading).
     """
+    import torch
+
     raw = read_checkpoint_file(source)
     dtype = torch.float16 if half else torch.float32
     weights = {

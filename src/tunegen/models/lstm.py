@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
+from tunegen.models.numpy_lstm import LSTMConfig
+
 LSTMState = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (h, c), each [B, H]
-
-
-@dataclass(frozen=True)
-class LSTMConfig:
-    """Shape of an LSTM model; `vocab_size` is filled in from the corpus."""
-
-    vocab_size: int
-    embedding_size: int = 512
-    hidden_size: int = 256
-    num_layers: int = 3
-    dropout: float = 0.2
-    head_size: int = 0  # a Dense layer of this size before the output (seed003's 256); 0: none
-    kind: str = "lstm"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class LSTMModel(nn.Module):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Container
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import Setting, SettingError
@@ -19,6 +19,11 @@ from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
 from tunegen.sampling.options import SamplingOptions
 from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from tunegen.models.numpy_lstm import NumpyLSTM
 
 UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
 MAX_TRIES = 8  # samples of one bar before the tune starts again
@@ -254,7 +259,7 @@ class GrammarRule:
 
 
 def sample_grammar(
-    model: nn.Module,
+    model: NumpyLSTM | nn.Module,
     vocab: Vocabulary,
     num_tunes: int,
     options: SamplingOptions,

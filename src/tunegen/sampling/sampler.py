@@ -6,13 +6,12 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import Setting, SettingError
-from tunegen.models.lstm import LSTMModel
-from tunegen.models.stepping import make_stepper
+from tunegen.models.numpy_lstm import NumpyLSTM
+from tunegen.models.stepping import make_stepper, sampling_model
 from tunegen.music.abc import tunebook_from_texts
 from tunegen.runtime.threads import blas_threads, product_threads
 from tunegen.sampling.form import FormPlan
@@ -26,6 +25,9 @@ from tunegen.sampling.options import (
     chunk_size,
     with_model_defaults,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [  # what other modules import from here
     "MAX_NUM_TUNES",
@@ -43,19 +45,20 @@ __all__ = [  # what other modules import from here
 
 
 def sampling_threads(
-    model: nn.Module, batch_size: int, budget: int | None = None
+    model: NumpyLSTM | nn.Module, batch_size: int, budget: int | None = None
 ) -> contextlib.AbstractContextManager[None]:
     """BLAS threads for sampling `batch_size` tunes with `model` on the CPU: one for the small
     products of a small batch (more threads only wait on each other, or spin against other
     programs), up to `budget` for large ones. A no-op for models that sample in torch."""
-    if not isinstance(model, LSTMModel) or next(model.parameters()).device.type != "cpu":
+    model = sampling_model(model)
+    if not isinstance(model, NumpyLSTM):
         return contextlib.nullcontext()
     hidden = model.config.hidden_size
     return blas_threads(product_threads(batch_size, 2 * hidden, 4 * hidden, budget))
 
 
 def sample_tunes(
-    model: nn.Module,
+    model: NumpyLSTM | nn.Module,
     vocab: Vocabulary,
     num_tunes: int,
     options: SamplingOptions,
@@ -111,7 +114,7 @@ class Composition:
 
 
 def compose(
-    model: nn.Module,
+    model: NumpyLSTM | nn.Module,
     vocab: Vocabulary,
     num_tunes: int,
     options: SamplingOptions,
@@ -136,6 +139,7 @@ def compose(
             Setting("num_tunes"), f" must be in [1, {MAX_NUM_TUNES:,}], got {num_tunes}"
         )
     start = time.perf_counter()
+    model = sampling_model(model)  # converted once for every chunk
     size = chunk_size(len(vocab))
     texts: list[str] = []
     stats = GrammarStats() if grammar and vocab.tokenizer != "words" else None

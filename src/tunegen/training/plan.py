@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tunegen.errors import Setting, SettingError
-from tunegen.models import MODEL_KINDS
+from tunegen.models import model_kinds
 from tunegen.training.config import TrainConfig, resolve_configs
 from tunegen.training.finetune import InitialModel, finetune_configs, read_initial_model
 from tunegen.training.resume import merge_with_checkpoint
@@ -19,7 +19,7 @@ from tunegen.training.trainer import check_run_dir
 MODEL_SETTINGS = tuple(
     dict.fromkeys(
         f.name
-        for config_class, _ in MODEL_KINDS.values()
+        for config_class, _ in model_kinds().values()
         for f in fields(config_class)
         if f.name not in ("vocab_size", "kind")
     )
