@@ -69,3 +69,30 @@ def test_rows_restore_into_the_in_place_state():
     again = stepper.step(ids)
     assert again[1].tobytes() == first[1].tobytes()  # row 1 started over from zero
     assert again[0].tobytes() != first[0].tobytes()  # the others went on
+
+
+def test_retired_rows_are_no_longer_computed_and_the_rest_go_on_unchanged():
+    torch.manual_seed(1)
+    model = build_model({"vocab_size": VOCAB, "hidden_size": 16, "num_layers": 3}).eval()
+    full, compact = NumpyLSTMStepper(model), NumpyLSTMStepper(model)
+    full.reset(6)
+    compact.reset(6)
+    rng = np.random.default_rng(1)
+    saved_full = saved_compact = None
+    for step in range(40):
+        ids = rng.integers(0, VOCAB, 6)
+        expected, logits = full.step(ids), compact.step(ids)
+        live = compact.order[: compact.live]
+        np.testing.assert_allclose(logits[live], expected[live], rtol=1e-5, atol=1e-6)
+        assert not logits[compact.order[compact.live :]].any()  # retired rows: zeros
+        if step in (5, 12, 20):  # rows 1, 0 then 4 finish: the live ones move, not their state
+            compact.retire(np.array([{5: 1, 12: 0, 20: 4}[step]]))
+        if step == 8:  # rows 3 and 5 remember their state, and go back to it at step 15
+            saved_full = full.save_rows(np.array([3, 5]), None)
+            saved_compact = compact.save_rows(np.array([3, 5]), None)
+        if step == 15:
+            full.restore_rows(np.array([3, 5]), saved_full)
+            compact.restore_rows(np.array([3, 5]), saved_compact)
+    assert compact.live == 3 and sorted(compact.order[:3]) == [2, 3, 5]
+    compact.retire(np.array([2, 3, 5, 2]))  # all of them, one twice
+    assert compact.live == 0 and not compact.step(np.zeros(6, np.int64)).any()

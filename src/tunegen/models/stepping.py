@@ -41,6 +41,10 @@ class Stepper(Protocol):
     def restore_rows(self, rows: np.ndarray, saved: SavedRows) -> None:
         """Put `rows` back into the state last saved for them in `saved`."""
 
+    def retire(self, rows: np.ndarray) -> None:
+        """`rows` are finished: they are never stepped, saved or restored again, and their
+        logits from now on mean nothing (a stepper may stop computing them)."""
+
 
 class PairStateRows:
     """save_rows/restore_rows for states that are per-layer (h, c) pairs of [B, H] arrays or
@@ -67,6 +71,9 @@ class PairStateRows:
             c[index] = sc[index]
             self.state[layer] = (h, c)
 
+    def retire(self, rows: np.ndarray) -> None:
+        """Finished rows go on being computed with the others (see NumpyLSTMStepper.retire)."""
+
 
 def _copy(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
     return x.copy() if isinstance(x, np.ndarray) else x.clone()
@@ -80,13 +87,16 @@ def _index(rows: np.ndarray, like: np.ndarray | torch.Tensor) -> np.ndarray | to
     return torch.from_numpy(rows)
 
 
-class NumpyLSTMStepper(PairStateRows):
+class NumpyLSTMStepper:
     """Steps an LSTMModel one symbol at a time with numpy float32 math.
 
     On CPU, torch's per-call overhead (~5 us an op) and this machine's MKL matrix-vector product
     (~80 us per 2 MB weight matrix vs ~26 us in numpy's OpenBLAS) dominate small-batch sampling.
     The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih + biases.
-    `state` holds per layer (h, c), each [B, H] float32.
+    `state` holds per layer (h, c), each [B, H] float32, one row per position; the rows still
+    being sampled are the first `live` positions (`order` [position] -> row, `where` [row] ->
+    position): a finished row is retired to the end, so that a batch whose tunes have mostly
+    ended steps only the few that go on.
     """
 
     def __init__(self, model: NumpyLSTM | LSTMModel) -> None:
@@ -132,11 +142,24 @@ class NumpyLSTMStepper(PairStateRows):
         self._product = zeros(size)  # i * g
         self._sigmoids = zeros(4 * size)  # tanh(z / 2) * 0.5 + 0.5 (its g slice is not used)
         # views made once (a slice costs a call too): per layer i, f, o (of the sigmoids) and g
-        sig = self._sigmoids
-        self._views = [
-            (sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :], g[:, 2 * size : 3 * size])
-            for g in self._gates
-        ]
+        self.order = np.arange(batch_size)  # position -> row
+        self.where = np.arange(batch_size)  # row -> position
+        self.live = batch_size
+        self._bind()
+
+    def _bind(self) -> None:
+        """Views of the first `live` positions of every buffer, made once per change of `live`
+        (a slice costs a call too): per layer (h, c), the gates, [x, h] and the i, f, o
+        sigmoids' and g's views."""
+        size, n = self.hidden, self.live
+        sig, product = self._sigmoids[:n], self._product[:n]
+        self._layers = [
+            (h[:n], c[:n], g[:n], sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :],
+             g[:n, 2 * size : 3 * size])
+            for (h, c), g in zip(self.state, self._gates, strict=True)
+        ]  # fmt: skip
+        self._live_inputs = [xh[:n] for xh in self._inputs]
+        self._live_buffers = (product, sig)
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
@@ -146,22 +169,23 @@ class NumpyLSTMStepper(PairStateRows):
         (products and sums are commutative in IEEE arithmetic, so `a += b` is `b + a`): the
         logits are bit for bit the same, and so is every sampled symbol.
         """
+        batch = len(ids)
+        if self.live < batch:  # the rows still sampled, in position order
+            ids = ids[self.order[: self.live]]
         x = None
-        product, sigmoids = self._product, self._sigmoids
-        for layer, (h, c) in enumerate(self.state):
-            gates = self._gates[layer]
+        product, sigmoids = self._live_buffers
+        for layer, (h, c, gates, input_gate, forget_gate, out_gate, g) in enumerate(self._layers):
             if layer == 0:
                 np.matmul(h, self.w_hh0, out=gates)
                 gates += self.table[ids]  # the input's projection, folded into the table
             else:
-                xh = self._inputs[layer - 1]
+                xh = self._live_inputs[layer - 1]
                 np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
                 np.matmul(xh, self.w_upper[layer - 1], out=gates)
                 gates += self.b_upper[layer - 1]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
             np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
             sigmoids += 0.5
-            input_gate, forget_gate, out_gate, g = self._views[layer]
             c *= forget_gate  # f * c
             np.multiply(input_gate, g, out=product)  # i * g
             c += product
@@ -170,7 +194,44 @@ class NumpyLSTMStepper(PairStateRows):
             x = h
         logits = x @ self.head_w
         logits += self.head_b
-        return logits
+        if self.live == batch:
+            return logits
+        out = np.zeros((batch, logits.shape[1]), dtype=np.float32)  # retired rows: zeros
+        out[self.order[: self.live]] = logits
+        return out
+
+    def save_rows(self, rows: np.ndarray, saved: SavedRows | None) -> SavedRows:
+        """See Stepper.save_rows; the store is indexed by row, the state by position."""
+        if saved is None:
+            saved = [(h[self.where], c[self.where]) for h, c in self.state]
+        positions = self.where[rows]
+        for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
+            sh[rows] = h[positions]
+            sc[rows] = c[positions]
+        return saved
+
+    def restore_rows(self, rows: np.ndarray, saved: SavedRows) -> None:
+        positions = self.where[rows]
+        for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
+            h[positions] = sh[rows]
+            c[positions] = sc[rows]
+
+    def retire(self, rows: np.ndarray) -> None:
+        """Move each of `rows` behind the live positions (swapping its state with the last live
+        row's), so that steps compute only the rows still sampled."""
+        for row in rows:
+            position, last = self.where[row], self.live - 1
+            if position > last:  # retired already
+                continue
+            if position != last:
+                other = self.order[last]
+                for h, c in self.state:
+                    h[[position, last]] = h[[last, position]]
+                    c[[position, last]] = c[[last, position]]
+                self.order[position], self.order[last] = other, row
+                self.where[other], self.where[row] = position, last
+            self.live = last
+        self._bind()
 
 
 def sampling_model(model: NumpyLSTM | nn.Module) -> NumpyLSTM | nn.Module:

@@ -164,6 +164,7 @@ def sample_rows(
             batch.finished[stop] = True
             active = np.flatnonzero(~batch.finished)
             live = [row for row in live if not batch.finished[row]]
+            stepper.retire(np.union1d(done, np.asarray(stop, np.int64)))  # step only the rest
         back = restart = None
         if acts and rewind:
             marked = [row for row, action in acts.items() if action == MARK]
