@@ -46,6 +46,12 @@ declare -A runs=(
   [clean-all-keys]="${lstm256[*]} --abc $corpus --transpose-all"
   [keys-unclean]="${lstm256[*]} --abc $corpus --keep-unclean --transpose $keys"
   [2x512]="${lstm512x2[*]} --abc $corpus --transpose $keys"
+  # The shipped model (2026-12-04): the lesson of the 5-minute ablation (every larger or
+  # augmented run was far from converged) given the whole budget, cleaned and in six keys:
+  #   ABLATION=runs/long ONLY=1x512 MINUTES=110 OMP_NUM_THREADS=2 SHIP=1 NOTE="..." \
+  #       scripts/bundle_model.sh
+  [1x512]="--preset default --hidden-size 512 --embedding-size 32 --dropout 0.25 --abc $corpus
+           --transpose $keys"
   [3x512]="${lstm512x3[*]} --abc $corpus --transpose $keys"
   [3x512-dropout0.3]="${lstm512x3[*]} --abc $corpus --dropout 0.3 --transpose $keys"
   [2x512-tokens]="${lstm512x2[*]} --abc $corpus --transpose $keys --tokenizer abc"
@@ -131,5 +137,6 @@ start=$EPOCHREALTIME
 "${tunegen[@]}" generate --num-tunes 10 --seed 2 --out "$speed/ten.abc" --force > /dev/null 2>&1
 echo "$start $EPOCHREALTIME" > "$speed/generate10.times"
 "${python[@]}" scripts/model_card.py --run "$run" --seconds "$seconds" --ablation "$ablation" \
-    --threads "$train_threads" --results benchmarks/RESULTS.md > "$out/MODEL_CARD.md"
+    --threads "$train_threads" --note "${NOTE:-}" --results benchmarks/RESULTS.md \
+    > "$out/MODEL_CARD.md"
 cat "$out/MODEL_CARD.md"
