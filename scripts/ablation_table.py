@@ -58,6 +58,9 @@ def run_row(folder: Path) -> dict | None:
         "minutes": seconds / 60,
         "val": best(rows, "val_bpc"),
         "val clean": best(rows, "val_clean_bpc"),
+        "lr": training["lr"],
+        # a run that starts from another's weights (train --init): that run's folder name
+        "from": Path(meta.get("finetuned_from", {}).get("path", "-")).parent.name or "-",
         "done": (folder / "DONE").exists(),
     }
 
@@ -76,15 +79,16 @@ def main() -> None:
         print(min(finished, key=lambda r: r["val"])["run"])
         return
     print(
-        "| run | corpus | shape | dropout | symbols | cleaned | extra keys | train tunes | epochs "
-        "| minutes | val bits/char | cleaned val bits/char |"
+        "| run | corpus | shape | dropout | symbols | cleaned | extra keys | lr | from "
+        "| train tunes | epochs | minutes | val bits/char | cleaned val bits/char |"
     )
-    print("|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["val"]):
         state = "" if r["done"] else " (running)"
         print(
             f"| {r['run']}{state} | {r['corpus']} | {r['shape']} | {r['dropout']} | "
-            f"{r['symbols']} | {r['cleaned']} | {r['keys']} | {r['train tunes']:,} | "
+            f"{r['symbols']} | {r['cleaned']} | {r['keys']} | {r['lr']:g} | {r['from']} | "
+            f"{r['train tunes']:,} | "
             f"{r['epochs']} | {r['minutes']:.0f} | {figure(r['val'])} | {figure(r['val clean'])} |"
         )
 

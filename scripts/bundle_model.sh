@@ -47,11 +47,13 @@ declare -A runs=(
   [keys-unclean]="${lstm256[*]} --abc $corpus --keep-unclean --transpose $keys"
   [2x512]="${lstm512x2[*]} --abc $corpus --transpose $keys"
   # The shipped model (2026-12-04): the lesson of the 5-minute ablation (every larger or
-  # augmented run was far from converged) given the whole budget, cleaned and in six keys:
-  #   ABLATION=runs/long ONLY=1x512 MINUTES=110 OMP_NUM_THREADS=2 SHIP=1 NOTE="..." \
+  # augmented run was far from converged) given the whole budget, cleaned and in six keys, then
+  # trained on from its best checkpoint at a lower learning rate (budgets below):
+  #   ABLATION=runs/long ONLY="1x512 1x512-lr1e-3" OMP_NUM_THREADS=2 SHIP=1 NOTE="..." \
   #       scripts/bundle_model.sh
   [1x512]="--preset default --hidden-size 512 --embedding-size 32 --dropout 0.25 --abc $corpus
            --transpose $keys"
+  [1x512-lr1e-3]="--init $ablation/1x512/best.ckpt --abc $corpus --transpose $keys --lr 1e-3"
   [3x512]="${lstm512x3[*]} --abc $corpus --transpose $keys"
   [3x512-dropout0.3]="${lstm512x3[*]} --abc $corpus --dropout 0.3 --transpose $keys"
   [2x512-tokens]="${lstm512x2[*]} --abc $corpus --transpose $keys --tokenizer abc"
@@ -60,6 +62,8 @@ declare -A runs=(
   [essen-pretrain]="${lstm512x2[*]} --abc ${PRETRAIN:-essenFolksong} --keep-unclean"
   [essen-then-irish]="--init $ablation/essen-pretrain/best.ckpt --abc $corpus --transpose $keys"
 )
+# minutes of the runs whose budget is not MINUTES
+declare -A budget=([1x512]=80 [1x512-lr1e-3]=30)
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
        2x512-tokens essen-pretrain essen-then-irish)
 
@@ -75,9 +79,11 @@ train_run() {  # name, options...: train, resume or skip one run of the ablation
       if [[ ${options[i]} == --init ]]; then unset "options[i]" "options[i+1]"; fi
     done
   fi
-  echo "== $name: ${tunegen[*]} train ${options[*]} ${common[*]} --out $dir ${resume[*]}"
+  local limit=(--max-minutes "${budget[$name]:-$minutes}")
+  echo "== $name: ${tunegen[*]} train ${options[*]} ${common[*]} ${limit[*]} --out $dir ${resume[*]}"
   local start=$SECONDS status=0
-  "${tunegen[@]}" train "${options[@]}" "${common[@]}" --out "$dir" "${resume[@]}" || status=$?
+  "${tunegen[@]}" train "${options[@]}" "${common[@]}" "${limit[@]}" --out "$dir" "${resume[@]}" \
+      || status=$?
   if [[ $status != 0 ]]; then echo "== $name: stopped (exit $status); run again to resume"; exit "$status"; fi
   echo $(( SECONDS - start )) >> "$dir/seconds"
   touch "$dir/DONE"
