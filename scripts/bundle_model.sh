@@ -49,11 +49,13 @@ declare -A runs=(
   # The shipped model (2026-12-04): the lesson of the 5-minute ablation (every larger or
   # augmented run was far from converged) given the whole budget, cleaned and in six keys, then
   # trained on from its best checkpoint at a lower learning rate (budgets below):
-  #   ABLATION=runs/long ONLY="1x512 1x512-lr1e-3" OMP_NUM_THREADS=2 SHIP=1 NOTE="..." \
-  #       scripts/bundle_model.sh
+  #   ABLATION=runs/long ONLY="1x512 1x512-lr1e-3 1x512-lr2.5e-4" OMP_NUM_THREADS=2 SHIP=1 \
+  #       NOTE="..." scripts/bundle_model.sh
   [1x512]="--preset default --hidden-size 512 --embedding-size 32 --dropout 0.25 --abc $corpus
            --transpose $keys"
   [1x512-lr1e-3]="--init $ablation/1x512/best.ckpt --abc $corpus --transpose $keys --lr 1e-3"
+  [1x512-lr2.5e-4]="--init $ablation/1x512-lr1e-3/best.ckpt --abc $corpus --transpose $keys
+                    --lr 2.5e-4"
   [3x512]="${lstm512x3[*]} --abc $corpus --transpose $keys"
   [3x512-dropout0.3]="${lstm512x3[*]} --abc $corpus --dropout 0.3 --transpose $keys"
   [2x512-tokens]="${lstm512x2[*]} --abc $corpus --transpose $keys --tokenizer abc"
@@ -63,7 +65,7 @@ declare -A runs=(
   [essen-then-irish]="--init $ablation/essen-pretrain/best.ckpt --abc $corpus --transpose $keys"
 )
 # minutes of the runs whose budget is not MINUTES
-declare -A budget=([1x512]=80 [1x512-lr1e-3]=30)
+declare -A budget=([1x512]=24 [1x512-lr1e-3]=40 [1x512-lr2.5e-4]=25)
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
        2x512-tokens essen-pretrain essen-then-irish)
 
