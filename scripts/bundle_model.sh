@@ -65,7 +65,7 @@ declare -A runs=(
   [essen-then-irish]="--init $ablation/essen-pretrain/best.ckpt --abc $corpus --transpose $keys"
 )
 # minutes of the runs whose budget is not MINUTES
-declare -A budget=([1x512]=24 [1x512-lr1e-3]=40 [1x512-lr2.5e-4]=25)
+declare -A budget=([1x512]=24 [1x512-lr1e-3]=14 [1x512-lr2.5e-4]=15)
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
        2x512-tokens essen-pretrain essen-then-irish)
 
