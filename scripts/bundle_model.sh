@@ -65,7 +65,7 @@ declare -A runs=(
   [essen-then-irish]="--init $ablation/essen-pretrain/best.ckpt --abc $corpus --transpose $keys"
 )
 # minutes of the runs whose budget is not MINUTES
-declare -A budget=([1x512]=24 [1x512-lr1e-3]=14 [1x512-lr2.5e-4]=15)
+declare -A budget=([1x512]=20 [1x512-lr1e-3]=10 [1x512-lr2.5e-4]=10)
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
        2x512-tokens essen-pretrain essen-then-irish)
 
@@ -123,7 +123,8 @@ fi
 [[ "${SHIP:-0}" == 1 ]] || exit 0
 out=src/tunegen/pretrained
 seconds=$(( $(paste -sd+ "$run/seconds") ))
-"${tunegen[@]}" export "$run/best.ckpt" --out "$out/folk.ckpt" --temperature 0.8 --force
+"${tunegen[@]}" export "$run/best.ckpt" --out "$out/folk.ckpt" --temperature "${TEMPERATURE:-0.8}" \
+    --force
 # 200 tunes with the grammar-aware sampler (the default) and 200 with --free, for the card
 "${tunegen[@]}" generate --num-tunes 200 --seed 0 --out "$run/sample200.abc" --force
 "${tunegen[@]}" generate --num-tunes 200 --seed 0 --free --out "$run/sample200-free.abc" --force

@@ -75,3 +75,18 @@ def test_a_tiny_corpus_still_holds_one_tune_out(oneills, tmp_path):
     with pytest.raises(CorpusError, match="at least 2 tunes"):
         write_splits(iter([tunes[0].text]), tmp_path / "one", 0.05)
     assert not list((tmp_path / "one").iterdir())  # no partial files left behind
+
+
+def test_copies_follow_in_rounds_and_a_held_out_tunes_copies_never_train(oneills, tmp_path):
+    tunes = [t.text for t in oneills.tunes[:4]]
+    train, val = split_train_val(oneills.tunes[:4], 0.01)  # none below 0.01: one is held out
+
+    def augment(text: str) -> list[str]:  # two copies, marked
+        return [text.replace("T:", f"T:copy {n} of ", 1) for n in range(2)]
+
+    splits = write_splits(iter(tunes), tmp_path, 0.01, augment)
+    kept = [t.text for t in train]
+    assert list(splits["val"]) == [t.text for t in val] and len(val) == 1
+    expected = kept + [copy for n in range(2) for text in kept for copy in augment(text)[n : n + 1]]
+    assert list(splits["train"]) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus-train.txt", "corpus-val.txt"]

@@ -29,6 +29,15 @@ def test_transpose_adds_training_tunes_in_other_keys_and_leaves_validation_alone
     assert list(texts["val"]) == list(plain["val"])  # held-out tunes untouched
     assert train[: len(originals)] == originals  # originals first, then their copies
     copies = train[len(originals) :]
+    # in rounds: every tune's first copy, then every tune's second, ... never one tune twice in
+    # a row, and each round keeps the originals' order
+    per_tune = [_augmenter_copies(augmented, text) for text in originals]
+    rounds = [
+        [tune_copies[k].text for tune_copies in per_tune if len(tune_copies) > k]
+        for k in range(max(map(len, per_tune)))
+    ]
+    assert copies == [text for one_round in rounds for text in one_round]
+    assert len(rounds[0]) > 1
     majors = sum(1 for key in _keys(originals) if key in ("D", "G", "A", "E", "C", "F"))
     assert len(copies) >= 3 * majors  # a major tune comes back in (at least) 3 other keys
     assert set(_keys(copies)) >= {"D", "G", "A", "E"}

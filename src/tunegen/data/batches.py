@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -64,22 +65,24 @@ def write_splits(
     held-out tunes are written both as they are ("val", so that runs stay comparable with runs
     on uncleaned text) and cleaned ("val_clean"); the split is decided on the text as it is.
     `augment` (e.g. key transposition) gives extra texts for a training tune only; they follow
-    all the original tunes, so the streams of a stateful batch do not meet one tune many times
-    in a row, and validation tunes (and their copies) never reach the training text.
+    all the original tunes in rounds (every tune's first copy, then every tune's second, ...),
+    so one tune's copies lie a whole book apart: a stateful stream that met a tune in G never
+    meets it again in D right after, where it would learn to copy the tune before instead of
+    starting a new one. Validation tunes (and their copies) never reach the training text.
     """
     splits = ("train", "val", "val_clean") if clean else ("train", "val")
     paths = {split: folder / f"corpus-{split}.txt" for split in splits}
     partials = {split: temporary_beside(path) for split, path in paths.items()}
-    partials["extra"] = temporary_beside(folder / "corpus-extra.txt")
+    rounds: list[Path] = []  # round k: copy k of every train tune that has one, in tune order
     counts = {"train": 0, "val": 0}
     extras: list[int] = []  # copies written for each train tune, in order
     lowest = (1.0, -1)  # (hash fraction, index) of the train tune with the smallest fraction
     try:
         with ExitStack() as stack:
-            files = {
+            files: dict[str | int, TextIO] = {
                 split: stack.enter_context(path.open("w", encoding="utf-8", newline="\n"))
                 for split, path in partials.items()
-            }
+            }  # the splits' files, and each round's by its number
             for text in texts:
                 fraction = hash_fraction(text)
                 split = "val" if fraction < val_fraction else "train"
@@ -92,33 +95,41 @@ def write_splits(
                 elif cleaned is not None:
                     lowest = min(lowest, (fraction, counts["train"]))
                     copies = augment(cleaned) if augment else []
-                    files["extra"].writelines(copy + "\n" for copy in copies)
+                    for number, copy in enumerate(copies):
+                        if number == len(rounds):
+                            rounds.append(temporary_beside(folder / f"corpus-extra{number}.txt"))
+                            files[number] = stack.enter_context(
+                                rounds[number].open("w", encoding="utf-8", newline="\n")
+                            )
+                        files[number].write(copy + "\n")
                     extras.append(len(copies))
                     files["train"].write(cleaned + "\n")
                     counts["train"] += 1
         if counts["train"] + counts["val"] < 2:
             total = counts["train"] + counts["val"]
             raise CorpusError(f"need at least 2 tunes to hold some out, got {total}")
-        skip = range(0)
+        held_out = -1
         if counts["val"] == 0:
-            _hold_out_one(partials, lowest[1])
-            start = sum(extras[: lowest[1]])
-            skip = range(start, start + extras[lowest[1]])  # the held-out tune's copies
-        if augment:
-            _append_texts(partials["extra"], partials["train"], skip)
+            held_out = lowest[1]
+            _hold_out_one(partials, held_out)
+        for number, path in enumerate(rounds):
+            skip = -1  # the held-out tune's copy in this round, by its place in the round
+            if held_out >= 0 and extras[held_out] > number:
+                skip = sum(1 for n in extras[:held_out] if n > number)
+            _append_texts(path, partials["train"], skip)
         for split, path in paths.items():
             os.replace(partials[split], path)
     finally:
-        for partial in partials.values():
+        for partial in [*partials.values(), *rounds]:
             partial.unlink(missing_ok=True)
     return {split: TuneTexts(path) for split, path in paths.items()}
 
 
-def _append_texts(source: Path, target: Path, skip: range) -> None:
-    """Append the tune texts of `source` to `target`, leaving out those numbered in `skip`."""
+def _append_texts(source: Path, target: Path, skip: int) -> None:
+    """Append the tune texts of `source` to `target`, leaving out text number `skip`."""
     with target.open("a", encoding="utf-8", newline="\n") as file:
         for index, text in enumerate(TuneTexts(source)):
-            if index not in skip:
+            if index != skip:
                 file.write(text + "\n")
 
 
