@@ -122,7 +122,6 @@ fi
 
 [[ "${SHIP:-0}" == 1 ]] || exit 0
 out=src/tunegen/pretrained
-seconds=$(( $(paste -sd+ "$run/seconds") ))
 "${tunegen[@]}" export "$run/best.ckpt" --out "$out/folk.ckpt" --temperature "${TEMPERATURE:-0.8}" \
     --force
 # 200 tunes with the grammar-aware sampler (the default) and 200 with --free, for the card
@@ -145,7 +144,7 @@ done
 start=$EPOCHREALTIME
 "${tunegen[@]}" generate --num-tunes 10 --seed 2 --out "$speed/ten.abc" --force > /dev/null 2>&1
 echo "$start $EPOCHREALTIME" > "$speed/generate10.times"
-"${python[@]}" scripts/model_card.py --run "$run" --seconds "$seconds" --ablation "$ablation" \
+"${python[@]}" scripts/model_card.py --run "$run" --ablation "$ablation" \
     --threads "$train_threads" --note "${NOTE:-}" --results benchmarks/RESULTS.md \
     > "$out/MODEL_CARD.md"
 cat "$out/MODEL_CARD.md"

@@ -1,6 +1,6 @@
 """Write MODEL_CARD.md for the bundled model from its checkpoint and its evaluation report.
 
-    python scripts/model_card.py --run runs/bundled --seconds 3000 > MODEL_CARD.md
+    python scripts/model_card.py --run runs/ablation/1x512-lr2.5e-4 > MODEL_CARD.md
 
 Called by scripts/bundle_model.sh; every number in the card comes from a file it names.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tunegen.data.batches import TuneTexts
 from tunegen.models import parameter_count
-from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint, read_checkpoint_file
 from tunegen.music.abc import tunebook_from_texts
 from tunegen.runtime.threads import machine_cores
 
@@ -42,6 +42,30 @@ def best_clean_bpc(run: Path) -> float | None:
     with (run / "log.csv").open(newline="") as file:
         values = [float(r["val_clean_bpc"]) for r in csv.DictReader(file) if r.get("val_clean_bpc")]
     return min(values) if values else None
+
+
+def lineage(run: Path) -> list[Path]:
+    """The run and the runs it started from (`train --init`), first run first."""
+    runs = [run]
+    while True:
+        parent = read_checkpoint_file(runs[0] / "last.ckpt")["tunegen"].get("finetuned_from")
+        if not parent or not (Path(parent["path"]).parent / "log.csv").exists():
+            return runs
+        runs.insert(0, Path(parent["path"]).parent)
+
+
+def training_time(runs: list[Path]) -> tuple[float, int]:
+    """Seconds (each run folder's `seconds` file, written by bundle_model.sh) and epochs (rows
+    of its log.csv) over `runs`."""
+    seconds = sum(
+        float(x) for run in runs if (run / "seconds").exists()
+        for x in (run / "seconds").read_text().split()
+    )  # fmt: skip
+    epochs = 0
+    for run in runs:
+        with (run / "log.csv").open(newline="") as file:
+            epochs += sum(1 for _ in csv.DictReader(file))
+    return seconds, epochs
 
 
 def chars_per_second(log: Path) -> float:
@@ -87,7 +111,6 @@ def card_config(meta: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--seconds", type=float, required=True, help="wall time of the training")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the training")
     parser.add_argument("--ablation", type=Path, help="the ablation folder (ABLATION.md, TABLE.md)")
     parser.add_argument(
@@ -99,6 +122,8 @@ def main() -> None:
     meta = checkpoint.meta
     report = json.loads((args.run / "sample200-eval" / "report.json").read_text())
     corpus = meta["corpus"]
+    runs = lineage(args.run)
+    seconds, epochs = training_time(runs)
     size_mb = BUNDLED_MODEL.stat().st_size / 1e6
     lines = [
         "# tunegen bundled model: `folk.ckpt`",
@@ -118,9 +143,15 @@ def main() -> None:
         f"- model: {meta['model']['kind']}, {parameter_count(checkpoint.model):,} parameters, "
         f"{len(checkpoint.vocab)} symbols ({checkpoint.vocab.tokenizer}); weights stored as "
         f"{meta['weights_dtype'].removeprefix('torch.')} ({size_mb:.2f} MB)",
-        f"- training: {args.seconds / 60:.1f} minutes on {args.threads} CPU thread(s) "
-        f"(AMD EPYC), {meta['epochs']} epochs, {meta['global_step']:,} steps; "
-        "the checkpoint with the best held-out bits per character is the one shipped",
+        f"- training: {seconds / 60:.1f} minutes on {args.threads} CPU thread(s) "
+        f"(AMD EPYC), {epochs} epochs"
+        + (
+            f" in {len(runs)} runs ({', '.join(f'`{run.name}`' for run in runs)}), each from "
+            "the best checkpoint of the one before (`train --init`)"
+            if len(runs) > 1
+            else ""
+        )
+        + "; the checkpoint with the best held-out bits per character is the one shipped",
         "",
         "```json",
         json.dumps(card_config(meta), indent=2),
