@@ -37,6 +37,17 @@ def style_overlap(style: dict) -> float:
     return sum(style[name]["overlap"] for name in ("pitch_classes", "intervals", "pitch_range")) / 3
 
 
+def metre_shares(meter: dict) -> str:
+    """The four commonest metres of the tunes, each as a share of the tunes and of the corpus."""
+    tunes, corpus = meter["tunes"], meter["corpus"]
+    total, whole = sum(tunes.values()), sum(corpus.values())
+    top = sorted(tunes, key=tunes.get, reverse=True)[:4]
+    return ", ".join(
+        f"{name} {100 * tunes[name] / total:.0f}% ({100 * corpus.get(name, 0) / whole:.0f}%)"
+        for name in top
+    )
+
+
 def best_clean_bpc(run: Path) -> float | None:
     """The lowest held-out bits/char on the cleaned validation tunes in the run's log."""
     with (run / "log.csv").open(newline="") as file:
@@ -201,6 +212,7 @@ def main() -> None:
         f"  - style overlap with the corpora (pitch classes, intervals, pitch range): "
         f"{style_overlap(report['style']):.3f}"
     )
+    lines.append(f"  - metres, against the corpora's: {metre_shares(report['style']['meter'])}")
     if shutil.which("abc2midi"):
         held_out = args.run / "heldout.abc"
         held_out.write_text(tunebook_from_texts(list(TuneTexts(args.run / "corpus-val.txt"))))
