@@ -212,8 +212,8 @@ def test_new_rows_are_the_mean_and_new_symbols_are_predicted_at_their_share(trai
     [
         (["--init", "NOTCKPT"], "not a readable checkpoint"),
         (["--init", "bundled", "--midi", "CHORALES"], "is an ABC model: fine-tune it on --abc"),
-        (["--init", "bundled", "--abc", "TUNES", "--hidden-size", "512"],
-         "--hidden-size 512 contradicts --init bundled, whose --hidden-size is 256"),
+        (["--init", "bundled", "--abc", "TUNES", "--hidden-size", "256"],
+         "--hidden-size 256 contradicts --init bundled, whose --hidden-size is 512"),
         (["--init", "bundled", "--abc", "TUNES", "--tokenizer", "abc"],
          "--tokenizer abc contradicts --init bundled"),
         (["--init", "bundled", "--abc", "TUNES", "--d-model", "64"], "--d-model does not apply"),
