@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from tunegen.models.numpy_lstm import NumpyLSTM
+from tunegen.models.numpy_lstm import LSTMConfig, NumpyLSTM
 
 if TYPE_CHECKING:
     import torch
@@ -234,16 +234,24 @@ class NumpyLSTMStepper:
         self._bind()
 
 
-def sampling_model(model: NumpyLSTM | nn.Module) -> NumpyLSTM | nn.Module:
-    """What samples `model` fastest: an LSTMModel on the CPU as a NumpyLSTM (numpy float32 math,
-    the same numbers), any other model as it is."""
+def numpy_lstm_config(model: NumpyLSTM | nn.Module) -> LSTMConfig | None:
+    """The shape of `model` if it samples in numpy (a NumpyLSTM, or an LSTMModel on the CPU),
+    else None."""
     if isinstance(model, NumpyLSTM):
-        return model
+        return model.config
     from tunegen.models.lstm import LSTMModel  # a torch model: torch is loaded already
 
     if isinstance(model, LSTMModel) and next(model.parameters()).device.type == "cpu":
-        return NumpyLSTM.from_model(model)
-    return model
+        return model.config
+    return None
+
+
+def sampling_model(model: NumpyLSTM | nn.Module) -> NumpyLSTM | nn.Module:
+    """What samples `model` fastest: an LSTMModel on the CPU as a NumpyLSTM (numpy float32 math,
+    the same numbers), any other model as it is."""
+    if isinstance(model, NumpyLSTM) or numpy_lstm_config(model) is None:
+        return model
+    return NumpyLSTM.from_model(model)
 
 
 def make_stepper(model: NumpyLSTM | nn.Module, rewind: bool = False) -> Stepper:

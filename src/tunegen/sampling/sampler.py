@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import Setting, SettingError
 from tunegen.models.numpy_lstm import NumpyLSTM
-from tunegen.models.stepping import make_stepper, sampling_model
+from tunegen.models.stepping import make_stepper, numpy_lstm_config, sampling_model
 from tunegen.music.abc import tunebook_from_texts
 from tunegen.runtime.threads import blas_threads, product_threads
 from tunegen.sampling.form import FormPlan
@@ -50,10 +50,10 @@ def sampling_threads(
     """BLAS threads for sampling `batch_size` tunes with `model` on the CPU: one for the small
     products of a small batch (more threads only wait on each other, or spin against other
     programs), up to `budget` for large ones. A no-op for models that sample in torch."""
-    model = sampling_model(model)
-    if not isinstance(model, NumpyLSTM):
+    config = numpy_lstm_config(model)
+    if config is None:
         return contextlib.nullcontext()
-    hidden = model.config.hidden_size
+    hidden = config.hidden_size
     return blas_threads(product_threads(batch_size, 2 * hidden, 4 * hidden, budget))
 
 
