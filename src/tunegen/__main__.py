@@ -3,10 +3,8 @@
 import sys
 
 try:
-    from tunegen.cli import main
-
-    code = main()
-except KeyboardInterrupt:  # Ctrl-C while the libraries load, before main's own handler
+    from tunegen.cli import run
+except KeyboardInterrupt:  # Ctrl-C while the CLI's own modules load, before run() is there
     print("tunegen: interrupted", file=sys.stderr)
-    code = 130
-sys.exit(code)
+    sys.exit(130)
+run()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from tunegen import __version__
 from tunegen.cli.checkpoints import add_export, add_info, add_serve
@@ -16,6 +19,22 @@ from tunegen.errors import SettingError, TunegenError
 from tunegen.runtime.threads import prepare_environment
 
 COMMANDS = [add_train, add_generate, add_info, add_render, add_evaluate, add_export, add_serve]
+INTERRUPTED = 130  # the exit status of a run that Ctrl-C ended
+_exit_status: list[int] = []  # set by run(): the status the process leaves with
+
+
+def _leave_with_status() -> None:
+    """Registered when this module loads, before torch or multiprocessing register theirs, so
+    that it runs after their cleanup: a run that Ctrl-C ended leaves with status 130. CPython
+    would end it by SIGINT instead (status -2) when the interrupt landed in Python code that an
+    extension ran while importing (a mark that nothing clears, checked after cleanup)."""
+    if _exit_status == [INTERRUPTED]:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
+
+
+atexit.register(_leave_with_status)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -55,8 +74,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C before training saved anything (reading, starting up)
         print("tunegen: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+
+
+def run() -> NoReturn:
+    """The `tunegen` command and `python -m tunegen`: main(), its code the process's status."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before main's own handler: while the options are read
+        print("tunegen: interrupted", file=sys.stderr)
+        code = INTERRUPTED
+    _exit_status.append(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
