@@ -254,12 +254,20 @@ def main() -> None:
         append_results(args.results, lines, args.ablation)
 
 
-def append_results(results: Path, card: list[str], ablation: Path | None) -> None:
-    """RESULTS.md gets the card's ablation and results sections, with the date, the machine load
-    and the whole ablation at the end (TABLE.md: the winner's row after its longer training)."""
+def card_sections(card: list[str]) -> str:
+    """The card from its data section to its limits, the config block left out, as ### sections
+    (what RESULTS.md records of a shipped model)."""
     text = "\n".join(card)
-    body = text[text.index("## Ablation") if "## Ablation" in text else text.index("## Results") :]
-    body = body[: body.index("## Limits")].strip().replace("## ", "### ")
+    body = text[text.index("## Data") : text.index("## Limits")]
+    body = re.sub(r"```json\n.*?```\n", "", body, flags=re.S)
+    return body.strip().replace("## ", "### ")
+
+
+def append_results(results: Path, card: list[str], ablation: Path | None) -> None:
+    """RESULTS.md gets the card's data, recipe (without its config block), ablation and results
+    sections, with the date, the machine load and the whole ablation at the end (TABLE.md: the
+    winner's row after its longer training)."""
+    body = card_sections(card)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     section = [
