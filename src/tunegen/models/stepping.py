@@ -16,7 +16,6 @@ import numpy as np
 from tunegen.models.numpy_lstm import LSTMConfig, NumpyLSTM
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
     from tunegen.models.lstm import LSTMModel
@@ -44,47 +43,6 @@ class Stepper(Protocol):
     def retire(self, rows: np.ndarray) -> None:
         """`rows` are finished: they are never stepped, saved or restored again, and their
         logits from now on mean nothing (a stepper may stop computing them)."""
-
-
-class PairStateRows:
-    """save_rows/restore_rows for states that are per-layer (h, c) pairs of [B, H] arrays or
-    tensors in `self.state`: a row is copied in and out in place (torch's inference tensors only
-    in inference mode: see TorchStepper)."""
-
-    state: list
-
-    def save_rows(self, rows: np.ndarray, saved: SavedRows | None) -> SavedRows:
-        if saved is None:
-            saved = [(_copy(h), _copy(c)) for h, c in self.state]
-        index = _index(rows, saved[0][0])
-        for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
-            sh[index] = h[index]
-            sc[index] = c[index]
-        return saved
-
-    def restore_rows(self, rows: np.ndarray, saved: SavedRows) -> None:
-        index = _index(rows, saved[0][0])
-        for layer, ((h, c), (sh, sc)) in enumerate(zip(self.state, saved, strict=True)):
-            if h is c:  # the zero state shares one array for h and c
-                h = _copy(h)
-            h[index] = sh[index]
-            c[index] = sc[index]
-            self.state[layer] = (h, c)
-
-    def retire(self, rows: np.ndarray) -> None:
-        """Finished rows go on being computed with the others (see NumpyLSTMStepper.retire)."""
-
-
-def _copy(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    return x.copy() if isinstance(x, np.ndarray) else x.clone()
-
-
-def _index(rows: np.ndarray, like: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    if isinstance(like, np.ndarray):
-        return rows
-    import torch  # a torch state: torch is loaded
-
-    return torch.from_numpy(rows)
 
 
 class NumpyLSTMStepper:
@@ -141,7 +99,6 @@ class NumpyLSTMStepper:
         self._inputs = [zeros(2 * size) for _ in range(layers - 1)]  # [B, 2H]: [x, h] above
         self._product = zeros(size)  # i * g
         self._sigmoids = zeros(4 * size)  # tanh(z / 2) * 0.5 + 0.5 (its g slice is not used)
-        # views made once (a slice costs a call too): per layer i, f, o (of the sigmoids) and g
         self.order = np.arange(batch_size)  # position -> row
         self.where = np.arange(batch_size)  # row -> position
         self.live = batch_size

@@ -7,14 +7,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from tunegen.models.stepping import PairStateRows, SavedRows, Stepper
+from tunegen.models.stepping import SavedRows, Stepper
 
 
-class TorchStepper(PairStateRows):
+class TorchStepper:
     """Steps a model with `initial_state(B)` and `step(ids, state)` in torch (GPU, other kinds).
 
-    Per-row save/restore needs an LSTM-like state (per-layer (h, c) [B, H] pairs); a
-    Transformer's memory steps back with GroupedStepper.
+    Per-row save/restore needs an LSTM-like state (per-layer (h, c) [B, H] tensors, a row copied
+    in and out in place); a Transformer's memory steps back with GroupedStepper. Finished rows
+    go on being computed with the others (`retire` does nothing).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -27,11 +28,26 @@ class TorchStepper(PairStateRows):
 
     @torch.inference_mode()  # torch's inference tensors may only be written in inference mode
     def save_rows(self, rows: np.ndarray, saved: SavedRows | None) -> SavedRows:
-        return super().save_rows(rows, saved)
+        if saved is None:
+            saved = [(h.clone(), c.clone()) for h, c in self.state]
+        index = torch.from_numpy(rows)
+        for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
+            sh[index] = h[index]
+            sc[index] = c[index]
+        return saved
 
     @torch.inference_mode()
     def restore_rows(self, rows: np.ndarray, saved: SavedRows) -> None:
-        super().restore_rows(rows, saved)
+        index = torch.from_numpy(rows)
+        for layer, ((h, c), (sh, sc)) in enumerate(zip(self.state, saved, strict=True)):
+            if h is c:  # the zero state shares one tensor for h and c
+                h = h.clone()
+            h[index] = sh[index]
+            c[index] = sc[index]
+            self.state[layer] = (h, c)
+
+    def retire(self, rows: np.ndarray) -> None:
+        pass
 
     @torch.inference_mode()
     def step(self, ids: np.ndarray) -> np.ndarray:
