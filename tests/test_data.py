@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from tunegen.data.batches import StatefulBatches, WindowBatches, encode_texts, write_splits
+from tunegen.data.batches import (
+    IGNORE,
+    StatefulBatches,
+    TuneBatches,
+    WindowBatches,
+    encode_texts,
+    starts_tune,
+    write_splits,
+)
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import CorpusError
 from tunegen.music.abc import split_train_val
@@ -52,6 +60,57 @@ def test_windows_are_reproducible_per_epoch():
     again.epoch = 1
     assert not torch.equal(again[2][0], x)
     assert len(windows) == (5000 - 1) // (8 * 32)
+
+
+def _tune_ids(lengths: list[int]) -> np.ndarray:
+    """<eot> tune <eot> tune ... <eot>, tune i's symbols all i + 1 (so chunks name their tune)."""
+    parts = [[0]] + [[i + 1] * n + [0] for i, n in enumerate(lengths)]
+    return np.array([s for part in parts for s in part], dtype=np.uint8)
+
+
+def test_tune_batches_start_every_tune_in_a_fresh_chunk_and_lose_no_symbol():
+    lengths = [5, 1, 9, 3, 7, 2, 4, 6]  # chunks of 4: 2, 1, 3, 1, 2, 1, 2, 2 = 14
+    ids = _tune_ids(lengths)
+    batches = TuneBatches(ids, batch_size=2, seq_len=4, seed=1)
+    assert len(batches) == 7
+    segments: list[list[list[int]]] = [[[]], [[]]]  # per row: its tunes' targets, fresh or not
+    started = []
+    for step in range(len(batches)):
+        x, y = batches[step]
+        assert x.shape == y.shape == (2, 4)
+        fresh = starts_tune(x, y)
+        for row in range(2):
+            real = y[row] != IGNORE
+            assert real[0] and (real.cummin(0).values == real).all()  # padding only at the end
+            assert (x[row][~real] == 0).all()
+            assert torch.equal(y[row][real][:-1], x[row][1:][real[1:]])  # targets shifted by one
+            assert bool(fresh[row]) == (x[row][0] == 0)  # no chunk starts in padding
+            if fresh[row]:
+                started.append(int(y[row][0]))
+                segments[row].append([])
+            segments[row][-1].extend(int(s) for s in y[row][real])
+    assert sorted(started) == sorted(set(started))  # no tune twice in an epoch
+    for rows in segments:  # a stream may open in mid-tune and stop in mid-tune; between: whole
+        for targets in rows[1:-1]:
+            tune = targets[0]
+            assert targets == [tune] * lengths[tune - 1] + [0]
+    # 14 chunks fill 2 streams of 7: every symbol and every tune's end marker is a target once
+    assert sum(len(t) for rows in segments for t in rows) == sum(lengths) + len(lengths)
+
+
+def test_tune_batches_shuffle_tunes_per_epoch_reproducibly():
+    ids = _tune_ids([3] * 40)
+    batches = TuneBatches(ids, batch_size=4, seq_len=4, seed=2)
+    first = [batches[t][1] for t in range(len(batches))]
+    again = TuneBatches(ids, batch_size=4, seq_len=4, seed=2)
+    assert all(torch.equal(a, again[t][1]) for t, a in enumerate(first))
+    again.epoch = 1
+    assert not all(torch.equal(a, again[t][1]) for t, a in enumerate(first))
+
+
+def test_tune_batches_need_enough_chunks():
+    with pytest.raises(CorpusError, match="too few"):
+        TuneBatches(_tune_ids([3, 3]), batch_size=4, seq_len=4, seed=0)
 
 
 def test_split_files_hold_split_train_vals_tunes_and_read_back_exactly(oneills, tmp_path):

@@ -48,7 +48,7 @@ def stop_at_step(monkeypatch):
     signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
 
 
-@pytest.mark.parametrize("mode", ["stateful", "windows"])
+@pytest.mark.parametrize("mode", ["stateful", "tunes", "windows"])
 def test_resume_in_mid_epoch_is_bit_exact(small_abc_dir, tmp_path, stop_at_step, mode):
     straight, split = tmp_path / "straight", tmp_path / "split"
     common = ["--seed", "5", "--dropout", "0.1", "--mode", mode]

@@ -114,7 +114,41 @@ def test_library_errors_name_settings_and_the_cli_names_flags(capsys):
     )
 
 
-@pytest.mark.parametrize("mode", ["stateful", "windows"])
+def test_tunes_mode_starts_each_tune_from_the_initial_state():
+    """A row whose chunk opens a tune gets the initial state, as generate starts a tune; the
+    other rows carry theirs on; padding targets count for nothing."""
+    from tunegen.data.batches import IGNORE
+    from tunegen.data.vocab import Vocabulary
+    from tunegen.training.module import LanguageModel
+
+    vocab = Vocabulary.from_texts(["X:1\nK:D\nabc\n"])
+    model_config, config = resolve_configs("default", {"hidden_size": 16}, {"mode": "tunes"})
+    module = LanguageModel(model_config, config, vocab, {"train_chars": 1, "train_symbols": 1})
+    module.eval()  # no dropout
+    x = torch.tensor([[0, 3, 4, 5], [6, 7, 8, 9]])  # row 0 opens a tune; row 1 goes on
+    y = torch.tensor([[3, 4, 5, IGNORE], [7, 8, 9, 0]])
+    torch.manual_seed(0)
+    state = [(torch.randn(2, 16), torch.randn(2, 16))]
+    module._state["train"] = state
+    with torch.no_grad():
+        loss, _, count = module._shared_step((x, y), 1, "train")
+        logits0, (fresh,) = module.model(x[:1], None)
+        logits1, (carried,) = module.model(x[1:], [(h[1:], c[1:]) for h, c in state])
+    ((h, c),) = module._state["train"]
+    assert torch.allclose(h, torch.cat([fresh[0], carried[0]]), atol=1e-6)
+    assert torch.allclose(c, torch.cat([fresh[1], carried[1]]), atol=1e-6)
+    assert count == 7
+    logits = torch.cat([logits0[0, :3], logits1[0]])
+    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([3, 4, 5, 7, 8, 9, 0]))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_tunes_mode_is_for_lstms():
+    with pytest.raises(SettingError, match="tunes is for LSTM models"):
+        resolve_configs("transformer", {}, {"mode": "tunes"})
+
+
+@pytest.mark.parametrize("mode", ["stateful", "tunes", "windows"])
 def test_resume_continues_exactly(small_abc_dir, tmp_path, mode):
     straight, split = tmp_path / "straight", tmp_path / "split"
     common = ["--mode", mode, "--seed", "3"]

@@ -72,7 +72,12 @@ def add_train(commands) -> None:
         choices=["chars", "abc"],
         help="symbols: single characters, or folk-rnn-style ABC tokens (notes, bar lines, ...)",
     )
-    run.add_argument("--mode", choices=["stateful", "windows"])
+    run.add_argument(
+        "--mode",
+        choices=["stateful", "tunes", "windows"],
+        help="stateful streams (truncated BPTT; the presets'), the same streams by whole tunes, "
+        "each from a fresh state as generate starts it (LSTM), or random windows",
+    )
     run.add_argument("--batch-size", type=int)
     run.add_argument("--seq-len", type=int)
     run.add_argument("--lr", type=float)

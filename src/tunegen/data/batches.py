@@ -18,6 +18,8 @@ from tunegen.errors import CorpusError, CorpusSizeError, Setting
 from tunegen.music.abc import hash_fraction
 from tunegen.runtime.fileio import temporary_beside, write_atomically
 
+IGNORE = -100  # a target that counts for nothing (cross_entropy's ignore_index)
+
 
 def id_dtype(vocab_size: int) -> np.dtype:
     """The smallest unsigned dtype that holds every id: one byte per symbol for ABC's ~90."""
@@ -240,6 +242,85 @@ class StatefulBatches(Dataset):
         return _batch(self.ids, self.starts[:, None] + np.arange(start, end + 1)[None, :])
 
 
+class TuneBatches(Dataset):
+    """Stateful streams of whole tunes, each starting from a fresh state as `generate` starts it.
+
+    In StatefulBatches a tune starts from the state its book's previous tune left (often a tune
+    of the same kind: books group jigs with jigs), while sampling starts every tune from the
+    initial state, which such training never shows the model. Here each tune (its marker, then
+    its symbols) fills whole chunks of `seq_len`, the last one padded with markers whose targets
+    are IGNORE, so a tune always starts a chunk and its first input is the marker: the training
+    step starts those rows from a fresh state (`starts_tune`). The tunes are shuffled afresh each
+    epoch from (seed, epoch), so a resumed run sees the same batches; the chunks are then cut into
+    B * world_size streams as in StatefulBatches (rank r takes streams r, r + W, ...), and batch t
+    holds chunk t of every stream of this rank.
+    """
+
+    def __init__(
+        self,
+        ids: np.ndarray,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        markers = np.flatnonzero(np.asarray(ids) == 0)  # encode_texts' <eot> markers (id 0)
+        # tune i: inputs ids[markers[i] : markers[i + 1]], targets shifted by one
+        self.tune_starts, self.tune_lengths = markers[:-1], np.diff(markers)
+        self.tune_chunks = (self.tune_lengths + seq_len - 1) // seq_len
+        streams = batch_size * world_size
+        self.steps = int(self.tune_chunks.sum()) // streams
+        if self.steps < 1:
+            raise _too_few_streams(len(ids), streams, seq_len)
+        self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+        self._layout: tuple[int, np.ndarray, np.ndarray] | None = None  # epoch, starts, ends
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _chunks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every chunk of this epoch's tune order: (first input's index, end of its inputs)."""
+        if self._layout is None or self._layout[0] != self.epoch:
+            rng = np.random.default_rng((self.seed, self.epoch))
+            order = rng.permutation(len(self.tune_starts))
+            counts = self.tune_chunks[order]
+            tune = np.repeat(order, counts)  # each chunk's tune
+            first = np.cumsum(counts) - counts  # each tune's first chunk
+            within = np.arange(len(tune)) - np.repeat(first, counts)
+            starts = self.tune_starts[tune] + within * self.seq_len
+            tune_ends = self.tune_starts[tune] + self.tune_lengths[tune]
+            ends = np.minimum(starts + self.seq_len, tune_ends)
+            self._layout = (self.epoch, starts, ends)
+        return self._layout[1], self._layout[2]
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= step < self.steps:
+            raise IndexError(step)
+        starts, ends = self._chunks()
+        streams = np.arange(self.batch_size) * self.world_size + self.rank
+        chunk = streams * self.steps + step
+        offsets = np.arange(self.seq_len + 1)
+        index = starts[chunk, None] + offsets[None, :]
+        # the inputs are ids[start:end], the targets one further on: target k is real while
+        # index k + 1 <= end; past it come marker inputs and IGNORE targets (index <= the last
+        # marker's, always inside ids)
+        valid = index <= ends[chunk, None]
+        chunk_ids = self.ids[np.minimum(index, ends[chunk, None])].astype(np.int64)
+        chunk_ids[~valid] = 0
+        x = torch.from_numpy(chunk_ids[:, :-1])
+        y = torch.from_numpy(np.where(valid[:, 1:], chunk_ids[:, 1:], IGNORE))
+        return x, y
+
+
+def starts_tune(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """[B] True for the rows of a TuneBatches batch whose chunk starts a tune (its first input
+    is the marker and its first target a symbol of the tune)."""
+    return (x[:, 0] == 0) & (y[:, 0] != IGNORE)
+
+
 class WindowBatches(Dataset):
     """The MIT lab's batching: random windows with fresh state, one epoch ~ one pass of symbols.
 
@@ -300,8 +381,9 @@ def digest_changes(saved: dict[str, str], now: dict[str, str]) -> list[str]:
 
 def check_batches_fit(symbols: int, mode: str, batch_size: int, seq_len: int, world: int) -> None:
     """CorpusError, before training starts, if `symbols` of training text cannot fill one batch
-    (the same rule StatefulBatches and WindowBatches apply)."""
-    if mode == "stateful":
+    (the rule StatefulBatches and WindowBatches apply; TuneBatches, whose tunes fill whole
+    chunks, may need more and says so when it is built)."""
+    if mode in ("stateful", "tunes"):
         streams = batch_size * world
         if (symbols - 1) // streams <= 1:
             raise _too_few_streams(symbols, streams, seq_len)

@@ -14,6 +14,8 @@ from tunegen.music.transpose import TargetKey, parse_target_keys
 ACCELERATORS = ("auto", "cpu", "gpu")
 # Documented bounds (README, "Limits"): a batch of 2^16 streams of 2^16 symbols is already far
 # beyond one machine; epochs and seeds are bounded so Lightning and numpy accept them.
+MODES = ("stateful", "tunes", "windows")  # how training batches the text (TrainConfig.mode)
+
 INT_LIMITS = {
     "batch_size": 2**16,
     "seq_len": 2**16,
@@ -32,7 +34,9 @@ class TrainConfig:
 
     preset: str = "default"
     tokenizer: str = "chars"  # chars, abc (folk-rnn-style tokens) or words (see vocab.py)
-    mode: str = "stateful"  # "stateful" streams (truncated BPTT) or random "windows"
+    # "stateful" streams (truncated BPTT), the same streamed "tunes" by tune each from a fresh
+    # state (an LSTM's), or random "windows"
+    mode: str = "stateful"
     batch_size: int = 64
     seq_len: int = 128
     lr: float = 5e-3
@@ -59,8 +63,10 @@ class TrainConfig:
     def validate(self) -> None:
         if self.tokenizer not in TOKENIZERS:
             raise SettingError(Setting("tokenizer"), f" must be one of {', '.join(TOKENIZERS)}")
-        if self.mode not in ("stateful", "windows"):
-            raise SettingError(Setting("mode"), f" must be stateful or windows, got {self.mode!r}")
+        if self.mode not in MODES:
+            raise SettingError(
+                Setting("mode"), f" must be one of {', '.join(MODES)}, got {self.mode!r}"
+            )
         for name, high in INT_LIMITS.items():
             value, low = getattr(self, name), 0 if name == "seed" else 1
             if type(value) is not int or not low <= value <= high:
@@ -180,4 +186,14 @@ def resolve_configs(
     check_model_config(model_config)
     train = replace(TrainConfig(preset=preset_name, **chosen["training"]), **train_overrides)
     train.validate()
+    check_mode_fits(model_config, train)
     return model_config, train
+
+
+def check_mode_fits(model_config: dict, train: TrainConfig) -> None:
+    """SettingError unless the model can train in `train.mode`: "tunes" restarts an LSTM's state
+    per row, which a Transformer's shared memory cannot do."""
+    if train.mode == "tunes" and model_config.get("kind", "lstm") != "lstm":
+        raise SettingError(
+            Setting("mode"), f" tunes is for LSTM models, not {model_config.get('kind')}"
+        )

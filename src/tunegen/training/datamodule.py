@@ -12,6 +12,7 @@ from tunegen.data.batches import (
     ResumableLoader,
     StatefulBatches,
     Texts,
+    TuneBatches,
     WindowBatches,
     encode_texts,
     load_encoded,
@@ -53,6 +54,8 @@ class SymbolDataModule(pl.LightningDataModule):
         train_ids, val_ids = load_encoded(self.paths["train"]), load_encoded(self.paths["val"])
         if c.mode == "stateful":
             train = StatefulBatches(train_ids, c.batch_size, c.seq_len, rank, world)
+        elif c.mode == "tunes":
+            train = TuneBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
         else:
             train = WindowBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
         self.batches = {"train": train}

@@ -19,7 +19,7 @@ from tunegen.data.batches import StatefulBatches, encode_texts
 from tunegen.errors import Setting, SettingError
 from tunegen.evaluation.likelihood import corpus_likelihood
 from tunegen.models.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
-from tunegen.training.config import TrainConfig
+from tunegen.training.config import TrainConfig, check_mode_fits
 
 if TYPE_CHECKING:
     from tunegen.data.vocab import Vocabulary
@@ -125,6 +125,7 @@ def finetune_configs(
     base = TrainConfig(**inherited, lr=lr, corpus_kind=init.kind)
     config = replace(base, **train_overrides)
     config.validate()
+    check_mode_fits(model, config)
     return model, config
 
 

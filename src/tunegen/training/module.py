@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.nn import functional as F
 
-from tunegen.data.batches import WindowBatches
+from tunegen.data.batches import IGNORE, TuneBatches, WindowBatches, starts_tune
 from tunegen.data.vocab import Vocabulary
 from tunegen.models import build_model
 from tunegen.models.checkpoint import FORMAT_VERSION, completed_epochs
@@ -57,14 +57,19 @@ class LanguageModel(pl.LightningModule):
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
         state = None
-        if stage != "train" or self.train_config.mode == "stateful":
+        mode = self.train_config.mode if stage == "train" else "stateful"
+        if mode != "windows":
             state = None if batch_idx == 0 else self._state[stage]
+        if mode == "tunes" and state is not None:  # a tune's first chunk starts afresh
+            carry = (~starts_tune(x, y)).to(state[0][0].dtype)[:, None]
+            state = [(h * carry, c * carry) for h, c in state]
         logits, new_state = self.model(x, state)
         self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
-        flat = logits.reshape(-1, logits.shape[-1]).float()
-        loss = F.cross_entropy(flat, y.reshape(-1))
-        correct = (flat.argmax(-1) == y.reshape(-1)).sum()
-        return loss, correct, y.numel()
+        flat, targets = logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)
+        loss = F.cross_entropy(flat, targets, ignore_index=IGNORE)
+        correct = (flat.argmax(-1) == targets).sum()
+        count = y.numel() if mode != "tunes" else int((targets != IGNORE).sum())
+        return loss, correct, count
 
     def training_step(self, batch, batch_idx: int):
         loss, correct, count = self._shared_step(batch, batch_idx, "train")
@@ -98,7 +103,7 @@ class LanguageModel(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
         train_batches = self.trainer.train_dataloader.dataset
-        if isinstance(train_batches, WindowBatches):
+        if isinstance(train_batches, WindowBatches | TuneBatches):
             train_batches.epoch = self.current_epoch
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
@@ -164,7 +169,9 @@ class LanguageModel(pl.LightningModule):
 
 def describe_batch(config: TrainConfig, world_size: int) -> str:
     """The effective batch of one optimizer step across every process, and the learning rate."""
-    unit = "streams" if config.mode == "stateful" else "windows"
+    unit = {"stateful": "streams", "tunes": "streams of whole tunes", "windows": "windows"}[
+        config.mode
+    ]
     chars = world_size * config.batch_size * config.seq_len
     return (
         f"effective batch {world_size} x {config.batch_size} {unit} x {config.seq_len} chars "
