@@ -96,3 +96,34 @@ def test_retired_rows_are_no_longer_computed_and_the_rest_go_on_unchanged():
     assert compact.live == 3 and sorted(compact.order[:3]) == [2, 3, 5]
     compact.retire(np.array([2, 3, 5, 2]))  # all of them, one twice
     assert compact.live == 0 and not compact.step(np.zeros(6, np.int64)).any()
+
+
+def test_a_few_rows_step_as_each_would_alone():
+    """Up to ROWWISE_ROWS live rows of a large layer are multiplied one by one (OpenBLAS repacks
+    a large matrix for every small product): each row's state is bit for bit its own at batch
+    1, and its logits and a larger batch's are the same numbers to rounding."""
+    from tunegen.models.stepping import ROWWISE_HIDDEN, ROWWISE_ROWS
+
+    torch.manual_seed(0)
+    size = ROWWISE_HIDDEN
+    model = build_model({"vocab_size": VOCAB, "hidden_size": size, "num_layers": 2}).eval()
+    rows = ROWWISE_ROWS
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, VOCAB, (20, 8))
+    together, alone = NumpyLSTMStepper(model), [NumpyLSTMStepper(model) for _ in range(rows)]
+    big = NumpyLSTMStepper(model)
+    together.reset(rows)
+    big.reset(8)
+    for stepper in alone:
+        stepper.reset(1)
+    for step in ids:
+        logits = together.step(step[:rows])
+        assert together._rowwise
+        for row, stepper in enumerate(alone):
+            own = stepper.step(step[row : row + 1])[0]
+            np.testing.assert_allclose(logits[row], own, rtol=1e-5, atol=1e-6)
+            for (h, c), (own_h, own_c) in zip(together.state, stepper.state, strict=True):
+                assert h[row].tobytes() == own_h[0].tobytes()
+                assert c[row].tobytes() == own_c[0].tobytes()
+        np.testing.assert_allclose(big.step(step)[:rows], logits, rtol=1e-4, atol=1e-5)
+    assert not big._rowwise

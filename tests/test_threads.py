@@ -88,8 +88,10 @@ def test_the_threads_option_wins_over_the_environment(clean_environment):
 
 
 def test_small_products_use_one_thread_large_ones_the_budget():
-    assert threads.product_threads(1, 1024, 2048, budget=4) == 1
+    assert threads.product_threads(1, 256, 512, budget=4) == 1  # a 128-unit layer at batch 1
+    assert threads.product_threads(1, 512, 1024, budget=4) == 4  # a 256-unit one
     assert threads.product_threads(64, 1024, 2048, budget=4) == 4
+    assert threads.product_threads(64, 1024, 2048, budget=1) == 1
 
 
 def test_nested_limits_never_exceed_a_job_and_restore_the_pool():

@@ -135,14 +135,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def load_for_sampling(path: str | Path) -> Checkpoint:
     """A checkpoint to sample from: an ABC LSTM's weights as a NumpyLSTM, read without
     importing torch (about 2 s of a command's start); any other model, or a file that this
-    reader does not take, as load_checkpoint loads it (with its errors)."""
+    reader does not take, as load_checkpoint loads it (with its errors). An LSTM's weights are
+    laid out for stepping here (StepWeights), once per loaded model."""
     file = checkpoint_file(path)
     try:
         raw = checked_raw(read_torch_file(file), file)
         meta = raw["tunegen"]
         abc = meta.get("corpus", {}).get("kind", "abc") == "abc"
         if abc and meta.get("model", {}).get("kind", "lstm") == "lstm":
-            return checkpoint_from_raw(raw, Path(path), numpy=True)
+            checkpoint = checkpoint_from_raw(raw, Path(path), numpy=True)
+            checkpoint.model.step_weights  # noqa: B018 -- laid out for sampling while loading
+            return checkpoint
     except (Unreadable, TunegenError, AttributeError):
         pass  # torch reads it, or says what is wrong with it
     return load_checkpoint(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,3 +90,53 @@ class NumpyLSTM:
         PyTorch's order i, f, g, o (as LSTMModel.layer_weights)."""
         names = ("weight_ih_l", "weight_hh_l", "bias_ih_l", "bias_hh_l")
         return tuple(self.weights[f"lstm.{name}{layer}"] for name in names)
+
+    @cached_property
+    def step_weights(self) -> StepWeights:
+        """The weights laid out for one-symbol steps (NumpyLSTMStepper), made once per model:
+        a batch's stepper, and every chunk of a long `generate`, share them."""
+        return StepWeights.from_model(self)
+
+
+@dataclass(frozen=True)
+class StepWeights:
+    """An LSTM's weights as the numpy stepper multiplies them, all float32 and C-contiguous.
+
+    The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih plus
+    both biases. Upper layers multiply [x, h] by the stacked [W_ih; W_hh]^T [2H, 4H]. The i, f
+    and o gates' weights and biases are halved, because sigmoid(z) = tanh(z / 2) / 2 + 1/2 lets
+    one tanh serve all four gates; halving is exact in floating point, so the logits are bit for
+    bit those of the unhalved products. A linear Dense [H, D] before the output is folded into
+    the head [H, V].
+    """
+
+    table: np.ndarray  # [V, 4H]
+    w_hh0: np.ndarray  # [H, 4H]
+    w_upper: list[np.ndarray]  # per upper layer [2H, 4H]
+    b_upper: list[np.ndarray]  # per upper layer [4H]
+    head_w: np.ndarray  # [H, V]
+    head_b: np.ndarray  # [V]
+
+    @classmethod
+    def from_model(cls, model: NumpyLSTM) -> StepWeights:
+        weights = [model.layer_weights(i) for i in range(model.config.num_layers)]
+        w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
+        size = model.config.hidden_size
+        half = np.full(4 * size, 0.5, dtype=np.float32)
+        half[2 * size : 3 * size] = 1.0  # g keeps its tanh
+        arrays = model.weights
+        head_w = np.ascontiguousarray(arrays["head.weight"].T)  # [H or D, V]
+        head_b = arrays["head.bias"]
+        if model.config.head_size:
+            dense_w, dense_b = arrays["dense.weight"].T, arrays["dense.bias"]
+            head_w, head_b = dense_w @ head_w, dense_b @ head_w + head_b
+        return cls(
+            table=(arrays["embedding.weight"] @ w_ih0.T + b_ih0 + b_hh0) * half,
+            w_hh0=np.ascontiguousarray(w_hh0.T * half),
+            w_upper=[
+                np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T * half) for w in weights[1:]
+            ],
+            b_upper=[(w[2] + w[3]) * half for w in weights[1:]],
+            head_w=np.ascontiguousarray(head_w),
+            head_b=head_b,
+        )

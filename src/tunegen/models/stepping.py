@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
     from tunegen.models.lstm import LSTMModel
 
+# OpenBLAS multiplies 2 to 8 rows by a weight matrix larger than its caches (a 256-unit layer's
+# [512, 1024] float32 is 2 MB) 4-8x slower than one row, where a matrix-vector product serves
+# (2 quiet cores, 2026-12-05: [2, 512] @ [512, 1024] 230 us, one row 28 us). Up to this many
+# live rows, each row is its own product.
+ROWWISE_ROWS = 4
+ROWWISE_HIDDEN = 256  # ... for layers of at least this size (a 128-unit layer's 0.5 MB is fast)
+
 # What save_rows returns and restore_rows reads back; opaque to the caller.
 SavedRows = Any
 
@@ -50,7 +57,7 @@ class NumpyLSTMStepper:
 
     On CPU, torch's per-call overhead (~5 us an op) and this machine's MKL matrix-vector product
     (~80 us per 2 MB weight matrix vs ~26 us in numpy's OpenBLAS) dominate small-batch sampling.
-    The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih + biases.
+    The weights are the model's StepWeights (the first layer's input projection a table).
     `state` holds per layer (h, c), each [B, H] float32, one row per position; the rows still
     being sampled are the first `live` positions (`order` [position] -> row, `where` [row] ->
     position): a finished row is retired to the end, so that a batch whose tunes have mostly
@@ -60,27 +67,10 @@ class NumpyLSTMStepper:
     def __init__(self, model: NumpyLSTM | LSTMModel) -> None:
         if not isinstance(model, NumpyLSTM):
             model = NumpyLSTM.from_model(model)
-        weights = [model.layer_weights(i) for i in range(model.config.num_layers)]
-        w_ih0, w_hh0, b_ih0, b_hh0 = weights[0]
-        size = model.config.hidden_size
-        # sigmoid(z) = tanh(z / 2) / 2 + 1/2: the i, f and o gates' weights and biases are halved
-        # here, so one tanh serves all four gates. Halving is exact in floating point, so the
-        # logits are bit for bit those of the unhalved products.
-        half = np.full(4 * size, 0.5, dtype=np.float32)
-        half[2 * size : 3 * size] = 1.0  # g keeps its tanh
-        arrays = model.weights
-        self.table = (arrays["embedding.weight"] @ w_ih0.T + b_ih0 + b_hh0) * half  # [V, 4H]
-        self.w_hh0 = np.ascontiguousarray(w_hh0.T * half)  # [H, 4H]
-        # upper layers: one product of [x, h] with the stacked [W_ih; W_hh]
-        self.w_upper = [
-            np.ascontiguousarray(np.concatenate([w[0], w[1]], 1).T * half) for w in weights[1:]
-        ]
-        self.b_upper = [(w[2] + w[3]) * half for w in weights[1:]]
-        self.head_w = np.ascontiguousarray(arrays["head.weight"].T)  # [H or D, V]
-        self.head_b = arrays["head.bias"]
-        if model.config.head_size:  # fold the linear Dense [H, D] into the output: [H, V]
-            dense_w, dense_b = arrays["dense.weight"].T, arrays["dense.bias"]
-            self.head_w, self.head_b = dense_w @ self.head_w, dense_b @ self.head_w + self.head_b
+        weights = model.step_weights  # see StepWeights: the gates i, f, o are halved
+        self.table, self.w_hh0 = weights.table, weights.w_hh0
+        self.w_upper, self.b_upper = weights.w_upper, weights.b_upper
+        self.head_w, self.head_b = weights.head_w, weights.head_b
         self.hidden = model.config.hidden_size
         self.state: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -97,7 +87,7 @@ class NumpyLSTMStepper:
         self.state = [(zeros(size), zeros(size)) for _ in range(layers)]
         self._gates = [zeros(4 * size) for _ in range(layers)]  # [B, 4H]: i, f, g, o
         self._inputs = [zeros(2 * size) for _ in range(layers - 1)]  # [B, 2H]: [x, h] above
-        self._product = zeros(size)  # i * g
+        self._ig = zeros(size)  # i * g
         self._sigmoids = zeros(4 * size)  # tanh(z / 2) * 0.5 + 0.5 (its g slice is not used)
         self.order = np.arange(batch_size)  # position -> row
         self.where = np.arange(batch_size)  # row -> position
@@ -109,7 +99,7 @@ class NumpyLSTMStepper:
         (a slice costs a call too): per layer (h, c), the gates, [x, h] and the i, f, o
         sigmoids' and g's views."""
         size, n = self.hidden, self.live
-        sig, product = self._sigmoids[:n], self._product[:n]
+        sig, product = self._sigmoids[:n], self._ig[:n]
         self._layers = [
             (h[:n], c[:n], g[:n], sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :],
              g[:n, 2 * size : 3 * size])
@@ -117,6 +107,7 @@ class NumpyLSTMStepper:
         ]  # fmt: skip
         self._live_inputs = [xh[:n] for xh in self._inputs]
         self._live_buffers = (product, sig)
+        self._rowwise = 1 < n <= ROWWISE_ROWS and size >= ROWWISE_HIDDEN
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
@@ -133,12 +124,12 @@ class NumpyLSTMStepper:
         product, sigmoids = self._live_buffers
         for layer, (h, c, gates, input_gate, forget_gate, out_gate, g) in enumerate(self._layers):
             if layer == 0:
-                np.matmul(h, self.w_hh0, out=gates)
+                self._product(h, self.w_hh0, gates)
                 gates += self.table[ids]  # the input's projection, folded into the table
             else:
                 xh = self._live_inputs[layer - 1]
                 np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
-                np.matmul(xh, self.w_upper[layer - 1], out=gates)
+                self._product(xh, self.w_upper[layer - 1], gates)
                 gates += self.b_upper[layer - 1]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
             np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
@@ -156,6 +147,15 @@ class NumpyLSTMStepper:
         out = np.zeros((batch, logits.shape[1]), dtype=np.float32)  # retired rows: zeros
         out[self.order[: self.live]] = logits
         return out
+
+    def _product(self, x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
+        """out = x @ weights; for a few rows, one matrix-vector product per row (see
+        ROWWISE_ROWS), each row's state then bit for bit as at batch 1."""
+        if self._rowwise:
+            for row in range(len(x)):
+                np.matmul(x[row], weights, out=out[row])
+        else:
+            np.matmul(x, weights, out=out)
 
     def save_rows(self, rows: np.ndarray, saved: SavedRows | None) -> SavedRows:
         """See Stepper.save_rows; the store is indexed by row, the state by position."""

@@ -24,10 +24,12 @@ import threading
 from collections.abc import Iterator
 
 POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# Below this many multiply-adds per step (batch x inputs x outputs) one BLAS thread is fastest:
-# a 512-unit LSTM layer at batch 1 is ~1 M, where a hand-off to another thread costs more than
-# the product; at batch 64 it is ~67 M, where two cores nearly halve the time.
-SMALL_PRODUCT = 4_000_000
+# Below this many multiply-adds per step (batch x inputs x outputs) one BLAS thread is as fast:
+# OpenBLAS does not split a 128-unit layer's [1, 256] @ [256, 512] (0.13 M); a 256-unit layer's
+# [1, 512] @ [512, 1024] (0.5 M) takes 28 us on one quiet core and 17.5 us on two, and at batch
+# 64 (34 M) two cores nearly halve the time too (2026-12-05). On a busy machine the budget, the
+# cores free now, is one thread anyway.
+SMALL_PRODUCT = 250_000
 
 
 def machine_cores() -> int:

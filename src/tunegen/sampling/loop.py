@@ -107,8 +107,8 @@ def sample_rows(
     A row finishes at `end_id`, after `capacity` ids, or when its rule says STOP; the batch after
     `max_steps` steps. `never`: ids no row may draw. `rewind`: rows may go BACK or RESTART, so
     their states are kept at their marks (the stepper must support save_rows/restore_rows).
-    One Gumbel noise draw [B, V] per step whatever the rows do, so each row's symbols depend only
-    on the seed and on that row.
+    Gumbel noise [B, V] per step whatever the rows do, so each row's symbols depend only on the
+    seed and on that row (the finished rows' noise is never computed).
     """
     rows = len(primers)
     stepper.reset(rows)
@@ -136,8 +136,13 @@ def sample_rows(
                 rules[row].prepare(logits[row])
         if never:
             logits[:, never] = -np.inf
-        batch.logits, batch.noise = logits, noise.next()
-        ids = choose(logits, options, batch.noise)
+        if len(active) == rows:
+            batch.logits, batch.noise = logits, noise.next()
+            ids = choose(logits, options, batch.noise)
+        else:  # the finished rows' ids are never read: draw and choose for the others only
+            batch.logits, batch.noise = logits, noise.next(active)
+            ids = np.zeros(rows, dtype=np.int64)
+            ids[active] = choose(logits[active], options, batch.noise[active])
         acts: dict[int, int] = {}  # rows whose action is not KEEP
         for row in live:
             action, ids[row] = rules[row].accept(batch, row, ids[row])

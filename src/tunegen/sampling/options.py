@@ -83,19 +83,36 @@ def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> n
 
 
 class GumbelNoise:
-    """Gumbel noise drawn in blocks of steps: one generator call per block, not per step."""
+    """Gumbel noise [B, V] for each step, whose values depend only on the seed, the step and the
+    row: the uniform numbers are drawn in blocks of steps (one generator call per block), and a
+    step transforms only the rows asked for, so finished rows of a batch cost nothing.
 
-    def __init__(self, seed: int | None, shape: tuple[int, int], block: int = 256) -> None:
+    The values are those of `Generator.gumbel`, which draws one uniform double u per value and
+    returns -log(-log(1 - u)) (and draws again for u == 0, which a 53-bit draw gives with
+    probability 2^-53: here such a value is +inf, an argmax no other value beats).
+    """
+
+    def __init__(self, seed: int | None, shape: tuple[int, int], block: int = 64) -> None:
         self.rng, self.shape, self.block = np.random.default_rng(seed), shape, block
-        self.buffer = np.empty((0, *shape), dtype=np.float32)
+        self.uniform = np.empty((0, *shape))
         self.used = 0
+        self.out = np.zeros(shape, dtype=np.float32)
 
-    def next(self) -> np.ndarray:
-        if self.used == len(self.buffer):
-            self.buffer = self.rng.gumbel(size=(self.block, *self.shape)).astype(np.float32)
+    def next(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The next step's noise for `rows` (an ascending index array; None: every row); other
+        rows hold zeros. The array is reused by the next call."""
+        if self.used == len(self.uniform):
+            self.uniform = self.rng.random((self.block, *self.shape))
             self.used = 0
+        u = self.uniform[self.used]
         self.used += 1
-        return self.buffer[self.used - 1]
+        if rows is None or len(rows) == len(u):
+            rows = slice(None)
+        else:
+            self.out[:] = 0.0
+        with np.errstate(divide="ignore"):
+            self.out[rows] = -np.log(-np.log(1.0 - u[rows]))
+        return self.out
 
 
 def chunk_seed(seed: int | None, index: int) -> int | None:
