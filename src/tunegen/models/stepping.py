@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from tunegen.models.lstm import LSTMModel
 
 # OpenBLAS multiplies 2 to 8 rows by a weight matrix larger than its caches (a 256-unit layer's
-# [512, 1024] float32 is 2 MB) 4-8x slower than one row, where a matrix-vector product serves
-# (2 quiet cores, 2026-12-05: [2, 512] @ [512, 1024] 230 us, one row 28 us). Up to this many
-# live rows, each row is its own product.
+# [512, 1024] float32 is 2 MB) 4-8x slower than one row (2 quiet cores, 2026-12-05: [2, 512] @
+# [512, 1024] 230 us, one row 28 us; [1024, 512] @ [512] 13 us): it repacks the matrix for
+# every such product. Up to this many live rows each row is a matrix-vector product of its own.
 ROWWISE_ROWS = 4
 ROWWISE_HIDDEN = 256  # ... for layers of at least this size (a 128-unit layer's 0.5 MB is fast)
 
@@ -70,6 +70,7 @@ class NumpyLSTMStepper:
         weights = model.step_weights  # see StepWeights: the gates i, f, o are halved
         self.table, self.w_hh0 = weights.table, weights.w_hh0
         self.w_upper, self.b_upper = weights.w_upper, weights.b_upper
+        self.w_hh0_rows, self.w_upper_rows = weights.w_hh0_rows, weights.w_upper_rows
         self.head_w, self.head_b = weights.head_w, weights.head_b
         self.hidden = model.config.hidden_size
         self.state: list[tuple[np.ndarray, np.ndarray]] = []
@@ -107,7 +108,7 @@ class NumpyLSTMStepper:
         ]  # fmt: skip
         self._live_inputs = [xh[:n] for xh in self._inputs]
         self._live_buffers = (product, sig)
-        self._rowwise = 1 < n <= ROWWISE_ROWS and size >= ROWWISE_HIDDEN
+        self._rowwise = n <= ROWWISE_ROWS and size >= ROWWISE_HIDDEN
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
@@ -124,12 +125,13 @@ class NumpyLSTMStepper:
         product, sigmoids = self._live_buffers
         for layer, (h, c, gates, input_gate, forget_gate, out_gate, g) in enumerate(self._layers):
             if layer == 0:
-                self._product(h, self.w_hh0, gates)
+                self._product(h, self.w_hh0, self.w_hh0_rows, gates)
                 gates += self.table[ids]  # the input's projection, folded into the table
             else:
                 xh = self._live_inputs[layer - 1]
                 np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
-                self._product(xh, self.w_upper[layer - 1], gates)
+                upper = layer - 1
+                self._product(xh, self.w_upper[upper], self.w_upper_rows[upper], gates)
                 gates += self.b_upper[layer - 1]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
             np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
@@ -148,12 +150,15 @@ class NumpyLSTMStepper:
         out[self.order[: self.live]] = logits
         return out
 
-    def _product(self, x: np.ndarray, weights: np.ndarray, out: np.ndarray) -> None:
-        """out = x @ weights; for a few rows, one matrix-vector product per row (see
-        ROWWISE_ROWS), each row's state then bit for bit as at batch 1."""
+    def _product(
+        self, x: np.ndarray, weights: np.ndarray, rows: np.ndarray, out: np.ndarray
+    ) -> None:
+        """out = x @ weights; for a few rows of a large layer, rows @ x_b for each row b (see
+        ROWWISE_ROWS; `rows` is `weights` transposed), so that each row's state is bit for bit
+        what it is when the row is stepped alone."""
         if self._rowwise:
             for row in range(len(x)):
-                np.matmul(x[row], weights, out=out[row])
+                np.matmul(rows, x[row], out=out[row])
         else:
             np.matmul(x, weights, out=out)
 
