@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -39,6 +40,23 @@ def test_top_k_and_top_p_limit_the_choices():
     assert (cold == 0).mean() > 0.99
     full = choose(logits, SamplingOptions(), noise.next())
     assert abs((full == 0).mean() - 0.6439) < 0.04  # softmax([4,3,2,1,0])[0]
+
+
+def test_noise_is_generator_gumbel_for_the_rows_still_sampled():
+    """Each row's noise is numpy's Generator.gumbel draw for its place, whichever rows are still
+    sampled, so a row's tune depends on the seed and its own row only; u == 0 (which gumbel
+    draws again) is the largest noise, never NaN."""
+    expected = np.random.default_rng(7).gumbel(size=(150, 6, 5)).astype(np.float32)
+    noise, live = GumbelNoise(7, (6, 5), block=16), None
+    for step in range(150):
+        if step in (20, 40, 100):  # rows finish within blocks and at a block's start
+            live = np.array({20: [0, 2, 3, 5], 40: [2, 3], 100: [3]}[step])
+        drawn = noise.next(live)
+        rows = slice(None) if live is None else live
+        assert drawn[rows].tobytes() == expected[step][rows].tobytes()
+    zero = GumbelNoise(0, (1, 3))
+    zero.rng = SimpleNamespace(random=np.zeros)  # every draw u == 0
+    assert np.isfinite(zero.next()).all() and (zero.next() > 700).all()
 
 
 def test_options_are_validated():

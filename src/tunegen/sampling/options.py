@@ -84,35 +84,38 @@ def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> n
 
 class GumbelNoise:
     """Gumbel noise [B, V] for each step, whose values depend only on the seed, the step and the
-    row: the uniform numbers are drawn in blocks of steps (one generator call per block), and a
-    step transforms only the rows asked for, so finished rows of a batch cost nothing.
+    row. Uniform numbers are drawn for a block of steps at a time (one generator call), and
+    turned into noise, also once per block, only for the rows asked for when the block is drawn:
+    rows finished by then cost nothing, and those that finish within it waste at most one block.
 
     The values are those of `Generator.gumbel`, which draws one uniform double u per value and
-    returns -log(-log(1 - u)) (and draws again for u == 0, which a 53-bit draw gives with
-    probability 2^-53: here such a value is +inf, an argmax no other value beats).
+    returns -log(-log(1 - u)), drawing again for u == 0: a 53-bit draw gives that with
+    probability 2^-53, and here it is the largest noise there is (about 744), which wins.
     """
 
     def __init__(self, seed: int | None, shape: tuple[int, int], block: int = 64) -> None:
         self.rng, self.shape, self.block = np.random.default_rng(seed), shape, block
-        self.uniform = np.empty((0, *shape))
+        self.noise = np.zeros((0, *shape), dtype=np.float32)
         self.used = 0
-        self.out = np.zeros(shape, dtype=np.float32)
 
     def next(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """The next step's noise for `rows` (an ascending index array; None: every row); other
-        rows hold zeros. The array is reused by the next call."""
-        if self.used == len(self.uniform):
-            self.uniform = self.rng.random((self.block, *self.shape))
+        """The next step's noise [B, V]; only `rows` (ascending indices, None: every row) are
+        sure to hold it, the others may hold anything. A view: the caller must not write it."""
+        if self.used == len(self.noise):
+            uniform = self.rng.random((self.block, *self.shape))
+            if rows is None or len(rows) == self.shape[0]:
+                rows = slice(None)
+            self.noise = np.zeros((self.block, *self.shape), dtype=np.float32)
+            # -log(1 - u) > 0 for every u > 0; u == 0 gives 0, whose log is -inf: the floor
+            # makes it the smallest double instead, and leaves every other value as it is
+            drawn = np.maximum(-np.log(1.0 - uniform[:, rows]), _TINY)
+            self.noise[:, rows] = -np.log(drawn)
             self.used = 0
-        u = self.uniform[self.used]
         self.used += 1
-        if rows is None or len(rows) == len(u):
-            rows = slice(None)
-        else:
-            self.out[:] = 0.0
-        with np.errstate(divide="ignore"):
-            self.out[rows] = -np.log(-np.log(1.0 - u[rows]))
-        return self.out
+        return self.noise[self.used - 1]
+
+
+_TINY = np.finfo(np.float64).smallest_subnormal
 
 
 def chunk_seed(seed: int | None, index: int) -> int | None:
