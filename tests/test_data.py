@@ -148,4 +148,23 @@ def test_copies_follow_in_rounds_and_a_held_out_tunes_copies_never_train(oneills
     assert list(splits["val"]) == [t.text for t in val] and len(val) == 1
     expected = kept + [copy for n in range(2) for text in kept for copy in augment(text)[n : n + 1]]
     assert list(splits["train"]) == expected
+    assert splits["train"].originals == len(kept) == 3  # then the copies
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus-train.txt", "corpus-val.txt"]
+
+
+def test_key_copies_teach_the_music_not_the_key():
+    """In tunes mode the K: value of a key copy (the header's, not a key change in the body) is
+    no target; everything else of the copy is, and the corpus's own tunes are whole."""
+    from tunegen.training.datamodule import key_field_ids
+
+    texts = ["X:1\nT:a\nK:G\nGAB|\n", "X:1\nT:a\nK:Edor\nEFG|\nK:A\nA|\n"]
+    vocab = Vocabulary.from_texts(texts)
+    ids = encode_texts(texts, vocab)
+    batches = TuneBatches(ids, 1, 40, 0, copies_from=1, key_field=key_field_ids(vocab))
+    targets = ["".join("#" if t == IGNORE else vocab.symbols[t] for t in batches[s][1][0])
+               for s in range(len(batches))]  # fmt: skip
+    own = next(t for t in targets if "GAB" in t)
+    assert own.startswith("X:1\nT:a\nK:G\nGAB|\n")
+    copy = next(t for t in targets if "EFG" in t)
+    assert copy.startswith("X:1\nT:a\nK:####\nEFG|\nK:A\nA|\n")
+    assert TuneBatches(ids, 1, 40, 0).hidden is None  # without copies: nothing hidden

@@ -55,7 +55,11 @@ class SymbolDataModule(pl.LightningDataModule):
         if c.mode == "stateful":
             train = StatefulBatches(train_ids, c.batch_size, c.seq_len, rank, world)
         elif c.mode == "tunes":
-            train = TuneBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
+            originals = getattr(self.texts["train"], "originals", None)
+            train = TuneBatches(
+                train_ids, c.batch_size, c.seq_len, c.seed, rank, world, originals,
+                key_field_ids(self.vocab),
+            )  # fmt: skip
         else:
             train = WindowBatches(train_ids, c.batch_size, c.seq_len, c.seed, rank, world)
         self.batches = {"train": train}
@@ -76,3 +80,9 @@ class SymbolDataModule(pl.LightningDataModule):
             if split in self.batches
         ]
         return loaders if len(loaders) > 1 else loaders[0]
+
+
+def key_field_ids(vocab: Vocabulary) -> tuple[int, int, int] | None:
+    """The ids of newline, "K" and ":" (how a K: line starts), if each is a symbol of `vocab`."""
+    ids = tuple(vocab.index.get(symbol) for symbol in ("\n", "K", ":"))
+    return None if None in ids else ids  # type: ignore[return-value]
