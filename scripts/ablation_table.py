@@ -50,6 +50,8 @@ def run_row(folder: Path) -> dict | None:
         "shape": f"{model.get('num_layers', '?')} x {model.get('hidden_size', '?')}",
         "dropout": model.get("dropout", "?"),
         "symbols": training["tokenizer"],
+        # how the text was batched: stateful streams, whole tunes from a fresh state, windows
+        "batches": f"{training.get('mode', 'stateful')} x {training.get('seq_len', '?')}",
         "cleaned": "no" if training.get("keep_unclean") else "yes",
         "keys": ",".join(training.get("transpose") or [])
         or ("all" if training.get("transpose_all") else "-"),
@@ -79,15 +81,16 @@ def main() -> None:
         print(min(finished, key=lambda r: r["val"])["run"])
         return
     print(
-        "| run | corpus | shape | dropout | symbols | cleaned | extra keys | lr | from "
+        "| run | corpus | shape | dropout | symbols | batches | cleaned | extra keys | lr | from "
         "| train tunes | epochs | minutes | val bits/char | cleaned val bits/char |"
     )
-    print("|---|---|---|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---|---|---|---|---:|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: r["val"]):
         state = "" if r["done"] else " (running)"
         print(
             f"| {r['run']}{state} | {r['corpus']} | {r['shape']} | {r['dropout']} | "
-            f"{r['symbols']} | {r['cleaned']} | {r['keys']} | {r['lr']:g} | {r['from']} | "
+            f"{r['symbols']} | {r['batches']} | {r['cleaned']} | {r['keys']} | {r['lr']:g} | "
+            f"{r['from']} | "
             f"{r['train tunes']:,} | "
             f"{r['epochs']} | {r['minutes']:.0f} | {figure(r['val'])} | {figure(r['val clean'])} |"
         )
