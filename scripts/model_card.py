@@ -37,9 +37,10 @@ def style_overlap(style: dict) -> float:
     return sum(style[name]["overlap"] for name in ("pitch_classes", "intervals", "pitch_range")) / 3
 
 
-def metre_shares(meter: dict) -> str:
-    """The four commonest metres of the tunes, each as a share of the tunes and of the corpus."""
-    tunes, corpus = meter["tunes"], meter["corpus"]
+def shares(counts: dict) -> str:
+    """The four commonest metres (or keys) of the tunes, each as a share of the tunes and of the
+    corpus."""
+    tunes, corpus = counts["tunes"], counts["corpus"]
     total, whole = sum(tunes.values()), sum(corpus.values())
     top = sorted(tunes, key=tunes.get, reverse=True)[:4]
     return ", ".join(
@@ -212,7 +213,8 @@ def main() -> None:
         f"  - style overlap with the corpora (pitch classes, intervals, pitch range): "
         f"{style_overlap(report['style']):.3f}"
     )
-    lines.append(f"  - metres, against the corpora's: {metre_shares(report['style']['meter'])}")
+    lines.append(f"  - metres, against the corpora's: {shares(report['style']['meter'])}")
+    lines.append(f"  - keys, against the corpora's: {shares(report['style']['key'])}")
     if shutil.which("abc2midi"):
         held_out = args.run / "heldout.abc"
         held_out.write_text(tunebook_from_texts(list(TuneTexts(args.run / "corpus-val.txt"))))
