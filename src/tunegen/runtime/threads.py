@@ -5,9 +5,9 @@ another program make a busy machine 15-40x slower. tunegen therefore:
 
 - sets OMP_WAIT_POLICY=PASSIVE (threads sleep while they wait) before torch is imported,
 - sizes every pool to `--threads N`, or by default to the cores that are free now
-  (cores minus the 1-minute load average, at least 1),
-- uses one BLAS thread for the sampler's small matrix products, where more only add
-  hand-offs, and its share of the threads for large ones.
+  (cores minus the 1-minute load average or the other threads runnable now, at least 1),
+- uses one BLAS thread for the sampler's small matrix products, which OpenBLAS does not
+  split, and its share of the threads for larger ones.
 
 A variable the user set (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS,
 OMP_WAIT_POLICY) is left as it is, unless `--threads` asks for a number explicitly.
@@ -41,13 +41,28 @@ def machine_cores() -> int:
 
 
 def free_cores() -> int:
-    """Cores not busy now: cores minus the 1-minute load average, rounded, at least 1."""
+    """Cores not busy now, at least 1: the cores minus the busier of the 1-minute load average
+    (rounded) and the other threads runnable this instant. The load average takes a minute to
+    see a job that has just started; the runnable count sees it at once."""
     cores = machine_cores()
     try:
         load = os.getloadavg()[0]
     except OSError:  # no load average on this system
         load = 0.0
-    return max(1, min(cores, round(cores - load)))
+    return max(1, min(cores, cores - max(round(load), others_running())))
+
+
+def others_running() -> int:
+    """Threads of other programs runnable now: /proc/loadavg's count of runnable threads (this
+    one among them), the median of three reads; 0 where there is no such file."""
+    counts = []
+    for _ in range(3):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return 0
+    return max(0, sorted(counts)[1] - 1)
 
 
 def parse_threads(text: str) -> int:
