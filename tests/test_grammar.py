@@ -208,3 +208,25 @@ def test_voices_instructions_and_backquotes_are_not_written(music):
     assert BAD in codes
     free = TuneJudge()
     assert BAD not in [free.feed(char) for char in "X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n"]
+
+
+def test_an_ending_is_mended_only_with_a_bar_line_that_makes_the_tune_whole(oneills):
+    """_mend_end reads the tune once and tries each closing bar line on a copy: its answer is
+    the one a whole reading of each candidate gives."""
+    from tunegen.sampling.grammar import _mend_end
+
+    symbols = set(string.printable)
+    open_repeat = "T:t\nM:2/4\nL:1/8\nK:D\n|:DEFG|ABcd|"
+    assert _mend_end("", open_repeat, symbols) == open_repeat[:-1] + ":|\n"
+    assert _mend_end("", "T:t\nM:2/4\nL:1/8\nK:D\nDEFG|ABcde|DEFG|", symbols) is None  # too long
+    assert _mend_end("", open_repeat, symbols - {":"}) is None
+    for tune in oneills.tunes[:60]:
+        body = tune.text.rstrip()
+        text = body.rstrip("|:]") + "|"
+        expected = None
+        for line in (":|", "|]", "||"):
+            mended = f"{text[:-1]}{line}\n"
+            if check_text(mended).every_bar_right:
+                expected = mended
+                break
+        assert _mend_end("", text, symbols) == expected

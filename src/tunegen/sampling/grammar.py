@@ -13,7 +13,7 @@ import numpy as np
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import Setting, SettingError
 from tunegen.models.stepping import make_stepper
-from tunegen.music.abc_scan import check_text
+from tunegen.music.abc_scan import AbcScanner
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
@@ -306,13 +306,15 @@ def _mend_end(primer: str, text: str, symbols: Container[str]) -> str | None:
     `symbols` the model knows, or None."""
     body = text.rstrip()
     run = len(body) - len(body.rstrip("|:]"))
-    if not run:
+    lines = [line for line in (":|", "|]", "||") if all(char in symbols for char in line)]
+    if not run or not lines:
         return None
-    for line in (":|", "|]", "||"):
-        if not all(char in symbols for char in line):
-            continue
-        mended = f"{body[:-run]}{line}\n"
-        verdict = check_text(primer + mended)
-        if verdict.every_bar_right:
-            return mended
+    before = AbcScanner()  # the tune up to its last bar line, read once for every candidate
+    before.feed(primer + body[:-run])
+    for line in lines:
+        trial = before.copy()
+        trial.feed(line + "\n")
+        trial.finish()
+        if trial.verdict().every_bar_right:
+            return f"{body[:-run]}{line}\n"
     return None
