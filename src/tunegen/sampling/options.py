@@ -13,13 +13,17 @@ from tunegen.errors import Setting, SettingError
 MAX_NUM_TUNES = 1_000_000
 MAX_SYMBOLS = 100_000  # symbols per tune: characters, or ABC tokens
 MAX_TEMPERATURE = 100.0  # far past uniform noise already; NaN and inf are refused with it
-NOISE_BUDGET = 128 * 2**20  # bytes of one chunk's Gumbel noise block (float64 as drawn)
+# Bytes of one chunk's Gumbel noise for 256 steps, float64 as drawn: it sized the chunks when
+# noise came in blocks of 256 steps, and still does (other chunk sizes would change the tunes of
+# a seed); blocks are now of 64 steps, so a chunk's noise takes a quarter of it.
+NOISE_BUDGET = 128 * 2**20
 MAX_CHUNK = 1024
 
 
 def chunk_size(vocab_size: int) -> int:
-    """Rows sampled together: as many as fit NOISE_BUDGET (GumbelNoise draws [256, B, V] float64
-    at once), at most MAX_CHUNK; ~5,800 for ABC's ~90 symbols would be far past the speed gain."""
+    """Rows sampled together: as many as 256 steps of noise [256, B, V] in float64 fit in
+    NOISE_BUDGET, at most MAX_CHUNK; ~5,800 for ABC's ~90 symbols would be far past the speed
+    gain."""
     return max(1, min(MAX_CHUNK, NOISE_BUDGET // (256 * vocab_size * 8)))
 
 
