@@ -1,4 +1,4 @@
-"""Corpora -> id arrays (in memory or memory-mapped .npy) -> stateful streams or random windows."""
+"""Corpora -> id arrays (in memory or memory-mapped .npy) -> stateful or tune streams, windows."""
 
 from __future__ import annotations
 
