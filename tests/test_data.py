@@ -108,9 +108,17 @@ def test_tune_batches_shuffle_tunes_per_epoch_reproducibly():
     assert not all(torch.equal(a, again[t][1]) for t, a in enumerate(first))
 
 
-def test_tune_batches_need_enough_chunks():
+def test_a_few_tunes_fill_what_they_can_and_the_other_rows_are_empty():
+    """4 chunks for 3 streams (fine-tuning on a few tunes): 2 steps with every symbol once, and
+    rows with no target where the chunks run out; an empty corpus is refused."""
+    batches = TuneBatches(_tune_ids([3, 2, 5]), batch_size=3, seq_len=4, seed=0)
+    assert len(batches) == 2  # chunks 1, 1, 2 over 3 streams
+    rows = [y for step in range(len(batches)) for y in batches[step][1].tolist()]
+    assert sum(all(t == IGNORE for t in row) for row in rows) == 2
+    targets = sorted(t for row in rows for t in row if t != IGNORE)
+    assert targets == sorted([1] * 3 + [2] * 2 + [3] * 5 + [0] * 3)
     with pytest.raises(CorpusError, match="too few"):
-        TuneBatches(_tune_ids([3, 3]), batch_size=4, seq_len=4, seed=0)
+        TuneBatches(np.zeros(1, dtype=np.uint8), batch_size=4, seq_len=4, seed=0)
 
 
 def test_split_files_hold_split_train_vals_tunes_and_read_back_exactly(oneills, tmp_path):

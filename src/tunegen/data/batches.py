@@ -258,7 +258,9 @@ class TuneBatches(Dataset):
     step starts those rows from a fresh state (`starts_tune`). The tunes are shuffled afresh each
     epoch from (seed, epoch), so a resumed run sees the same batches; the chunks are then cut into
     B * world_size streams as in StatefulBatches (rank r takes streams r, r + W, ...), and batch t
-    holds chunk t of every stream of this rank.
+    holds chunk t of every stream of this rank. Every chunk is in every epoch: when the streams
+    do not share them out evenly, the last ones end early and their rows are empty (no target),
+    so that a few tunes (fine-tuning) still train in batches of the model's size.
 
     Key copies (tunes from number `copies_from` on, see TuneTexts.originals) teach the music in
     other keys, not which keys tunes are in: the symbols of a copy's K: field value are not
@@ -283,7 +285,9 @@ class TuneBatches(Dataset):
         self.tune_starts, self.tune_lengths = markers[:-1], np.diff(markers)
         self.tune_chunks = (self.tune_lengths + seq_len - 1) // seq_len
         streams = batch_size * world_size
-        self.steps = int(self.tune_chunks.sum()) // streams
+        # every chunk is in each epoch; the last streams may run out a step or more early
+        self.chunks = int(self.tune_chunks.sum())
+        self.steps = -(-self.chunks // streams)
         if self.steps < 1:
             raise _too_few_streams(len(ids), streams, seq_len)
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
@@ -318,12 +322,14 @@ class TuneBatches(Dataset):
         starts, ends = self._chunks()
         streams = np.arange(self.batch_size) * self.world_size + self.rank
         chunk = streams * self.steps + step
+        some = chunk < self.chunks  # rows past the last chunk stay empty: no input, no target
+        chunk = np.where(some, chunk, 0)
         offsets = np.arange(self.seq_len + 1)
         index = starts[chunk, None] + offsets[None, :]
         # the inputs are ids[start:end], the targets one further on: target k is real while
         # index k + 1 <= end; past it come marker inputs and IGNORE targets (index <= the last
         # marker's, always inside ids)
-        valid = index <= ends[chunk, None]
+        valid = (index <= ends[chunk, None]) & some[:, None]
         chunk_ids = self.ids[np.minimum(index, ends[chunk, None])].astype(np.int64)
         chunk_ids[~valid] = 0
         x = torch.from_numpy(chunk_ids[:, :-1])
