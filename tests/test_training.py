@@ -143,6 +143,31 @@ def test_tunes_mode_starts_each_tune_from_the_initial_state():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_tunes_mode_validates_each_held_out_tune_from_the_initial_state(small_abc_dir, tmp_path):
+    """A model trained tune by tune is scored as it samples: each held-out tune from the
+    initial state (in streams that carry the state across tunes it would start every tune from
+    a state it never learned from)."""
+    import math
+
+    from torch.nn import functional as F
+
+    from tunegen.data.batches import TuneTexts
+
+    run = tmp_path / "tunes"
+    assert main(train_args(small_abc_dir, run, "--mode", "tunes", "--epochs", "1")) == 0
+    checkpoint = load_checkpoint(run / "last.ckpt")
+    checkpoint.model.eval()
+    nats = chars = 0.0
+    with torch.no_grad():
+        for text in TuneTexts(run / "corpus-val.txt"):
+            ids = torch.tensor([0, *checkpoint.vocab.encode(text), 0])
+            logits, _ = checkpoint.model(ids[None, :-1], None)
+            nats += F.cross_entropy(logits[0], ids[1:], reduction="sum").item()
+            chars += len(text) + 1
+    logged = float(log_rows(run)[-1]["val_bpc"])
+    assert logged == pytest.approx(nats / chars / math.log(2), rel=1e-4)
+
+
 def test_tunes_mode_is_for_lstms():
     with pytest.raises(SettingError, match="tunes is for LSTM models"):
         resolve_configs("transformer", {}, {"mode": "tunes"})

@@ -67,7 +67,10 @@ class SymbolDataModule(pl.LightningDataModule):
             if split in self.paths and (split == "val" or len(self.texts[split])):
                 ids = val_ids if split == "val" else load_encoded(self.paths[split])
                 streams = max(1, min(c.batch_size, (len(ids) - 1) // (world * (c.seq_len + 1))))
-                self.batches[split] = StatefulBatches(ids, streams, c.seq_len, rank, world)
+                if c.mode == "tunes":  # each held-out tune from a fresh state, as it trained
+                    self.batches[split] = TuneBatches(ids, streams, c.seq_len, c.seed, rank, world)
+                else:
+                    self.batches[split] = StatefulBatches(ids, streams, c.seq_len, rank, world)
 
     def train_dataloader(self) -> DataLoader:
         return ResumableLoader(self.batches["train"], self.batches_done)

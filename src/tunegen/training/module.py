@@ -57,7 +57,9 @@ class LanguageModel(pl.LightningModule):
     def _shared_step(self, batch, batch_idx: int, stage: str):
         x, y = batch  # [B, T] each
         state = None
-        mode = self.train_config.mode if stage == "train" else "stateful"
+        mode = self.train_config.mode
+        if stage != "train" and mode == "windows":
+            mode = "stateful"  # validation streams the held-out text in order
         if mode != "windows":
             state = None if batch_idx == 0 else self._state[stage]
         if mode == "tunes" and state is not None:  # a tune's first chunk starts afresh
@@ -66,9 +68,10 @@ class LanguageModel(pl.LightningModule):
         logits, new_state = self.model(x, state)
         self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
         flat, targets = logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)
-        loss = F.cross_entropy(flat, targets, ignore_index=IGNORE)
-        correct = (flat.argmax(-1) == targets).sum()
         count = y.numel() if mode != "tunes" else int((targets != IGNORE).sum())
+        # a batch of empty rows (a DDP rank past a few tunes' last chunk) has no loss, not NaN
+        loss = F.cross_entropy(flat, targets, ignore_index=IGNORE) if count else flat.sum() * 0.0
+        correct = (flat.argmax(-1) == targets).sum()
         return loss, correct, count
 
     def training_step(self, batch, batch_idx: int):
