@@ -46,19 +46,13 @@ def test_a_bad_thread_count_is_a_one_line_usage_error(capsys):
 
 def test_free_cores_is_between_one_and_the_cores(monkeypatch):
     monkeypatch.setattr(threads, "machine_cores", lambda: 8)
-    monkeypatch.setattr(threads, "others_running", lambda: 0)
-    for load, free in ((0.0, 8), (2.6, 5), (7.9, 1), (40.0, 1)):
-        monkeypatch.setattr(threads.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+    for others, free in ((0, 8), (3, 5), (7, 1), (40, 1)):
+        monkeypatch.setattr(threads, "others_running", lambda others=others: others)
         assert threads.free_cores() == free
-    # a job started seconds ago: the load average has not risen yet, its threads run now
-    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.1, 0.0, 0.0))
-    monkeypatch.setattr(threads, "others_running", lambda: 3)
-    assert threads.free_cores() == 5
 
 
 def test_other_running_threads_are_read_from_proc(monkeypatch, tmp_path):
-    readings = iter(["0.50 0.40 0.30 4/300 99\n", "0.50 0.40 0.30 9/300 99\n",
-                     "0.50 0.40 0.30 3/300 99\n"])  # fmt: skip
+    readings = iter([f"0.50 0.40 0.30 {n}/300 99\n" for n in (4, 9, 3, 4, 1)])
     real_open = open
 
     def fake_open(path, *args, **kwargs):
@@ -68,7 +62,7 @@ def test_other_running_threads_are_read_from_proc(monkeypatch, tmp_path):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", fake_open)
-    assert threads.others_running() == 3  # the median of 4, 9, 3, less this thread
+    assert threads.others_running() == 3  # the median of 4, 9, 3, 4, 1, less this thread
     monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError()))
     assert threads.others_running() == 0
 

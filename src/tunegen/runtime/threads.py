@@ -5,7 +5,7 @@ another program make a busy machine 15-40x slower. tunegen therefore:
 
 - sets OMP_WAIT_POLICY=PASSIVE (threads sleep while they wait) before torch is imported,
 - sizes every pool to `--threads N`, or by default to the cores that are free now
-  (cores minus the 1-minute load average or the other threads runnable now, at least 1),
+  (cores minus the other programs' threads runnable now, at least 1),
 - uses one BLAS thread for the sampler's small matrix products, which OpenBLAS does not
   split, and its share of the threads for larger ones.
 
@@ -21,6 +21,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -41,28 +42,28 @@ def machine_cores() -> int:
 
 
 def free_cores() -> int:
-    """Cores not busy now, at least 1: the cores minus the busier of the 1-minute load average
-    (rounded) and the other threads runnable this instant. The load average takes a minute to
-    see a job that has just started; the runnable count sees it at once."""
+    """Cores not busy now, at least 1: the cores minus the other programs' threads runnable at
+    this moment. Not the load average: it takes a minute to see a job that has just started, and
+    it counts this program's own work of the last minute (a second `generate` right after a
+    first would take one core for busy)."""
     cores = machine_cores()
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this system
-        load = 0.0
-    return max(1, min(cores, cores - max(round(load), others_running())))
+    return max(1, min(cores, cores - others_running()))
 
 
-def others_running() -> int:
+def others_running(reads: int = 5) -> int:
     """Threads of other programs runnable now: /proc/loadavg's count of runnable threads (this
-    one among them), the median of three reads; 0 where there is no such file."""
+    one among them), the median of `reads` reads a millisecond apart; 0 where there is no such
+    file (not Linux)."""
     counts = []
-    for _ in range(3):
+    for read in range(reads):
+        if read:
+            time.sleep(0.001)
         try:
             with open("/proc/loadavg", encoding="ascii") as file:
                 counts.append(int(file.read().split()[3].split("/")[0]))
         except (OSError, ValueError, IndexError):
             return 0
-    return max(0, sorted(counts)[1] - 1)
+    return max(0, sorted(counts)[reads // 2] - 1)
 
 
 def parse_threads(text: str) -> int:
@@ -79,7 +80,7 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
         type=parse_threads,
         metavar="N",
         help="CPU threads for torch and numpy (default: the cores free now, i.e. cores minus "
-        "the 1-minute load average, at least 1; or OMP_NUM_THREADS if set)",
+        "other programs' threads running now, at least 1; or OMP_NUM_THREADS if set)",
     )
 
 
