@@ -62,6 +62,7 @@ def test_other_running_threads_are_read_from_proc(monkeypatch, tmp_path):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr(threads, "_own_running", lambda: 1)  # this thread alone
     assert threads.others_running() == 3  # the median of 4, 9, 3, 4, 1, less this thread
     monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError()))
     assert threads.others_running() == 0
@@ -129,3 +130,27 @@ def test_thread_counts_do_not_change_the_samples():
     options = SamplingOptions(max_symbols=40, seed=5)
     books = [compose(model, vocab, 16, options, threads=n).tunebook for n in (1, 2)]
     assert books[0] == books[1]
+
+
+def test_this_process_own_running_threads_are_not_others(monkeypatch, tmp_path):
+    """numpy's OpenBLAS threads spin for a while after it starts: they are this process's own,
+    and must not make a quiet machine look busy."""
+    stats = {"101": "101 (python) R 1 2", "102": "102 (py thon)) S 1 2", "103": "103 (x) R 1"}
+    real_open, real_listdir = open, threads.os.listdir
+
+    def fake_open(path, *args, **kwargs):
+        path = str(path)
+        if path == "/proc/loadavg":
+            (tmp_path / "f").write_text("0.1 0.1 0.1 5/300 9\n")
+        elif path.startswith("/proc/self/task/"):
+            (tmp_path / "f").write_text(stats[path.split("/")[4]])
+        else:
+            return real_open(path, *args, **kwargs)
+        return real_open(tmp_path / "f", *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr(
+        threads.os, "listdir", lambda p: list(stats) if p == "/proc/self/task" else real_listdir(p)
+    )
+    assert threads._own_running() == 2  # 101 and 103 run; 102 sleeps
+    assert threads.others_running() == 3

@@ -51,19 +51,36 @@ def free_cores() -> int:
 
 
 def others_running(reads: int = 5) -> int:
-    """Threads of other programs runnable now: /proc/loadavg's count of runnable threads (this
-    one among them), the median of `reads` reads a millisecond apart; 0 where there is no such
-    file (not Linux)."""
+    """Threads of other programs runnable now: /proc/loadavg's count of runnable threads less
+    this process's own (an OpenBLAS thread spins for a while after numpy starts), the median of
+    `reads` reads a millisecond apart; 0 where there is no such file (not Linux)."""
     counts = []
     for read in range(reads):
         if read:
             time.sleep(0.001)
         try:
             with open("/proc/loadavg", encoding="ascii") as file:
-                counts.append(int(file.read().split()[3].split("/")[0]))
+                running = int(file.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return 0
-    return max(0, sorted(counts)[reads // 2] - 1)
+        counts.append(running - _own_running())
+    return max(0, sorted(counts)[reads // 2])
+
+
+def _own_running() -> int:
+    """This process's threads that are runnable now (at least 1: the one asking)."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as file:
+                count += file.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, count)
 
 
 def parse_threads(text: str) -> int:
