@@ -9,7 +9,7 @@ from pathlib import Path
 from tunegen.cli.render import add_render_options, render_file, render_options_from_args
 from tunegen.errors import UsageError
 from tunegen.runtime.fileio import refuse_overwrite, write_new_file
-from tunegen.runtime.threads import add_threads_option
+from tunegen.runtime.threads import add_threads_option, find_blas_pools
 
 
 def add_generate(commands) -> None:
@@ -104,6 +104,7 @@ def run_generate(args: argparse.Namespace) -> int:
     if out.is_file():  # before the model loads: an ABC model's tunebook (a MIDI model's folder)
         refuse_overwrite(out, args.force)
     checkpoint = load_for_sampling(args.checkpoint or BUNDLED_MODEL)
+    find_blas_pools()  # start-up work, like loading the model: not part of sampling's time
     if checkpoint.kind == "midi":
         if (
             args.primer is not None

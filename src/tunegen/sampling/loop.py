@@ -169,7 +169,8 @@ def sample_rows(
             batch.finished[stop] = True
             active = np.flatnonzero(~batch.finished)
             live = [row for row in live if not batch.finished[row]]
-            stepper.retire(np.union1d(done, np.asarray(stop, np.int64)))  # step only the rest
+            # step only the rest (sorted() and set, not np.union1d, which imports numpy.ma: 8 ms)
+            stepper.retire(np.array(sorted({*done.tolist(), *stop}), dtype=np.int64))
         back = restart = None
         if acts and rewind:
             marked = [row for row, action in acts.items() if action == MARK]
