@@ -47,7 +47,7 @@ def test_a_bad_thread_count_is_a_one_line_usage_error(capsys):
 def test_free_cores_is_between_one_and_the_cores(monkeypatch):
     monkeypatch.setattr(threads, "machine_cores", lambda: 8)
     for others, free in ((0, 8), (3, 5), (7, 1), (40, 1)):
-        monkeypatch.setattr(threads, "others_running", lambda others=others: others)
+        monkeypatch.setattr(threads, "others_running", lambda others=others, **_: others)
         assert threads.free_cores() == free
 
 
@@ -72,6 +72,7 @@ def test_other_running_threads_are_read_from_proc(monkeypatch, tmp_path):
 def clean_environment(monkeypatch):
     for name in (*threads.POOL_VARIABLES, "OMP_WAIT_POLICY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "_AUTOMATIC", False)  # no earlier automatic choice
     before = (torch.get_num_threads(), blas_count())
     yield monkeypatch
     torch.set_num_threads(before[0])
@@ -154,3 +155,17 @@ def test_this_process_own_running_threads_are_not_others(monkeypatch, tmp_path):
     )
     assert threads._own_running() == 2  # 101 and 103 run; 102 sleeps
     assert threads.others_running() == 3
+
+
+def test_sampling_takes_fewer_threads_once_another_job_starts(clean_environment):
+    """Pools sized to two free cores when the process started; later another job runs: a
+    sampling run of a large product takes one thread, unless the user chose the count."""
+    clean_environment.setattr(threads, "machine_cores", lambda: 2)
+    clean_environment.setattr(threads, "others_running", lambda **_: 0)
+    assert threads.prepare_environment() == 2
+    assert threads.product_threads(64, 512, 1024) == 2
+    clean_environment.setattr(threads, "others_running", lambda **_: 2)  # a job started
+    assert threads.product_threads(64, 512, 1024) == 1
+    assert threads.prepare_environment() == 1  # asked again: the free cores again
+    threads.prepare_environment(2)  # --threads 2: the user's count stands
+    assert threads.product_threads(64, 512, 1024) == 2

@@ -41,23 +41,23 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def free_cores() -> int:
+def free_cores(gap: float = 0.001) -> int:
     """Cores not busy now, at least 1: the cores minus the other programs' threads runnable at
     this moment. Not the load average: it takes a minute to see a job that has just started, and
     it counts this program's own work of the last minute (a second `generate` right after a
     first would take one core for busy)."""
     cores = machine_cores()
-    return max(1, min(cores, cores - others_running()))
+    return max(1, min(cores, cores - others_running(gap=gap)))
 
 
-def others_running(reads: int = 5) -> int:
+def others_running(reads: int = 5, gap: float = 0.001) -> int:
     """Threads of other programs runnable now: /proc/loadavg's count of runnable threads less
     this process's own (an OpenBLAS thread spins for a while after numpy starts), the median of
-    `reads` reads a millisecond apart; 0 where there is no such file (not Linux)."""
+    `reads` reads `gap` seconds apart; 0 where there is no such file (not Linux)."""
     counts = []
     for read in range(reads):
         if read:
-            time.sleep(0.001)
+            time.sleep(gap)
         try:
             with open("/proc/loadavg", encoding="ascii") as file:
                 running = int(file.read().split()[3].split("/")[0])
@@ -108,13 +108,19 @@ def prepare_environment(threads: int | None = None) -> int:
     and unset ones get `free_cores()`. Pools already running (torch imported earlier, as in
     tests) are resized too.
     """
+    global _AUTOMATIC
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if threads is None:
-        user = os.environ.get("OMP_NUM_THREADS", "")
-        threads = int(user) if user.isdigit() and int(user) > 0 else free_cores()
+        user = "" if _AUTOMATIC else os.environ.get("OMP_NUM_THREADS", "")
+        _AUTOMATIC = not (user.isdigit() and int(user) > 0)
+        threads = free_cores() if _AUTOMATIC else int(user)
         for name in POOL_VARIABLES:
-            os.environ.setdefault(name, str(threads))
+            if _AUTOMATIC:
+                os.environ[name] = str(threads)
+            else:
+                os.environ.setdefault(name, str(threads))
     else:
+        _AUTOMATIC = False
         for name in POOL_VARIABLES:
             os.environ[name] = str(threads)
     if "torch" in sys.modules:  # already started: resize its pool (a no-op when it matches)
@@ -141,8 +147,15 @@ def product_threads(batch: int, inputs: int, outputs: int, budget: int | None = 
 
 
 def _process_threads() -> int:
+    """The BLAS threads a sampling run may use: the count the user chose (--threads, or a
+    variable they set), else the cores free now, at most the pool's size. A long-lived process
+    (the web server, a notebook) that sized its pools on a quiet machine then uses one thread
+    once another job starts: two threads beside it wait on each other, 50-170x slower."""
     text = os.environ.get("OPENBLAS_NUM_THREADS", "")
-    return int(text) if text.isdigit() and int(text) > 0 else free_cores()
+    chosen = int(text) if text.isdigit() and int(text) > 0 else None
+    if chosen is not None and not _AUTOMATIC:
+        return chosen
+    return min(chosen or machine_cores(), free_cores(gap=0.0002))
 
 
 class _BlasLimits:
@@ -193,6 +206,9 @@ class _BlasLimits:
 
 
 _LIMITS = _BlasLimits()
+# True when prepare_environment sized the pools to the free cores itself (no --threads, no
+# variable of the user's): sampling then checks the free cores again each time
+_AUTOMATIC = False
 
 
 def blas_threads(threads: int) -> contextlib.AbstractContextManager[None]:
