@@ -38,3 +38,23 @@ def test_evaluate_command_scores_a_checkpoint(trained, small_abc_dir, capsys):
     assert "held-out tunes" in out and "bits/char" in out and "perplexity" in out
     assert main(["evaluate", str(trained), "--corpus", str(small_abc_dir / "a.abc")]) == 0
     assert "30 tunes" in capsys.readouterr().out
+
+
+def test_a_model_trained_tune_by_tune_is_scored_tune_by_tune(small_abc_dir, tmp_path):
+    """For --mode tunes, held-out likelihood scores each tune from the initial state, as its
+    training validated it (the same number), unless asked to carry the state across tunes."""
+    from conftest import train_args
+
+    from tunegen.cli import main
+    from tunegen.data.batches import TuneTexts
+
+    run = tmp_path / "tunes"
+    assert main(train_args(small_abc_dir, run, "--mode", "tunes", "--epochs", "1")) == 0
+    checkpoint = load_checkpoint(run / "last.ckpt")
+    checkpoint.model.eval()
+    texts = list(TuneTexts(run / "corpus-val.txt"))
+    training = checkpoint.meta["training"]
+    scored = corpus_likelihood(checkpoint, texts, training["batch_size"], training["seq_len"])
+    assert scored.bits_per_char == pytest.approx(checkpoint.meta["best_val_bpc"], rel=1e-4)
+    carried = corpus_likelihood(checkpoint, texts, 1, training["seq_len"], tune_by_tune=False)
+    assert carried.bits_per_char != pytest.approx(scored.bits_per_char, rel=1e-3)

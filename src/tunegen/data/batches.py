@@ -367,6 +367,15 @@ def starts_tune(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x[:, 0] == 0) & (y[:, 0] != IGNORE)
 
 
+def fresh_tune_starts(state: list | None, x: torch.Tensor, y: torch.Tensor) -> list | None:
+    """An LSTM's state [(h, c) [B, H] per layer] carried into a TuneBatches batch, with the rows
+    whose chunk starts a tune set back to the initial (zero) state."""
+    if state is None:
+        return None
+    carry = (~starts_tune(x, y)).to(state[0][0].dtype)[:, None]
+    return [(h * carry, c * carry) for h, c in state]
+
+
 class WindowBatches(Dataset):
     """The MIT lab's batching: random windows with fresh state, one epoch ~ one pass of symbols.
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from tunegen.data.batches import StatefulBatches, encode_texts, encoded_length
+from tunegen.data.batches import (
+    IGNORE,
+    StatefulBatches,
+    TuneBatches,
+    encode_texts,
+    encoded_length,
+    fresh_tune_starts,
+)
 from tunegen.errors import CorpusError, VocabularyError
 from tunegen.models.checkpoint import Checkpoint
 
@@ -36,9 +43,17 @@ class Likelihood:
 
 
 def corpus_likelihood(
-    checkpoint: Checkpoint, texts: Iterable[str], streams: int = 32, seq_len: int = 256
+    checkpoint: Checkpoint,
+    texts: Iterable[str],
+    streams: int = 32,
+    seq_len: int = 256,
+    tune_by_tune: bool | None = None,
 ) -> Likelihood:
-    """Score tune texts as the model was validated: parallel streams with the state carried."""
+    """Score tune texts as the model was validated: parallel streams with the state carried,
+    or, `tune_by_tune`, each tune from the initial state (default: as the checkpoint trained,
+    i.e. tune by tune for `--mode tunes`)."""
+    if tune_by_tune is None:
+        tune_by_tune = checkpoint.meta.get("training", {}).get("mode") == "tunes"
     usable, total_tunes = [], 0
     for text in texts:
         total_tunes += 1
@@ -51,14 +66,21 @@ def corpus_likelihood(
         raise CorpusError("no tune of the corpus fits the model's vocabulary")
     ids = encode_texts(usable, checkpoint.vocab)
     streams = max(1, min(streams, (len(ids) - 1) // (seq_len + 1)))
-    batches = StatefulBatches(ids, streams, seq_len)
+    if tune_by_tune:
+        batches = TuneBatches(ids, streams, seq_len, seed=0)
+    else:
+        batches = StatefulBatches(ids, streams, seq_len)
     total, count, state = 0.0, 0, None
     with torch.inference_mode():
         for step in range(len(batches)):
             x, y = batches[step]  # [B, T]
+            if tune_by_tune:  # a tune's first chunk starts afresh
+                state = fresh_tune_starts(state, x, y)
             logits, state = checkpoint.model(x, state)
-            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-            count += y.numel()
+            total += F.cross_entropy(
+                logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, reduction="sum"
+            ).item()
+            count += int((y != IGNORE).sum())
     # a symbol may span several characters ("abc" tokens): the loss is spread over characters
     vocab = checkpoint.vocab
     chars_per_symbol = encoded_length(usable) / len(ids) if vocab.counts_characters else 1.0

@@ -202,7 +202,9 @@ def start_from(init: InitialModel, module: LanguageModel, texts: dict) -> float:
     config = module.train_config
     module.model.eval()  # scored exactly as each epoch's validation will score it
     scored = Checkpoint(module.model, vocab, {}, init.path)
-    initial = corpus_likelihood(scored, texts["val"], config.batch_size, config.seq_len)
+    initial = corpus_likelihood(
+        scored, texts["val"], config.batch_size, config.seq_len, config.mode == "tunes"
+    )
     module.model.train()
     module.extra_meta = {
         "finetuned_from": {

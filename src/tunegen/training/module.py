@@ -11,7 +11,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch.nn import functional as F
 
-from tunegen.data.batches import IGNORE, TuneBatches, WindowBatches, starts_tune
+from tunegen.data.batches import IGNORE, TuneBatches, WindowBatches, fresh_tune_starts
 from tunegen.data.vocab import Vocabulary
 from tunegen.models import build_model
 from tunegen.models.checkpoint import FORMAT_VERSION, completed_epochs
@@ -62,9 +62,8 @@ class LanguageModel(pl.LightningModule):
             mode = "stateful"  # validation streams the held-out text in order
         if mode != "windows":
             state = None if batch_idx == 0 else self._state[stage]
-        if mode == "tunes" and state is not None:  # a tune's first chunk starts afresh
-            carry = (~starts_tune(x, y)).to(state[0][0].dtype)[:, None]
-            state = [(h * carry, c * carry) for h, c in state]
+        if mode == "tunes":  # a tune's first chunk starts afresh
+            state = fresh_tune_starts(state, x, y)
         logits, new_state = self.model(x, state)
         self._state[stage] = [(h.detach(), c.detach()) for h, c in new_state]
         flat, targets = logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1)
