@@ -72,7 +72,7 @@ def test_tune_batches_start_every_tune_in_a_fresh_chunk_and_lose_no_symbol():
     lengths = [5, 1, 9, 3, 7, 2, 4, 6]  # chunks of 4: 2, 1, 3, 1, 2, 1, 2, 2 = 14
     ids = _tune_ids(lengths)
     batches = TuneBatches(ids, batch_size=2, seq_len=4, seed=1)
-    assert len(batches) == 7
+    assert len(batches) == 9  # 7 chunks a stream, and room for a tune of 3 cut later
     segments: list[list[list[int]]] = [[[]], [[]]]  # per row: its tunes' targets, fresh or not
     started = []
     for step in range(len(batches)):
@@ -81,6 +81,9 @@ def test_tune_batches_start_every_tune_in_a_fresh_chunk_and_lose_no_symbol():
         fresh = starts_tune(x, y)
         for row in range(2):
             real = y[row] != IGNORE
+            if not real.any():  # this stream has ended
+                assert (x[row] == 0).all()
+                continue
             assert real[0] and (real.cummin(0).values == real).all()  # padding only at the end
             assert (x[row][~real] == 0).all()
             assert torch.equal(y[row][real][:-1], x[row][1:][real[1:]])  # targets shifted by one
@@ -89,13 +92,12 @@ def test_tune_batches_start_every_tune_in_a_fresh_chunk_and_lose_no_symbol():
                 started.append(int(y[row][0]))
                 segments[row].append([])
             segments[row][-1].extend(int(s) for s in y[row][real])
-    assert sorted(started) == sorted(set(started))  # no tune twice in an epoch
-    for rows in segments:  # a stream may open in mid-tune and stop in mid-tune; between: whole
-        for targets in rows[1:-1]:
+    assert sorted(started) == list(range(1, 9))  # every tune, once
+    for rows in segments:  # a stream starts with a tune's start, and every tune is whole
+        assert rows[0] == []
+        for targets in rows[1:]:
             tune = targets[0]
             assert targets == [tune] * lengths[tune - 1] + [0]
-    # 14 chunks fill 2 streams of 7: every symbol and every tune's end marker is a target once
-    assert sum(len(t) for rows in segments for t in rows) == sum(lengths) + len(lengths)
 
 
 def test_tune_batches_shuffle_tunes_per_epoch_reproducibly():
@@ -109,12 +111,12 @@ def test_tune_batches_shuffle_tunes_per_epoch_reproducibly():
 
 
 def test_a_few_tunes_fill_what_they_can_and_the_other_rows_are_empty():
-    """4 chunks for 3 streams (fine-tuning on a few tunes): 2 steps with every symbol once, and
-    rows with no target where the chunks run out; an empty corpus is refused."""
+    """4 chunks for 3 streams (fine-tuning on a few tunes): every symbol once, and rows with no
+    target where a stream has run out; an empty corpus is refused."""
     batches = TuneBatches(_tune_ids([3, 2, 5]), batch_size=3, seq_len=4, seed=0)
-    assert len(batches) == 2  # chunks 1, 1, 2 over 3 streams
+    assert len(batches) == 3  # chunks 1, 1, 2: 2 a stream, and room for the tune of 2
     rows = [y for step in range(len(batches)) for y in batches[step][1].tolist()]
-    assert sum(all(t == IGNORE for t in row) for row in rows) == 2
+    assert sum(all(t == IGNORE for t in row) for row in rows) == 9 - 4
     targets = sorted(t for row in rows for t in row if t != IGNORE)
     assert targets == sorted([1] * 3 + [2] * 2 + [3] * 5 + [0] * 3)
     with pytest.raises(CorpusError, match="too few"):

@@ -257,10 +257,11 @@ class TuneBatches(Dataset):
     are IGNORE, so a tune always starts a chunk and its first input is the marker: the training
     step starts those rows from a fresh state (`starts_tune`). The tunes are shuffled afresh each
     epoch from (seed, epoch), so a resumed run sees the same batches; the chunks are then cut into
-    B * world_size streams as in StatefulBatches (rank r takes streams r, r + W, ...), and batch t
-    holds chunk t of every stream of this rank. Every chunk is in every epoch: when the streams
-    do not share them out evenly, the last ones end early and their rows are empty (no target),
-    so that a few tunes (fine-tuning) still train in batches of the model's size.
+    B * world_size streams of about equal length at tune starts, so no tune is split between
+    streams (rank r takes streams r, r + W, ...), and batch t holds chunk t of every stream of
+    this rank. Every chunk is in every epoch: a stream shorter than the longest ends early and
+    its rows are empty (no target), so that a few tunes (fine-tuning) still train in batches of
+    the model's size.
 
     Key copies (tunes from number `copies_from` on, see TuneTexts.originals) teach the music in
     other keys, not which keys tunes are in: the symbols of a copy's K: field value are not
@@ -285,15 +286,17 @@ class TuneBatches(Dataset):
         self.tune_starts, self.tune_lengths = markers[:-1], np.diff(markers)
         self.tune_chunks = (self.tune_lengths + seq_len - 1) // seq_len
         streams = batch_size * world_size
-        # every chunk is in each epoch; the last streams may run out a step or more early
         self.chunks = int(self.tune_chunks.sum())
-        self.steps = -(-self.chunks // streams)
-        if self.steps < 1:
+        if self.chunks < 1:
             raise _too_few_streams(len(ids), streams, seq_len)
+        # Streams are cut at the tune start nearest each even share of the chunks, so one may
+        # be longer than the share by a tune's chunks less one: the steps of the longest there
+        # can be, in every epoch's order. Shorter streams end early, with empty rows.
+        self.steps = -(-self.chunks // streams) + int(self.tune_chunks.max()) - 1
         self.ids, self.batch_size, self.seq_len = ids, batch_size, seq_len
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
-        self._layout: tuple[int, np.ndarray, np.ndarray] | None = None  # epoch, starts, ends
+        self._layout: tuple | None = None  # epoch, then what _chunks returns
         self.hidden: np.ndarray | None = None  # [len(ids)] True: that symbol is no target
         if copies_from is not None and key_field is not None and copies_from < len(markers) - 1:
             self.hidden = _copied_keys(np.asarray(ids), markers, copies_from, key_field)
@@ -301,8 +304,9 @@ class TuneBatches(Dataset):
     def __len__(self) -> int:
         return self.steps
 
-    def _chunks(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every chunk of this epoch's tune order: (first input's index, end of its inputs)."""
+    def _chunks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every chunk of this epoch's tune order (first input's index, end of its inputs), and
+        where each stream's chunks begin [streams + 1]: always at a tune's first chunk."""
         if self._layout is None or self._layout[0] != self.epoch:
             rng = np.random.default_rng((self.seed, self.epoch))
             order = rng.permutation(len(self.tune_starts))
@@ -313,16 +317,20 @@ class TuneBatches(Dataset):
             starts = self.tune_starts[tune] + within * self.seq_len
             tune_ends = self.tune_starts[tune] + self.tune_lengths[tune]
             ends = np.minimum(starts + self.seq_len, tune_ends)
-            self._layout = (self.epoch, starts, ends)
-        return self._layout[1], self._layout[2]
+            streams = self.batch_size * self.world_size
+            shares = -(-np.arange(streams + 1) * self.chunks // streams)  # ceil(b * C / S)
+            at = np.searchsorted(first, shares)  # the first tune starting at or after each
+            bounds = np.append(first, self.chunks)[at]
+            self._layout = (self.epoch, starts, ends, bounds)
+        return self._layout[1], self._layout[2], self._layout[3]
 
     def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= step < self.steps:
             raise IndexError(step)
-        starts, ends = self._chunks()
+        starts, ends, bounds = self._chunks()
         streams = np.arange(self.batch_size) * self.world_size + self.rank
-        chunk = streams * self.steps + step
-        some = chunk < self.chunks  # rows past the last chunk stay empty: no input, no target
+        chunk = bounds[streams] + step
+        some = chunk < bounds[streams + 1]  # rows past a stream's end: no input, no target
         chunk = np.where(some, chunk, 0)
         offsets = np.arange(self.seq_len + 1)
         index = starts[chunk, None] + offsets[None, :]
