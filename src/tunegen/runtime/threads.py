@@ -52,19 +52,22 @@ def free_cores(gap: float = 0.001) -> int:
 
 def others_running(reads: int = 5, gap: float = 0.001) -> int:
     """Threads of other programs runnable now: /proc/loadavg's count of runnable threads less
-    this process's own (an OpenBLAS thread spins for a while after numpy starts), the median of
-    `reads` reads `gap` seconds apart; 0 where there is no such file (not Linux)."""
+    this process's own, the fewest of `reads` reads `gap` seconds apart; 0 where there is no
+    such file (not Linux). Our own threads come and go (numpy's OpenBLAS threads spin a while
+    after each product, then sleep): one runnable just before or just after a read counts as
+    ours. Another program's busy threads are runnable in every read."""
     counts = []
     for read in range(reads):
         if read:
             time.sleep(gap)
+        before = _own_running()
         try:
             with open("/proc/loadavg", encoding="ascii") as file:
                 running = int(file.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return 0
-        counts.append(running - _own_running())
-    return max(0, sorted(counts)[reads // 2])
+        counts.append(running - max(before, _own_running()))
+    return max(0, min(counts))
 
 
 def _own_running() -> int:
