@@ -60,7 +60,7 @@ declare -A runs=(
   # (--mode tunes): the 1x512 model's streams began a tune from the state of the book's tune
   # before it, and from the initial state it wrote jigs for 54% of its tunes (the books: 28%).
   # In this mode the key copies' K: values are no targets: 1x512 learned the keys of its tunes
-  # from the copies too, and wrote 23% of them in E (the books: 2%). Chunks of 384 symbols
+  # from the copies too, and wrote 23% of them in E (the books: under 0.5%). Chunks of 384 symbols
   # hold 93% of the tunes whole (median 251), so gradients reach from a part's closing :| back
   # to its |: as in folk-rnn's whole-tune training; 1x512's chunks of 128 did not, and 8.5% of
   # its --free tunes left a repeat open. Batches of 32 such chunks step the optimizer as often

@@ -267,7 +267,7 @@ class TuneBatches(Dataset):
     other keys, not which keys tunes are in: the symbols of a copy's K: field value are not
     targets (`key_field`: the ids of newline, "K" and ":"), so the model learns the keys of its
     first tune lines only from the corpus's own tunes. Copies in D, G, A and E otherwise made
-    23% of the bundled model's tunes E major, a key of 2% of its corpus.
+    23% of a model's tunes E major, a key its corpus hardly uses.
     """
 
     def __init__(
