@@ -132,7 +132,7 @@ class NumpyLSTMStepper:
                 np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
                 upper = layer - 1
                 self._product(xh, self.w_upper[upper], self.w_upper_rows[upper], gates)
-                gates += self.b_upper[layer - 1]
+                gates += self.b_upper[upper]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
             np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
             sigmoids += 0.5
