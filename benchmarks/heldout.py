@@ -13,12 +13,14 @@ and appends it, with the date and the load averages, to RESULTS.md; asserts noth
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
 import os
 from datetime import datetime
 from pathlib import Path
 
 from tunegen.data.splits import held_out_tunes
-from tunegen.evaluation.likelihood import corpus_likelihood
+from tunegen.evaluation.likelihood import char_losses, corpus_likelihood
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc_clean import TuneCleaner
 
@@ -45,6 +47,62 @@ def rows(path: Path) -> list[str]:
     ]
 
 
+def stripped_marks(raw: str, clean: str) -> tuple[list[bool], list[bool]]:
+    """Per character of `raw`: whether cleaning stripped it (not in `clean`), and whether it is
+    the first character kept after a stripped run."""
+    kept = [False] * len(raw)
+    matcher = difflib.SequenceMatcher(None, raw, clean, autojunk=False)
+    for start, _, size in matcher.get_matching_blocks():
+        kept[start : start + size] = [True] * size
+    after = [kept[i] and i > 0 and not kept[i - 1] for i in range(len(raw))]
+    return [not k for k in kept], after
+
+
+def breakdown(path: Path) -> list[str]:
+    """Rows: where the bits of the held-out tunes as they are go (character models only)."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.vocab.tokenizer != "chars":
+        return []
+    cleaner = TuneCleaner()
+    parts = {name: [0.0, 0] for name in PARTS}
+    for tune in held_out_tunes(checkpoint.meta["training"]):
+        losses = char_losses(checkpoint, tune.text)
+        clean = cleaner.text(tune.text)
+        if clean is None:
+            parts[PARTS[0]][0] += sum(losses)
+            parts[PARTS[0]][1] += len(losses)
+            continue
+        stripped, after = stripped_marks(tune.text, clean)
+        for i, loss in enumerate(losses):  # the last loss is the end of tune's: kept
+            name = (
+                PARTS[1]
+                if i < len(stripped) and stripped[i]
+                else (PARTS[2] if i < len(after) and after[i] else PARTS[3])
+            )
+            parts[name][0] += loss
+            parts[name][1] += 1
+    total_nats = sum(nats for nats, _ in parts.values())
+    total_chars = sum(chars for _, chars in parts.values())
+    rows = []
+    for name, (nats, chars) in parts.items():
+        bits = nats / math.log(2) / chars if chars else float("nan")
+        rows.append(
+            f"| {path.name} | {name} | {chars:,} | {chars / total_chars:.1%} | {bits:.3f} | "
+            f"{nats / total_nats:.1%} |"
+        )
+    everything = total_nats / math.log(2) / total_chars
+    rows.append(f"| {path.name} | all | {total_chars:,} | 100% | {everything:.3f} | 100% |")
+    return rows
+
+
+PARTS = (
+    "tunes cleaning drops",
+    "characters cleaning strips from the tunes it keeps",
+    "the character after each stripped run",
+    "the rest of the tunes it keeps",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="*", type=Path, default=[BUNDLED_MODEL])
@@ -57,6 +115,16 @@ def main() -> None:
     ]
     for path in args.checkpoints:
         lines += rows(path)
+    lines += [
+        "",
+        "Where the bits of the tunes as they are go, tune by tune (character models):",
+        "",
+        "| checkpoint | part of the held-out tunes | characters | share of characters | "
+        "bits/char | share of bits |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for path in args.checkpoints:
+        lines += breakdown(path)
     table = "\n".join(lines)
     print(table)
     if args.no_append:

@@ -22,6 +22,7 @@ BOOK = "\n".join(
             ("hornpipe in 6/8", "M:6/8\nL:1/8\nR:hornpipe\nK:G\n", "GAB cde|d3 B3|]"),
             ("wrong bar", HEAD, "GABc d2B2|c2A2 G2|GABc d4|]"),
             ("fingering", HEAD, '(G"4"<A) B2 c4|d8|]'),
+            ("fingering after a decoration", HEAD, 'u"1"d2 B2 c4|"4"d8|]'),
         ],
         1,
     )
@@ -49,7 +50,16 @@ def test_what_abc2midi_rejects_and_no_player_needs_is_stripped(results):
     assert hornpipe.tune.field("R") is None and hornpipe.changes == [
         "R: that contradicts M: removed"
     ]
-    assert results["fingering"].tune.body == ("(G<A) B2 c4|d8|]",)
+
+
+def test_fingerings_stay_unless_abc2midi_refuses_where_one_stands(results):
+    """abc2midi and music21 read past a fingering ("4"), and a fiddler reads it: kept. After a
+    one-letter decoration abc2midi finds a malformed note: the tune's fingerings go."""
+    kept = results["fingering"]
+    assert kept.tune.body == ('(G"4"<A) B2 c4|d8|]',) and kept.changes == []
+    stripped = results["fingering after a decoration"]
+    assert stripped.tune.body == ("ud2 B2 c4|d8|]",)
+    assert stripped.changes == ["fingerings stripped"]
 
 
 def test_a_repeat_left_open_is_closed_and_wrong_bars_are_dropped(results):
@@ -63,14 +73,14 @@ def test_a_repeat_left_open_is_closed_and_wrong_bars_are_dropped(results):
 @pytest.mark.skipif(not abc2midi.available(), reason="abc2midi is not installed (apt abcmidi)")
 def test_abc2midi_finds_every_cleaned_tune_right(results):
     kept = [r.tune.abc(1) for r in results.values() if r.tune is not None]
-    assert len(kept) == 6
+    assert len(kept) == 7
     assert all(v.every_bar_right for v in abc2midi.check_tunes(kept)), kept
 
 
 def test_the_cleaner_counts_per_reason():
     cleaner = TuneCleaner()
     texts = [cleaner.text(tune.text) for tune in parse_tunebook(BOOK)[0]]
-    assert sum(text is None for text in texts) == 1 and cleaner.kept == 6
+    assert sum(text is None for text in texts) == 1 and cleaner.kept == 7
     assert cleaner.dropped == {"unclean: bar of the wrong length": 1}
     assert cleaner.changes["cleaned: repeat closed at the end"] == 1
     assert cleaner.changes["cleaned: ties between different notes removed"] == 1
@@ -90,7 +100,7 @@ def test_train_reads_cleaned_text_and_scores_the_held_out_tunes_both_ways(tmp_pa
     assert list(raw["train"]) + list(raw["val"]) != []  # --keep-unclean: the old text, unchanged
     assert sorted([*raw["train"], *raw["val"]]) == sorted(tune.text for tune in tunes)
     assert "unclean" not in raw_info["report"] and "cleaned" not in raw_info["report"]
-    assert "7 tunes read, 6 kept, 1 dropped (1 unclean: bar of the wrong length)" in info["report"]
+    assert "8 tunes read, 7 kept, 1 dropped (1 unclean: bar of the wrong length)" in info["report"]
     assert "1 cleaned: repeat closed at the end" in info["report"]
     assert not any("wrong bar" in text for text in texts["train"])
     assert info["val_clean_tunes"] <= info["val_tunes"]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tunegen.evaluation.likelihood import corpus_likelihood
+from tunegen.evaluation.likelihood import char_losses, corpus_likelihood
 from tunegen.models.checkpoint import load_checkpoint
 from tunegen.music.abc import Tune, read_corpus, split_train_val
 
@@ -58,3 +58,15 @@ def test_a_model_trained_tune_by_tune_is_scored_tune_by_tune(small_abc_dir, tmp_
     assert scored.bits_per_char == pytest.approx(checkpoint.meta["best_val_bpc"], rel=1e-4)
     carried = corpus_likelihood(checkpoint, texts, 1, training["seq_len"], tune_by_tune=False)
     assert carried.bits_per_char != pytest.approx(scored.bits_per_char, rel=1e-3)
+
+
+def test_char_losses_add_up_to_the_tune_by_tune_score(trained):
+    """One loss per character and one for the end of tune; their mean is the tune's score from
+    the initial state, as corpus_likelihood gives it for that tune alone."""
+    checkpoint = load_checkpoint(trained / "best.ckpt")
+    checkpoint.model.eval()
+    text = Tune((("T", "Plain"), ("M", "4/4"), ("K", "D")), ("ABcd|dcBA|",)).text
+    losses = char_losses(checkpoint, text)
+    assert len(losses) == len(text) + 1 and all(loss >= 0 for loss in losses)
+    alone = corpus_likelihood(checkpoint, [text], 1, 64, tune_by_tune=True)
+    assert sum(losses) / len(losses) == pytest.approx(alone.loss, rel=1e-5)

@@ -168,6 +168,27 @@ def test_tunes_mode_validates_each_held_out_tune_from_the_initial_state(small_ab
     assert logged == pytest.approx(nats / chars / math.log(2), rel=1e-4)
 
 
+def test_tunes_mode_epoch_figures_are_per_target_and_ended_streams_take_no_step(
+    small_abc_dir, tmp_path
+):
+    """Steps after every stream of the epoch has ended have no target: they are skipped (no
+    optimizer step), and the epoch's train loss and accuracy are means over targets, not NaN."""
+    import math
+
+    import numpy as np
+
+    from tunegen.data.batches import IGNORE, TuneBatches
+
+    run = tmp_path / "tunes"
+    assert main(train_args(small_abc_dir, run, "--mode", "tunes", "--epochs", "1")) == 0
+    batches = TuneBatches(np.load(run / "corpus-train.npy"), 8, 32, seed=0)
+    empty = [step for step in range(len(batches)) if not (batches[step][1] != IGNORE).any()]
+    assert empty, "the corpus should leave this epoch a step with no target"
+    row = log_rows(run)[-1]
+    assert math.isfinite(float(row["train_acc"])) and 0 < float(row["train_acc"]) < 1
+    assert math.isfinite(float(row["train_loss"])) and float(row["train_loss"]) > 1
+
+
 def test_tunes_mode_is_for_lstms():
     with pytest.raises(SettingError, match="tunes is for LSTM models"):
         resolve_configs("transformer", {}, {"mode": "tunes"})

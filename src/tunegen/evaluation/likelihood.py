@@ -87,3 +87,17 @@ def corpus_likelihood(
     chars = round(count * chars_per_symbol)
     loss = total / (count * chars_per_symbol)
     return Likelihood(len(usable), total_tunes - len(usable), chars, loss)
+
+
+def char_losses(checkpoint: Checkpoint, text: str) -> list[float]:
+    """The model's loss (nats) on each character of one tune and then on its end of tune, the
+    tune read from the initial state as `generate` starts one. Character-level models only: a
+    token spans several characters, so it has no loss of its own per character."""
+    vocab = checkpoint.vocab
+    if vocab.tokenizer != "chars":
+        raise VocabularyError("per-character losses need a model of single characters")
+    ids = torch.from_numpy(encode_texts([text], vocab).astype("int64"))[None]  # <eot> tune <eot>
+    with torch.inference_mode():
+        logits, _ = checkpoint.model(ids[:, :-1], None)
+        losses = F.cross_entropy(logits[0], ids[0, 1:], reduction="none")
+    return losses.tolist()

@@ -1,13 +1,17 @@
 """Clean training text: repair or drop tunes whose bars or repeats abc2midi finds wrong.
 
 First what abc2midi rejects and no player needs is stripped: quoted text that is neither a chord
-symbol nor an annotation ("D.C.", "p"), annotations with no text (">"), fingerings ("4"),
-decorations outside ABC 2.1's list (!Segno!), a lone "!" (an ABC 1.6 line break), a tie between
-different notes (O'Neill's writes slurs as ties), one-letter decorations before a slur or a bar
-line, an R: that contradicts M: (abc2midi refuses R:hornpipe in 6/8) and a P: play order in the
-header. Then the tune is judged with the bar check that agrees with abc2midi (`abc_scan`); a
-repeat left open at the end is closed, the one repair that is sure. A tune that still has an
-error or a bar of the wrong length is dropped, counted under its first problem.
+symbol nor an annotation ("D.C.", "p"), annotations with no text (">"), decorations outside ABC
+2.1's list (!Segno!), a lone "!" (an ABC 1.6 line break), a tie between different notes
+(O'Neill's writes slurs as ties), one-letter decorations before a slur or a bar line, an R: that
+contradicts M: (abc2midi refuses R:hornpipe in 6/8) and a P: play order in the header. Then the
+tune is judged with the bar check that agrees with abc2midi (`abc_scan`); a repeat left open at
+the end is closed, the one repair that is sure. A tune that still has an error or a bar of the
+wrong length is dropped, counted under its first problem.
+
+Fingerings ("4" over a note: O'Neill's and Ryan's violin fingerings) are kept: abc2midi and
+music21 read past them and a player uses them. Only where one stands in a way abc2midi refuses
+(`u"1"d`: "Malformed note") are a tune's fingerings stripped, if that keeps the tune.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ _DECORATION_BEFORE_PAREN = re.compile(rf"({_DECORATION_LETTERS})((?:\(\d(?::\d*)
 _DECORATION_BEFORE_BAR = re.compile(rf"(?<![A-Za-z]){_DECORATION_LETTERS}(?=\s*(?:\[?\||:\||$))")
 _FINAL_BAR = re.compile(r"(\|\]|\|\||\|)\s*$")
 _DIGITS = re.compile(r"\d+(?:/\d+)?")
+_FINGERING = re.compile(r'"[0-5]')
 
 
 @dataclass
@@ -47,10 +52,12 @@ class CleanResult:
     dropped: str | None = None
 
 
-def _strip_quoted(line: str, changes: set[str]) -> str:
+def _strip_quoted(line: str, changes: set[str], fingerings: bool) -> str:
     def keep(match: re.Match[str]) -> str:
         inner = match.group(1)
         if inner[:1] in tuple("012345"):
+            if not fingerings:
+                return match.group()
             changes.add("fingerings stripped")
             return ""
         if inner[:1] in tuple("^_<>@") and inner[1:].strip():  # an annotation (ABC 2.1 s4.19)
@@ -94,10 +101,10 @@ def _untie_different_notes(line: str, changes: set[str]) -> str:
     return _TIE.sub(untie, line)
 
 
-def _strip_body_line(line: str, changes: set[str]) -> str:
+def _strip_body_line(line: str, changes: set[str], fingerings: bool) -> str:
     if FIELD_LINE.match(line):
         return line
-    line = _strip_quoted(line, changes)
+    line = _strip_quoted(line, changes, fingerings)
     line = _strip_decorations(line, changes)
     line = _place_decorations(line, changes)
     return _untie_different_notes(line, changes)
@@ -147,9 +154,19 @@ def _reason(problems: tuple[str, ...]) -> str:
 
 def clean_tune(tune: Tune) -> CleanResult:
     """Strip, judge, repair where sure, else drop; see the module docstring."""
+    result = _clean(tune, fingerings=False)
+    if result.tune is None and any(_FINGERING.search(line) for line in tune.body):
+        without = _clean(tune, fingerings=True)
+        if without.tune is not None:
+            return without
+    return result
+
+
+def _clean(tune: Tune, fingerings: bool) -> CleanResult:
+    """clean_tune's one pass; `fingerings`: strip them too."""
     changes: set[str] = set()
     header = _strip_header(tune, changes)
-    body = tuple(_strip_body_line(line, changes) for line in tune.body)
+    body = tuple(_strip_body_line(line, changes, fingerings) for line in tune.body)
     cleaned = Tune(header, body, tune.source)
     verdict = check_text(cleaned.abc(1))
     if not verdict.every_bar_right and "Missing :| at end of tune" in verdict.problems:

@@ -74,10 +74,23 @@ class LanguageModel(pl.LightningModule):
         return loss, correct, count
 
     def training_step(self, batch, batch_idx: int):
+        _, y = batch
+        alone = self.trainer.world_size == 1
+        if self.train_config.mode == "tunes" and alone and not bool((y != IGNORE).any()):
+            # every stream of this epoch has ended (--mode tunes): no forward pass and no
+            # optimizer step (Adam would move the weights on its momentum alone). Under DDP
+            # every rank must step together, so such a batch there has a loss of 0.
+            return None
         loss, correct, count = self._shared_step(batch, batch_idx, "train")
-        # sync_dist: under DDP the logged loss is the mean over every rank's streams
-        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True)
-        self.log("acc", correct / count, on_step=False, on_epoch=True, sync_dist=True)
+        # sync_dist: under DDP the logged loss is the mean over every rank's streams; weighted by
+        # the targets of each batch, so that the epoch's figures are per target (--mode tunes:
+        # a batch's rows may be short or empty)
+        weight = max(count, 1)
+        self.log(
+            "loss", loss, prog_bar=True, on_step=True, on_epoch=True, sync_dist=True,
+            batch_size=weight,
+        )  # fmt: skip
+        self.log("acc", correct / weight, on_epoch=True, sync_dist=True, batch_size=weight)
         # every rank steps the same shape
         self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
         return loss

@@ -126,6 +126,8 @@ def train(
             # the folder holds this run's corpus .npy files (and log when resuming), and
             # check_run_dir has already refused to write over another run's checkpoints
             warnings.filterwarnings("ignore", ".*exists and is not empty", UserWarning)
+            # --mode tunes skips the steps after every stream has ended (LanguageModel)
+            warnings.filterwarnings("ignore", "`training_step` returned `None`", UserWarning)
             trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     except SystemExit:  # Lightning exits after a Ctrl-C, once SaveOnInterrupt has saved
         if not trainer.interrupted:
