@@ -71,7 +71,9 @@ declare -A runs=(
   [tunes-1x512-lr1e-3]="--init $ablation/tunes-1x512/best.ckpt --abc $corpus --transpose $keys
                         --lr 1e-3"
   # The same shape with more dropout (2026-12-05): at 0.25 the second run overfitted after
-  # one epoch (train 1.34 bits/char against 1.52 on the cleaned held-out tunes).
+  # one epoch (train 1.34 bits/char against 1.52 on the cleaned held-out tunes). Cleaning now
+  # keeps fingerings ("4"; the key copies leave them out), which the runs above never saw: 3.3%
+  # of the held-out tunes' bits went to the fingerings they had stripped (heldout.py).
   [tunes-1x512-d45]="--preset default --hidden-size 512 --embedding-size 32 --dropout 0.45
                      --mode tunes --seq-len 384 --batch-size 32 --abc $corpus --transpose $keys"
   [tunes-1x512-d45-lr1e-3]="--init $ablation/tunes-1x512-d45/best.ckpt --abc $corpus

@@ -72,6 +72,12 @@ def test_chord_symbols_move_with_the_tune_and_other_text_does_not():
     assert body('"A7"A2 "^D.C."d2 "_Fine"f2') == '"D7"d2 "^D.C."g2 "_Fine"b2'
 
 
+
+def test_fingerings_are_left_out_of_a_transposed_tune():
+    """A fingering ("4") belongs to the note where it was written: moved, it would be wrong."""
+    assert body('"4"A2 "1"d2 "A7"f2') == 'd2 g2 "D7"b2'
+
+
 def test_grace_notes_chords_decorations_and_inline_key_changes():
     assert body("{gf}e2 [DFA]2 !trill!B ~c [K:A] ce|") == "{c'b}a2 [GBd]2 !trill!e ~f [K:D] fa|"
     tune = one_tune("X:1\nT:t\nM:4/4\nL:1/8\nK:G\nGABc|\nK:Em\nEFGA|\nP:B\nBcde|\n")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tunegen.music.abc import FIELD_LINE, Tune, normalise_tune
 from tunegen.music.abc_rules import chord_symbol_problem, decoration_known, rhythm_problem
 from tunegen.music.abc_scan import check_text
-from tunegen.music.abc_syntax import ACCIDENTAL_PATTERN, QUOTED
+from tunegen.music.abc_syntax import ACCIDENTAL_PATTERN, FINGERINGS, QUOTED
 
 _DECORATION = re.compile(r"!([^!\s]*)!")
 _LONE_BANG = re.compile(r"!")
@@ -55,7 +55,7 @@ class CleanResult:
 def _strip_quoted(line: str, changes: set[str], fingerings: bool) -> str:
     def keep(match: re.Match[str]) -> str:
         inner = match.group(1)
-        if inner[:1] in tuple("012345"):
+        if inner[:1] in FINGERINGS:
             if not fingerings:
                 return match.group()
             changes.add("fingerings stripped")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from tunegen.music.abc_syntax import FINGERINGS
+
 # abc2midi's mode table (music_utils.c): a mode word is known when its first three letters,
 # lower-cased, are one of these ("m" alone is minor too).
 MODES = ("maj", "min", "aeo", "loc", "ion", "dor", "phr", "lyd", "mix", "exp")
@@ -124,7 +126,7 @@ def chord_symbol_problem(text: str) -> str | None:
 
 
 def _one_chord_problem(text: str) -> str | None:
-    if text[:1] in tuple("012345"):
+    if text[:1] in FINGERINGS:
         return None
     p = text[1:] if text[:1] == "(" else text
     if not p:

@@ -27,6 +27,7 @@ ACCIDENTAL_PATTERN = r"\^\^|\^|__|_|="
 NOTE_PATTERN = rf"({ACCIDENTAL_PATTERN})?([A-Ga-g])([',]*)"  # accidental, letter, octave marks
 BAR = re.compile(r":*\[?\|+\]?:*|::+")  # ABC 2.1 section 4.8: | || [| |] |: :| :: and kin
 QUOTED = re.compile(r'"([^"]*)"')  # scanned left to right, so quotes pair up as ABC reads them
+FINGERINGS = tuple("012345")  # a quoted string that starts so is a fingering: "4"
 KEY = re.compile(r"^([A-G])([#b]?)\s*([A-Za-z]*)")  # tonic, sharp or flat, mode word
 KEY_ACCIDENTAL = re.compile(rf"({ACCIDENTAL_PATTERN})([A-Ga-g])")  # "K:D =c": an explicit one
 

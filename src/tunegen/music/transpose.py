@@ -19,6 +19,7 @@ from tunegen.music.abc_syntax import (
     ACCIDENTAL_PATTERN,
     ACCIDENTALS,
     BAR,
+    FINGERINGS,
     KEY_ACCIDENTAL,
     MAJOR_FIFTHS,
     MODE_FIFTHS,
@@ -262,6 +263,8 @@ class _Mover:
                 out.append(self.note(match["sign"], match["name"], match["marks"]))
             elif kind == "quote":
                 inner = token[1:-1] if token.endswith('"') and len(token) > 1 else token[1:]
+                if inner[:1] in FINGERINGS and self.interval.semitones:
+                    continue  # a fingering is for the note where it was: moved, it is wrong
                 if inner[:1] not in tuple("^_<>@"):
                     moved = transpose_chord_symbol(inner, self.interval)
                     token = '"' + moved + token[1 + len(inner) :]
@@ -305,7 +308,8 @@ class _Mover:
 
 
 def transpose_tune(tune: Tune, interval: Interval) -> Tune:
-    """`tune` moved by `interval`; TransposeError (with the reason) if it cannot be done."""
+    """`tune` moved by `interval`; TransposeError (with the reason) if it cannot be done.
+    Fingerings ("4") are left out: they belong to the notes where they were written."""
     value = tune.field("K")
     if value is None:
         raise TransposeError("no K: field")
