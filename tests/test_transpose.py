@@ -72,7 +72,6 @@ def test_chord_symbols_move_with_the_tune_and_other_text_does_not():
     assert body('"A7"A2 "^D.C."d2 "_Fine"f2') == '"D7"d2 "^D.C."g2 "_Fine"b2'
 
 
-
 def test_fingerings_are_left_out_of_a_transposed_tune():
     """A fingering ("4") belongs to the note where it was written: moved, it would be wrong."""
     assert body('"4"A2 "1"d2 "A7"f2') == 'd2 g2 "D7"b2'
