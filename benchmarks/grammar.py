@@ -1,9 +1,11 @@
 """Grammar-aware sampling against its targets (issue 13), through `tunegen generate` end to end.
 
-    python benchmarks/grammar.py [--num-tunes 1000] [--seed 0] [--no-append]
+    python benchmarks/grammar.py [--num-tunes 1000] [--seed 0] [--model CKPT]
+                                 [--free-temperatures 0.5,0.6] [--no-append]
 
-With the bundled model: plain `generate` (grammar on), `--keep valid,metre,novel`, `--form AABB
---bars-per-part 8` and `--free`, each judged per tune by tunegen's own check (music.abc_scan)
+With the bundled model (or --model): plain `generate` (grammar on), `--keep valid,metre,novel`,
+`--form AABB --bars-per-part 8` and `--free` (and `--free` at each of --free-temperatures, beside
+the model's own), each judged per tune by tunegen's own check (music.abc_scan)
 and by abc2midi; style overlap with the corpus (pitch classes, intervals, pitch range), mean
 length in bars, distinct tunes, repeated bars against the corpus' 95th percentile, and chars/s at
 batch 64 with the grammar and without. Prints a table and appends it to benchmarks/RESULTS.md;
@@ -41,6 +43,7 @@ TARGETS = {
     "form": ">= 99% two repeated 8-bar parts",
     "free": "(the comparison)",
 }
+COMPARISON = "(the comparison)"
 
 
 def generate(extra: list[str], out: Path) -> tuple[float, float, str]:
@@ -113,12 +116,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-tunes", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="a checkpoint")
+    parser.add_argument(
+        "--free-temperatures", default="", help="also --free at these, e.g. 0.5,0.6 (comma list)"
+    )
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
     if not abc2midi.available():
         sys.exit("abc2midi is not installed (Debian: apt-get install abcmidi)")
     load_before = os.getloadavg()
-    checkpoint = load_checkpoint(BUNDLED_MODEL)
+    checkpoint = load_checkpoint(args.model)
     corpus = read_corpus(checkpoint.meta["training"]["corpus"])
     corpus_facts = [abc_facts(tune) for tune in corpus.tunes]
     corpus_bars = statistics.mean(f.structure.bars for f in corpus_facts)
@@ -126,12 +133,17 @@ def main() -> None:
     p95 = float(np.percentile(corpus_shares, 95))
     index = NoveltyIndex(corpus.tunes)
     n, seed = str(args.num_tunes), str(args.seed)
+    common = [str(args.model), "--num-tunes", n, "--seed", seed]
     runs = {
-        "plain": ["--num-tunes", n, "--seed", seed],
-        "keep": ["--num-tunes", n, "--seed", seed, "--keep", "valid,metre,novel"],
-        "form": ["--num-tunes", n, "--seed", seed, "--form", "AABB", "--bars-per-part", "8"],
-        "free": ["--num-tunes", n, "--seed", seed, "--free"],
+        "plain": common,
+        "keep": [*common, "--keep", "valid,metre,novel"],
+        "form": [*common, "--form", "AABB", "--bars-per-part", "8"],
+        "free": [*common, "--free"],
     }
+    for temperature in filter(None, args.free_temperatures.split(",")):
+        runs[f"free, temperature {float(temperature)}"] = [
+            *common, "--free", "--temperature", str(float(temperature))
+        ]  # fmt: skip
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name, extra in runs.items():
@@ -144,7 +156,8 @@ def main() -> None:
         for _ in range(3):  # interleaved, best of three: the machine is shared
             for name, extra in (("grammar", []), ("free", ["--free"])):
                 out = Path(folder) / f"speed-{name}.abc"
-                speed[name].append(generate(["--num-tunes", "64", "--seed", seed, *extra], out))
+                batch = [str(args.model), "--num-tunes", "64", "--seed", seed, *extra]
+                speed[name].append(generate(batch, out))
     load_after = os.getloadavg()
     best = {name: max(rate for _, rate, _ in runs_) for name, runs_ in speed.items()}
     walls = {name: min(wall for wall, _, _ in runs_) for name, runs_ in speed.items()}
@@ -160,7 +173,7 @@ def main() -> None:
             f"| {row['abc2midi_no_error']:.1%} | {row['abc2midi_bars']:.1%} "
             f"| {row['copies']:.1%} | {row['style']:.3f} | {row['bars']:.1f} "
             f"| {row['distinct']:.1%} | {row['over_p95']:.1%} | {row['form']:.1%} "
-            f"| {TARGETS[name]} |"
+            f"| {TARGETS.get(name, COMPARISON)} |"
         )
     table.append(
         f"| corpus | {len(corpus.tunes)} | | | | | | | {corpus_bars:.1f} | | "
@@ -182,8 +195,9 @@ def main() -> None:
     with RESULTS.open("a", encoding="utf-8") as file:
         file.write(
             f"\n## Grammar-aware sampling (`grammar.py`, issue 13), {stamp}\n\n"
-            f"```bash\npython benchmarks/grammar.py --num-tunes {n} --seed {seed}\n```\n\n"
-            f"Bundled model; {loads}.\n\n{report}"
+            f"```bash\npython benchmarks/grammar.py {' '.join(sys.argv[1:])}\n```\n\n"
+            f"Model {args.model} (default temperature "
+            f"{checkpoint.meta.get('sampling', {}).get('temperature', 1.0)}); {loads}.\n\n{report}"
         )
 
 
