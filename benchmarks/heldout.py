@@ -23,6 +23,7 @@ from tunegen.data.splits import held_out_tunes
 from tunegen.evaluation.likelihood import char_losses, corpus_likelihood
 from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
 from tunegen.music.abc_clean import TuneCleaner
+from tunegen.music.abc_syntax import FINGERINGS
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -58,6 +59,30 @@ def stripped_marks(raw: str, clean: str) -> tuple[list[bool], list[bool]]:
     return [not k for k in kept], after
 
 
+def stripped_kinds(raw: str, stripped: list[bool]) -> list[str]:
+    """Per character of `raw`: what its stripped run is (fingerings, other quoted text,
+    decorations, header lines or other text); "" where nothing is stripped."""
+    kinds = [""] * len(raw)
+    i = 0
+    while i < len(raw):
+        if not stripped[i]:
+            i += 1
+            continue
+        end = i
+        while end < len(raw) and stripped[end]:
+            end += 1
+        run = raw[i:end]
+        if run.startswith('"'):
+            kind = "fingerings" if run[1:2] in FINGERINGS else "other quoted text"
+        elif run.startswith("!"):
+            kind = "decorations"
+        else:
+            kind = "header lines" if "\n" in run and ":" in run else "other text"
+        kinds[i:end] = [kind] * (end - i)
+        i = end
+    return kinds
+
+
 def breakdown(path: Path) -> list[str]:
     """Rows: where the bits of the held-out tunes as they are go (character models only)."""
     checkpoint = load_checkpoint(path)
@@ -73,6 +98,7 @@ def breakdown(path: Path) -> list[str]:
             parts[PARTS[0]][1] += len(losses)
             continue
         stripped, after = stripped_marks(tune.text, clean)
+        kinds = stripped_kinds(tune.text, stripped)
         for i, loss in enumerate(losses):  # the last loss is the end of tune's: kept
             name = (
                 PARTS[1]
@@ -81,10 +107,16 @@ def breakdown(path: Path) -> list[str]:
             )
             parts[name][0] += loss
             parts[name][1] += 1
-    total_nats = sum(nats for nats, _ in parts.values())
-    total_chars = sum(chars for _, chars in parts.values())
+            if name == PARTS[1]:
+                kind = parts.setdefault(f"... of which {kinds[i]}", [0.0, 0])
+                kind[0] += loss
+                kind[1] += 1
+    total_nats = sum(parts[name][0] for name in PARTS)
+    total_chars = sum(parts[name][1] for name in PARTS)
     rows = []
-    for name, (nats, chars) in parts.items():
+    kinds = sorted(name for name in parts if name not in PARTS)
+    for name in (*PARTS[:2], *kinds, *PARTS[2:]):
+        nats, chars = parts[name]
         bits = nats / math.log(2) / chars if chars else float("nan")
         rows.append(
             f"| {path.name} | {name} | {chars:,} | {chars / total_chars:.1%} | {bits:.3f} | "
