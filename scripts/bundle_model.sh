@@ -73,7 +73,10 @@ declare -A runs=(
   # The same shape with more dropout (2026-12-05): at 0.25 the second run overfitted after
   # one epoch (train 1.34 bits/char against 1.52 on the cleaned held-out tunes). Cleaning now
   # keeps fingerings ("4"; the key copies leave them out), which the runs above never saw: 3.3%
-  # of the held-out tunes' bits went to the fingerings they had stripped (heldout.py).
+  # of the held-out tunes' bits went to the fingerings they had stripped (heldout.py). Shipped
+  # 2026-12-05 (the two runs of long3 copied into the same folder for the table):
+  #   ABLATION=runs/long4 ONLY="tunes-1x512-d45 tunes-1x512-d45-lr1e-3" OMP_NUM_THREADS=2 \
+  #       SHIP=1 NOTE="..." scripts/bundle_model.sh
   [tunes-1x512-d45]="--preset default --hidden-size 512 --embedding-size 32 --dropout 0.45
                      --mode tunes --seq-len 384 --batch-size 32 --abc $corpus --transpose $keys"
   [tunes-1x512-d45-lr1e-3]="--init $ablation/tunes-1x512-d45/best.ckpt --abc $corpus
@@ -88,7 +91,7 @@ declare -A runs=(
 )
 # minutes of the runs whose budget is not MINUTES
 declare -A budget=([1x512]=20 [1x512-lr1e-3]=10 [1x512-lr2.5e-4]=10 [tunes-1x512]=25
-                   [tunes-1x512-lr1e-3]=12 [tunes-1x512-d45]=45 [tunes-1x512-d45-lr1e-3]=25)
+                   [tunes-1x512-lr1e-3]=12 [tunes-1x512-d45]=45 [tunes-1x512-d45-lr1e-3]=12)
 order=(base clean clean-keys clean-all-keys keys-unclean 2x512 3x512 3x512-dropout0.3
        2x512-tokens essen-pretrain essen-then-irish)
 
