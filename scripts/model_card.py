@@ -81,10 +81,16 @@ def training_time(runs: list[Path]) -> tuple[float, int]:
 
 
 def chars_per_second(log: Path) -> float:
-    """Characters per second over the `sampled N characters in S s` lines of generate."""
-    pairs = re.findall(r"sampled ([\d,]+) characters in ([\d.]+) s", log.read_text())
-    chars = sum(int(n.replace(",", "")) for n, _ in pairs)
-    return chars / sum(float(s) for _, s in pairs)
+    """Characters per second over the `sampled N characters in S s (R chars/s)` lines of
+    generate: each line's seconds from its rate (S is rounded to 0.1 s; a short tune takes 0.0)."""
+    pairs = re.findall(
+        r"sampled ([\d,]+) characters in [\d.]+ s \(([\d,]+) chars/s\)", log.read_text()
+    )
+    chars = [int(n.replace(",", "")) for n, _ in pairs]
+    seconds = sum(
+        n / float(rate.replace(",", "")) for n, (_, rate) in zip(chars, pairs, strict=True)
+    )
+    return sum(chars) / seconds
 
 
 def reading_report(report: str) -> list[str]:

@@ -159,13 +159,13 @@ def test_transformer_samples_with_the_grammar():
 
 def test_free_is_the_sampler_of_before(bundled):
     """--free writes exactly what the sampler wrote before grammar-aware sampling existed (the
-    digest was taken with the sampler of 98d65c2 and the model bundled since 2026-12-05)."""
+    digest was taken with the sampler of 98d65c2 and the model bundled at 2026-12-05 04:45)."""
     options = SamplingOptions(0.8, max_symbols=300, seed=5)
     result = compose(
         bundled.model, bundled.vocab, 3, options, plan=HeaderPlan(meter="6/8"), grammar=False
     )
     digest = hashlib.sha256(result.tunebook.encode()).hexdigest()
-    assert digest == "317615741537c2670ff79221e0eb285c51d58205dc19ff68e090819d9da71e17"
+    assert digest == "b3e59cbef3d7ae3dedc5eed5677abf5c8c44b71973a6925ef1d7f2be86eb00ae"
     assert result.grammar is None
 
 
