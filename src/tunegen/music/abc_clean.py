@@ -52,11 +52,11 @@ class CleanResult:
     dropped: str | None = None
 
 
-def _strip_quoted(line: str, changes: set[str], fingerings: bool) -> str:
+def _strip_quoted(line: str, changes: set[str], strip_fingerings: bool) -> str:
     def keep(match: re.Match[str]) -> str:
         inner = match.group(1)
         if inner[:1] in FINGERINGS:
-            if not fingerings:
+            if not strip_fingerings:
                 return match.group()
             changes.add("fingerings stripped")
             return ""
@@ -101,10 +101,10 @@ def _untie_different_notes(line: str, changes: set[str]) -> str:
     return _TIE.sub(untie, line)
 
 
-def _strip_body_line(line: str, changes: set[str], fingerings: bool) -> str:
+def _strip_body_line(line: str, changes: set[str], strip_fingerings: bool) -> str:
     if FIELD_LINE.match(line):
         return line
-    line = _strip_quoted(line, changes, fingerings)
+    line = _strip_quoted(line, changes, strip_fingerings)
     line = _strip_decorations(line, changes)
     line = _place_decorations(line, changes)
     return _untie_different_notes(line, changes)
@@ -154,19 +154,19 @@ def _reason(problems: tuple[str, ...]) -> str:
 
 def clean_tune(tune: Tune) -> CleanResult:
     """Strip, judge, repair where sure, else drop; see the module docstring."""
-    result = _clean(tune, fingerings=False)
+    result = _clean(tune, strip_fingerings=False)
     if result.tune is None and any(_FINGERING.search(line) for line in tune.body):
-        without = _clean(tune, fingerings=True)
+        without = _clean(tune, strip_fingerings=True)
         if without.tune is not None:
             return without
     return result
 
 
-def _clean(tune: Tune, fingerings: bool) -> CleanResult:
-    """clean_tune's one pass; `fingerings`: strip them too."""
+def _clean(tune: Tune, strip_fingerings: bool) -> CleanResult:
+    """clean_tune's one pass, fingerings stripped too or kept."""
     changes: set[str] = set()
     header = _strip_header(tune, changes)
-    body = tuple(_strip_body_line(line, changes, fingerings) for line in tune.body)
+    body = tuple(_strip_body_line(line, changes, strip_fingerings) for line in tune.body)
     cleaned = Tune(header, body, tune.source)
     verdict = check_text(cleaned.abc(1))
     if not verdict.every_bar_right and "Missing :| at end of tune" in verdict.problems:
