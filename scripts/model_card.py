@@ -200,8 +200,13 @@ def main() -> None:
         "## Results",
         f"- held-out bits per character: **{meta['best_val_bpc']:.3f}** on the held-out tunes "
         "as they are" + (f"; {clean:.3f} on the same tunes cleaned" if clean is not None else ""),
-        f"- default sampling temperature: {meta['sampling']['temperature']} (set at export; "
-        "`--temperature` overrides it)",
+        f"- default sampling temperature: {meta['sampling']['temperature']} for the music"
+        + (
+            f", {meta['sampling']['header_temperature']} for a tune's header (metre, key, title)"
+            if "header_temperature" in meta["sampling"]
+            else ""
+        )
+        + " (set at export; `--temperature` and `--header-temperature` override them)",
         "- 200 tunes from `tunegen generate --num-tunes 200 --seed 0` at that temperature, "
         "scored by `tunegen evaluate --against` the training corpora:",
     ]

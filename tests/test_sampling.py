@@ -16,7 +16,13 @@ from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import parse_tunebook
 from tunegen.sampling.header import MAX_HEADER_LINES, HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, STOP, same_primer, sample_rows
-from tunegen.sampling.options import GumbelNoise, SamplingOptions, choose, with_model_defaults
+from tunegen.sampling.options import (
+    GumbelNoise,
+    SamplingOptions,
+    choose,
+    header_scale,
+    with_model_defaults,
+)
 from tunegen.sampling.sampler import compose
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
@@ -64,6 +70,8 @@ def test_options_are_validated():
         SamplingOptions(temperature=0),
         SamplingOptions(top_p=0),
         SamplingOptions(top_k=-1),
+        SamplingOptions(header_temperature=0),
+        SamplingOptions(header_temperature=float("nan")),
     ):
         with pytest.raises(UsageError):
             bad.validate()
@@ -133,6 +141,40 @@ def test_a_models_default_temperature_applies_unless_one_is_chosen():
     assert with_model_defaults(SamplingOptions(temperature=None), exported).temperature == 0.8
     assert with_model_defaults(SamplingOptions(temperature=None), {}).temperature == 1.0
     assert with_model_defaults(SamplingOptions(temperature=1.3), exported).temperature == 1.3
+
+
+def test_a_models_header_temperature_applies_unless_a_temperature_is_chosen():
+    exported = {"sampling": {"temperature": 0.6, "header_temperature": 0.8}}
+    both = with_model_defaults(SamplingOptions(temperature=None), exported)
+    assert (both.temperature, both.header_temperature) == (0.6, 0.8)
+    assert header_scale(both) == pytest.approx(0.75)  # logits x 0.75, then / 0.6: / 0.8
+    chosen = with_model_defaults(SamplingOptions(temperature=1.0), exported)
+    assert (chosen.temperature, chosen.header_temperature) == (1.0, 0.8)  # the header's stays
+    plain = with_model_defaults(SamplingOptions(temperature=1.0), {"sampling": {"temperature": 2}})
+    assert plain.header_temperature is None and header_scale(plain) is None
+    header_only = SamplingOptions(temperature=None, header_temperature=1.2)
+    assert with_model_defaults(header_only, exported).header_temperature == 1.2
+    same = SamplingOptions(temperature=0.7, header_temperature=0.7)
+    assert header_scale(same) is None
+
+
+@pytest.mark.parametrize("grammar", [True, False], ids=["grammar", "free"])
+def test_the_header_temperature_changes_the_header_alone(grammar):
+    """A near-zero header temperature gives every tune of a batch the likeliest header; a header
+    temperature equal to the music's changes nothing."""
+    from tunegen.models.checkpoint import BUNDLED_MODEL, load_for_sampling
+
+    bundled = load_for_sampling(BUNDLED_MODEL)
+    base = SamplingOptions(0.8, max_symbols=400, seed=3)
+
+    def texts(options):
+        return compose(bundled.model, bundled.vocab, 6, options, grammar=grammar).texts
+
+    plain = texts(base)
+    assert texts(SamplingOptions(0.8, max_symbols=400, seed=3, header_temperature=0.8)) == plain
+    sharp = texts(SamplingOptions(0.8, max_symbols=400, seed=3, header_temperature=0.01))
+    headers = {text.split("K:")[0] + text.split("K:")[1].split("\n")[0] for text in sharp}
+    assert len(headers) == 1 and len({text.split("K:")[0] for text in plain}) > 1
 
 
 def test_compose_samples_in_chunks_with_flat_memory(monkeypatch):

@@ -59,6 +59,11 @@ def add_export(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--temperature", type=float, help="the model's default sampling temperature for generate"
     )
+    parser.add_argument(
+        "--header-temperature",
+        type=float,
+        help="its default for a tune's header alone (metre, key, title); default: --temperature",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.set_defaults(handler=run_export)
 
@@ -67,7 +72,9 @@ def run_export(args: argparse.Namespace) -> int:
     from tunegen.models.checkpoint import export_checkpoint, load_checkpoint
 
     refuse_overwrite(args.out, args.force)
-    export_checkpoint(args.checkpoint, args.out, not args.float32, args.temperature)
+    export_checkpoint(
+        args.checkpoint, args.out, not args.float32, args.temperature, args.header_temperature
+    )
     load_checkpoint(args.out)  # the written copy reads back and verifies
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
     return 0

@@ -26,7 +26,13 @@ def add_generate(commands) -> None:
     p.add_argument("--meter", help="metre (M:), e.g. 6/8")
     p.add_argument("--key", help="key (K:), e.g. D or Ador")
     p.add_argument(
-        "--temperature", type=float, help="default: the model's own (0.8 bundled), else 1"
+        "--temperature", type=float, help="default: the model's own (0.6 bundled), else 1"
+    )
+    p.add_argument(
+        "--header-temperature",
+        type=float,
+        help="a tune's header (metre, key, title) at this temperature; default: the model's own "
+        "(0.8 bundled), else --temperature",
     )
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: all)")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
@@ -122,7 +128,10 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.length or args.primer_midi:
         raise UsageError("--length and --primer-midi are for models trained with --midi")
     refuse_overwrite(out, args.force)
-    options = SamplingOptions(args.temperature, args.top_k, args.top_p, args.max_symbols, args.seed)
+    options = SamplingOptions(
+        args.temperature, args.top_k, args.top_p, args.max_symbols, args.seed,
+        args.header_temperature,
+    )  # fmt: skip
     options = with_model_defaults(options, checkpoint.meta)
     render = render_options_from_args(args, args.render) if args.render else None
     primer = (args.primer or "").replace("\\n", "\n")

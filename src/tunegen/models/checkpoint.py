@@ -207,17 +207,24 @@ def check_metadata(meta: dict, vocab: Vocabulary, model: nn.Module | NumpyLSTM) 
             raise ValueError(f"{name} must be a number, got {value!r}")
     if not 0 < float(training["val_fraction"]) < 1:
         raise ValueError(f"training.val_fraction {training['val_fraction']!r} is not in (0, 1)")
-    temperature = meta.get("sampling", {}).get("temperature", 1.0)
-    if not (isinstance(temperature, int | float) and 0 < temperature <= MAX_TEMPERATURE):
-        raise ValueError(f"sampling.temperature {temperature!r} is not in (0, {MAX_TEMPERATURE}]")
+    sampling = meta.get("sampling", {})
+    for name in ("temperature", "header_temperature"):
+        value = sampling.get(name, 1.0)
+        if not (isinstance(value, int | float) and 0 < value <= MAX_TEMPERATURE):
+            raise ValueError(f"sampling.{name} {value!r} is not in (0, {MAX_TEMPERATURE}]")
 
 
 def export_checkpoint(
-    source: str | Path, dest: Path, half: bool = True, temperature: float | None = None
+    source: str | Path,
+    dest: Path,
+    half: bool = True,
+    temperature: float | None = None,
+    header_temperature: float | None = None,
 ) -> Path:
     """A compact copy of a checkpoint for sharing or bundling: the model's weights (in half
     precision unless `half` is False), vocabulary and configs, without optimizer or trainer state.
-    `temperature`, if given, becomes the model's default sampling temperature.
+    `temperature`, if given, becomes the model's default sampling temperature, and
+    `header_temperature` its default for a tune's header (metre, key, title) alone.
 
     The copy loads with load_checkpoint like any other (weights return to float32 on loading).
     """
@@ -231,13 +238,17 @@ def export_checkpoint(
         if key.startswith(MODEL_PREFIX)
     }
     meta = {k: v for k, v in raw["tunegen"].items() if k not in ("rng", "carry", "weights_sha256")}
-    if temperature is not None:
-        if not 0 < temperature <= MAX_TEMPERATURE:
+    sampling = {}
+    for name, value in (("temperature", temperature), ("header_temperature", header_temperature)):
+        if value is None:
+            continue
+        if not 0 < value <= MAX_TEMPERATURE:
             raise SettingError(
-                Setting("temperature"),
-                f" must be > 0 and at most {MAX_TEMPERATURE}, got {temperature}",
+                Setting(name), f" must be > 0 and at most {MAX_TEMPERATURE}, got {value}"
             )
-        meta["sampling"] = {"temperature": temperature}
+        sampling[name] = value
+    if sampling:
+        meta["sampling"] = sampling
     compact = {
         "state_dict": weights,
         "tunegen": {**meta, "exported_from": str(source), "weights_dtype": str(dtype)},

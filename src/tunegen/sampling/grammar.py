@@ -17,7 +17,7 @@ from tunegen.music.abc_scan import AbcScanner
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
-from tunegen.sampling.options import SamplingOptions
+from tunegen.sampling.options import SamplingOptions, header_scale
 from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ class _Shared:
     primer: str
     stats: GrammarStats
     mask: bool
+    scale: float | None = None  # options.header_scale: the header's own temperature
 
     def __post_init__(self) -> None:
         symbols, eot = self.vocab.symbols, self.vocab.end_id
@@ -160,6 +161,8 @@ class GrammarRule:
                 self.header = _copy_header(row.header)  # as it was before this step
             symbol = row.header.forced()
             if symbol is None:
+                if shared.scale is not None:
+                    logits *= shared.scale
                 allowed = row.header.allowed()
                 blocked = shared.blocked.get(id(allowed))
                 if blocked is None:
@@ -272,7 +275,7 @@ def sample_grammar(
     """Sample `num_tunes` tunes as one batch, each kept well formed by its own TuneJudge (see
     GrammarRule); `stats` collects what that took. `mask`: no more notes in a full bar."""
     primer_ids = vocab.encode(primer)  # a symbol the model never saw is named first
-    shared = _Shared(vocab, form, primer, stats, mask)
+    shared = _Shared(vocab, form, primer, stats, mask, header_scale(options))
     if form.active and not {":", "|", "\n"} <= shared.index.keys():
         raise SettingError(
             Setting("form"), " needs a model that writes the symbols ':', '|' and new lines"

@@ -139,9 +139,10 @@ class HeaderRule:
     """A row's rule for sampling without the grammar (see sampling.loop): its header constraint
     until the header ends, then nothing."""
 
-    def __init__(self, header: HeaderConstraint) -> None:
+    def __init__(self, header: HeaderConstraint, scale: float | None = None) -> None:
         self.header = header
         self.forced: int | None = None
+        self.scale = scale  # options.header_scale: the header's own temperature
 
     @property
     def done(self) -> bool:
@@ -150,6 +151,8 @@ class HeaderRule:
     def prepare(self, logits: np.ndarray) -> None:
         self.forced = self.header.forced()
         if self.forced is None:
+            if self.scale is not None:
+                logits *= self.scale
             logits[~self.header.allowed()] = -np.inf
 
     def accept(self, batch: Batch, row: int, chosen: int) -> tuple[int, int]:
@@ -159,10 +162,11 @@ class HeaderRule:
 
 
 def header_rules(
-    plan: HeaderPlan, vocab: Vocabulary, num_tunes: int, primer: str
+    plan: HeaderPlan, vocab: Vocabulary, num_tunes: int, primer: str, scale: float | None = None
 ) -> list[HeaderRule | None]:
     """One header rule per tune for ABC models (none for word streams such as MIDI), each
-    having read the primer, so a primer that writes the header leaves the model free after it."""
+    having read the primer, so a primer that writes the header leaves the model free after it.
+    `scale`: see options.header_scale."""
     if vocab.tokenizer == "words":
         return [None] * num_tunes
     starts = header_starts(vocab)
@@ -171,4 +175,4 @@ def header_rules(
     for row in rows:
         for symbol in primer_symbols:
             row.observe(symbol)
-    return [HeaderRule(row) for row in rows]
+    return [HeaderRule(row, scale) for row in rows]

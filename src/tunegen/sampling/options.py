@@ -37,6 +37,9 @@ class SamplingOptions:
     top_p: float = 1.0  # 1.0: no nucleus cut
     max_symbols: int = 2000  # a tune's length limit, in the model's symbols
     seed: int | None = None
+    # a tune's header (through its K: line: metre, key, title) at this temperature, its music at
+    # `temperature`; None: the header at `temperature` too
+    header_temperature: float | None = None
 
     def validate(self) -> None:
         # `not 0 < t` also refuses NaN; an infinite temperature would sample nothing but noise
@@ -44,6 +47,13 @@ class SamplingOptions:
             raise SettingError(
                 Setting("temperature"),
                 f" must be > 0 and at most {MAX_TEMPERATURE}, got {self.temperature}",
+            )
+        if self.header_temperature is not None and not (
+            0 < self.header_temperature <= MAX_TEMPERATURE
+        ):
+            raise SettingError(
+                Setting("header_temperature"),
+                f" must be > 0 and at most {MAX_TEMPERATURE}, got {self.header_temperature}",
             )
         if self.top_k < 0:
             raise SettingError(Setting("top_k"), f" must be >= 0, got {self.top_k}")
@@ -58,11 +68,26 @@ class SamplingOptions:
 
 
 def with_model_defaults(options: SamplingOptions, meta: dict) -> SamplingOptions:
-    """`options` with the model's default temperature (stored by `tunegen export` in a
-    checkpoint's meta["sampling"]; else 1) where none was chosen."""
-    if options.temperature is not None:
-        return options
-    return replace(options, temperature=meta.get("sampling", {}).get("temperature", 1.0))
+    """`options` with the model's default temperatures (stored by `tunegen export` in a
+    checkpoint's meta["sampling"]) where none was chosen: the music's (else 1), and the header's
+    (else the music's). Each is chosen on its own: a chosen music temperature leaves the model's
+    header temperature in place."""
+    sampling = meta.get("sampling", {})
+    temperature, header = options.temperature, options.header_temperature
+    return replace(
+        options,
+        temperature=temperature if temperature is not None else sampling.get("temperature", 1.0),
+        header_temperature=header if header is not None else sampling.get("header_temperature"),
+    )
+
+
+def header_scale(options: SamplingOptions) -> float | None:
+    """The factor on a header symbol's logits that draws it at the header temperature (choose
+    divides by `temperature`); None when the header has the music's temperature."""
+    header = options.header_temperature
+    if header is None or options.temperature is None or header == options.temperature:
+        return None
+    return options.temperature / header
 
 
 def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from tunegen.sampling.options import (
     SamplingOptions,
     chunk_seed,
     chunk_size,
+    header_scale,
     with_model_defaults,
 )
 
@@ -88,7 +89,7 @@ def sample_tunes(
             model, vocab, num_tunes, options, primer, plan, form, stats or GrammarStats()
         )
     primer_ids = vocab.encode(primer)
-    rules = header_rules(plan, vocab, num_tunes, primer)
+    rules = header_rules(plan, vocab, num_tunes, primer, header_scale(options))
     primers = same_primer(primer_ids, num_tunes)
     capacity = options.max_symbols
     batch = sample_rows(

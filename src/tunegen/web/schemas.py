@@ -40,7 +40,11 @@ class ComposeIn(Strict):
     key: str | None = Field(None, max_length=40, pattern=ONE_LINE, description="K:, e.g. D or Ador")
     primer: str | None = Field(None, max_length=2000, description="start every tune with this")
     temperature: float | None = Field(
-        None, gt=0, le=5, description="default: the model's own (0.8 for the bundled one), else 1"
+        None,
+        gt=0,
+        le=5,
+        description="the music's; default: the model's own (0.6 for the bundled one, whose "
+        "headers are drawn at 0.8), else 1",
     )
     top_k: int = Field(0, ge=0, le=1_000_000, description="sample among the k likeliest (0: all)")
     top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling mass (1: off)")
