@@ -16,24 +16,41 @@ import argparse
 import difflib
 import math
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from tunegen.data.splits import held_out_tunes
 from tunegen.evaluation.likelihood import char_losses, corpus_likelihood
-from tunegen.models.checkpoint import BUNDLED_MODEL, load_checkpoint
+from tunegen.models.checkpoint import BUNDLED_MODEL, Checkpoint, load_checkpoint
 from tunegen.music.abc_clean import TuneCleaner
 from tunegen.music.abc_syntax import FINGERINGS
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def rows(path: Path) -> list[str]:
-    checkpoint = load_checkpoint(path)
+@dataclass
+class HeldOut:
+    """A checkpoint and its held-out tunes, as they are and cleaned (None: cleaning drops it),
+    read once for both tables."""
+
+    path: Path
+    checkpoint: Checkpoint
+    raw: list[str]
+    cleaned: list[str | None]
+
+    @classmethod
+    def read(cls, path: Path) -> HeldOut:
+        checkpoint = load_checkpoint(path)
+        raw = [tune.text for tune in held_out_tunes(checkpoint.meta["training"])]
+        cleaner = TuneCleaner()
+        return cls(path, checkpoint, raw, [cleaner.text(text) for text in raw])
+
+
+def rows(held: HeldOut) -> list[str]:
+    checkpoint, path, raw = held.checkpoint, held.path, held.raw
     training = checkpoint.meta["training"]
-    raw = [tune.text for tune in held_out_tunes(training)]
-    cleaner = TuneCleaner()
-    clean = [text for text in (cleaner.text(t) for t in raw) if text is not None]
+    clean = [text for text in held.cleaned if text is not None]
     batch, seq_len = training["batch_size"], training["seq_len"]
     mode = training.get("mode", "stateful")
     figures = []
@@ -83,22 +100,20 @@ def stripped_kinds(raw: str, stripped: list[bool]) -> list[str]:
     return kinds
 
 
-def breakdown(path: Path) -> list[str]:
+def breakdown(held: HeldOut) -> list[str]:
     """Rows: where the bits of the held-out tunes as they are go (character models only)."""
-    checkpoint = load_checkpoint(path)
+    checkpoint, path = held.checkpoint, held.path
     if checkpoint.vocab.tokenizer != "chars":
         return []
-    cleaner = TuneCleaner()
     parts = {name: [0.0, 0] for name in PARTS}
-    for tune in held_out_tunes(checkpoint.meta["training"]):
-        losses = char_losses(checkpoint, tune.text)
-        clean = cleaner.text(tune.text)
+    for text, clean in zip(held.raw, held.cleaned, strict=True):
+        losses = char_losses(checkpoint, text)
         if clean is None:
             parts[PARTS[0]][0] += sum(losses)
             parts[PARTS[0]][1] += len(losses)
             continue
-        stripped, after = stripped_marks(tune.text, clean)
-        kinds = stripped_kinds(tune.text, stripped)
+        stripped, after = stripped_marks(text, clean)
+        kinds = stripped_kinds(text, stripped)
         for i, loss in enumerate(losses):  # the last loss is the end of tune's: kept
             name = (
                 PARTS[1]
@@ -145,8 +160,9 @@ def main() -> None:
         "as they are: tune by tune | cleaned: carried | cleaned: tune by tune |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for path in args.checkpoints:
-        lines += rows(path)
+    held = [HeldOut.read(path) for path in args.checkpoints]
+    for one in held:
+        lines += rows(one)
     lines += [
         "",
         "Where the bits of the tunes as they are go, tune by tune (character models):",
@@ -155,8 +171,8 @@ def main() -> None:
         "bits/char | share of bits |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    for path in args.checkpoints:
-        lines += breakdown(path)
+    for one in held:
+        lines += breakdown(one)
     table = "\n".join(lines)
     print(table)
     if args.no_append:

@@ -40,7 +40,7 @@ _DECORATION_BEFORE_PAREN = re.compile(rf"({_DECORATION_LETTERS})((?:\(\d(?::\d*)
 _DECORATION_BEFORE_BAR = re.compile(rf"(?<![A-Za-z]){_DECORATION_LETTERS}(?=\s*(?:\[?\||:\||$))")
 _FINAL_BAR = re.compile(r"(\|\]|\|\||\|)\s*$")
 _DIGITS = re.compile(r"\d+(?:/\d+)?")
-_FINGERING = re.compile(r'"[0-5]')
+_FINGERING = re.compile(f'"[{"".join(FINGERINGS)}]')  # a quoted string that is a fingering
 
 
 @dataclass
