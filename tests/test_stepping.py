@@ -14,20 +14,21 @@ VOCAB = 23
 
 
 def plain_step(stepper: NumpyLSTMStepper, ids: np.ndarray, state: list) -> np.ndarray:
-    """The LSTM step written out with fresh arrays: c = f * c + i * g, h = o * tanh(c)."""
+    """The LSTM step written out with fresh arrays, one column per row: c = f * c + i * g,
+    h = o * tanh(c)."""
     size, x = stepper.hidden, None
     for layer, (h, c) in enumerate(state):
         if layer == 0:
-            gates = stepper.table[ids] + h @ stepper.w_hh0
+            gates = stepper.table[ids].T + stepper.w_hh0 @ h
         else:
-            xh = np.concatenate([x, h], axis=1)
-            gates = xh @ stepper.w_upper[layer - 1] + stepper.b_upper[layer - 1]
+            xh = np.concatenate([x, h], axis=0)
+            gates = stepper.w_upper[layer - 1] @ xh + stepper.b_upper[layer - 1]
         t = np.tanh(gates)
         sig = t * 0.5 + 0.5
-        c = sig[:, size : 2 * size] * c + sig[:, :size] * t[:, 2 * size : 3 * size]
-        x = sig[:, 3 * size :] * np.tanh(c)
+        c = sig[size : 2 * size] * c + sig[:size] * t[2 * size : 3 * size]
+        x = sig[3 * size :] * np.tanh(c)
         state[layer] = (x, c)
-    return x @ stepper.head_w + stepper.head_b
+    return np.ascontiguousarray((stepper.head_w @ x + stepper.head_b).T)
 
 
 @pytest.mark.parametrize("layers, head", [(1, 0), (3, 0), (2, 12)])
@@ -40,7 +41,7 @@ def test_in_place_step_is_bit_for_bit_the_plain_one(layers, head, batch):
     ).eval()  # fmt: skip
     stepper = NumpyLSTMStepper(model)
     stepper.reset(batch)
-    state = [(np.zeros((batch, 16), np.float32),) * 2 for _ in range(layers)]
+    state = [(np.zeros((16, batch), np.float32),) * 2 for _ in range(layers)]
     rng = np.random.default_rng(0)
     returned = []
     for _ in range(30):
@@ -118,12 +119,38 @@ def test_a_few_rows_step_as_each_would_alone():
         stepper.reset(1)
     for step in ids:
         logits = together.step(step[:rows])
-        assert together._rowwise
+        assert together._columns is not None
         for row, stepper in enumerate(alone):
             own = stepper.step(step[row : row + 1])[0]
             np.testing.assert_allclose(logits[row], own, rtol=1e-5, atol=1e-6)
             for (h, c), (own_h, own_c) in zip(together.state, stepper.state, strict=True):
-                assert h[row].tobytes() == own_h[0].tobytes()
-                assert c[row].tobytes() == own_c[0].tobytes()
+                assert h[:, row].tobytes() == own_h[:, 0].tobytes()
+                assert c[:, row].tobytes() == own_c[:, 0].tobytes()
         np.testing.assert_allclose(big.step(step)[:rows], logits, rtol=1e-4, atol=1e-5)
-    assert not big._rowwise
+    assert big._columns is None
+
+
+def test_a_row_retired_at_this_step_is_neither_saved_nor_restored():
+    """The sampling loop retires the rows that ended at a step, then saves the rows that marked
+    a bar at it: a row can be both. Its state is gone; the others' are saved and restored."""
+    torch.manual_seed(2)
+    model = build_model({"vocab_size": VOCAB, "hidden_size": 16, "num_layers": 2}).eval()
+    stepper = NumpyLSTMStepper(model)
+    stepper.reset(4)
+    reference = NumpyLSTMStepper(model)
+    reference.reset(4)
+    ids = np.array([1, 2, 3, 4])
+    saved = stepper.save_rows(np.array([0, 1, 2, 3]), None)
+    stepper.step(ids)
+    reference.step(ids)
+    second = reference.step(ids)  # every row's second step
+    stepper.retire(np.array([1]))
+    saved = stepper.save_rows(np.array([1, 3]), saved)  # row 1 has just been retired
+    stepper.step(ids)
+    stepper.restore_rows(np.array([1, 3]), saved)
+    again = stepper.step(ids)
+    np.testing.assert_allclose(again[3], second[3], rtol=1e-5, atol=1e-6)  # back one step
+    assert not np.allclose(again[2], second[2])  # row 2 went on: its third step
+    assert not again[1].any()  # retired: zeros
+    stepper.restore_rows(np.array([0, 3]), saved)
+    assert stepper.live == 3

@@ -100,27 +100,24 @@ class NumpyLSTM:
 
 @dataclass(frozen=True)
 class StepWeights:
-    """An LSTM's weights as the numpy stepper multiplies them, all float32 and C-contiguous.
+    """An LSTM's weights as the numpy stepper multiplies them, all float32 and C-contiguous,
+    laid out for a state of one column per row (see NumpyLSTMStepper): W @ [x; h].
 
     The first layer's input projection is folded into a [V, 4H] table: embedding @ W_ih plus
-    both biases. Upper layers multiply [x, h] by the stacked [W_ih; W_hh]^T [2H, 4H]. The i, f
+    both biases. Upper layers multiply the stacked [W_ih, W_hh] [4H, 2H] by [x; h]. The i, f
     and o gates' weights and biases are halved, because sigmoid(z) = tanh(z / 2) / 2 + 1/2 lets
     one tanh serve all four gates; halving is exact in floating point, so the logits are bit for
-    bit those of the unhalved products. A linear Dense [H, D] before the output is folded into
-    the head [H, V].
+    bit those of the unhalved products. A linear Dense [D, H] before the output is folded into
+    the head [V, H].
     """
 
     table: np.ndarray  # [V, 4H]
-    w_hh0: np.ndarray  # [H, 4H]
-    w_upper: list[np.ndarray]  # per upper layer [2H, 4H]
-    b_upper: list[np.ndarray]  # per upper layer [4H]
-    head_w: np.ndarray  # [H, V]
-    head_b: np.ndarray  # [V]
-    # w_hh0 and w_upper transposed, [4H, H] and [4H, 2H], for one row at a time: OpenBLAS's
-    # W @ x beats x @ W for a large layer on two threads (a 3 x 256 LSTM's step: 49 us of
-    # products against 62, 2026-12-05)
-    w_hh0_rows: np.ndarray
-    w_upper_rows: list[np.ndarray]
+    table_columns: np.ndarray  # the table transposed, [4H, V]
+    w_hh0: np.ndarray  # [4H, H]
+    w_upper: list[np.ndarray]  # per upper layer [4H, 2H]
+    b_upper: list[np.ndarray]  # per upper layer [4H, 1]
+    head_w: np.ndarray  # [V, H]
+    head_b: np.ndarray  # [V, 1]
 
     @classmethod
     def from_model(cls, model: NumpyLSTM) -> StepWeights:
@@ -130,20 +127,17 @@ class StepWeights:
         half = np.full(4 * size, 0.5, dtype=np.float32)
         half[2 * size : 3 * size] = 1.0  # g keeps its tanh
         arrays = model.weights
-        head_w = np.ascontiguousarray(arrays["head.weight"].T)  # [H or D, V]
-        head_b = arrays["head.bias"]
+        head_w, head_b = arrays["head.weight"], arrays["head.bias"]  # [V, H or D], [V]
         if model.config.head_size:
-            dense_w, dense_b = arrays["dense.weight"].T, arrays["dense.bias"]
-            head_w, head_b = dense_w @ head_w, dense_b @ head_w + head_b
-        w_hh0_rows = w_hh0 * half[:, None]
-        w_upper_rows = [np.concatenate([w[0], w[1]], 1) * half[:, None] for w in weights[1:]]
+            dense_w, dense_b = arrays["dense.weight"], arrays["dense.bias"]
+            head_w, head_b = head_w @ dense_w, head_w @ dense_b + head_b
+        table = (arrays["embedding.weight"] @ w_ih0.T + b_ih0 + b_hh0) * half
         return cls(
-            table=(arrays["embedding.weight"] @ w_ih0.T + b_ih0 + b_hh0) * half,
-            w_hh0=np.ascontiguousarray(w_hh0_rows.T),
-            w_upper=[np.ascontiguousarray(w.T) for w in w_upper_rows],
-            b_upper=[(w[2] + w[3]) * half for w in weights[1:]],
+            table=table,
+            table_columns=np.ascontiguousarray(table.T),
+            w_hh0=w_hh0 * half[:, None],
+            w_upper=[np.concatenate([w[0], w[1]], 1) * half[:, None] for w in weights[1:]],
+            b_upper=[((w[2] + w[3]) * half)[:, None] for w in weights[1:]],
             head_w=np.ascontiguousarray(head_w),
-            head_b=head_b,
-            w_hh0_rows=w_hh0_rows,
-            w_upper_rows=w_upper_rows,
+            head_b=np.ascontiguousarray(head_b[:, None]),
         )

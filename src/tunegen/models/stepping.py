@@ -20,12 +20,17 @@ if TYPE_CHECKING:
 
     from tunegen.models.lstm import LSTMModel
 
-# OpenBLAS multiplies 2 to 8 rows by a weight matrix larger than its caches (a 256-unit layer's
-# [512, 1024] float32 is 2 MB) 4-8x slower than one row (2 quiet cores, 2026-12-05: [2, 512] @
-# [512, 1024] 230 us, one row 28 us; [1024, 512] @ [512] 13 us): it repacks the matrix for
-# every such product. Up to this many live rows each row is a matrix-vector product of its own.
+# OpenBLAS multiplies a weight matrix larger than its caches (a 256-unit layer's [1024, 512]
+# float32 is 2 MB) by 2 to 4 columns more slowly than by each column alone (2 quiet cores,
+# 2026-12-05, a 3 x 256 LSTM's step: 4 live rows 250 us, one product per column 221 us; from 6
+# columns one product wins). Up to this many live rows each row is a matrix-vector product of
+# its own, which also keeps each row's state bit for bit what it is at batch 1.
 ROWWISE_ROWS = 4
 ROWWISE_HIDDEN = 256  # ... for layers of at least this size (a 128-unit layer's 0.5 MB is fast)
+# The first layer's inputs for more than this many rows are gathered as columns of the table
+# [4H, V] and added as one block, not as the transposed rows of the [V, 4H] table (a strided
+# sum: 1024 x 64 of them 200 us, against 63 us; 8 rows: 8 us against 11).
+GATHER_COLUMNS = 8
 
 # What save_rows returns and restore_rows reads back; opaque to the caller.
 SavedRows = Any
@@ -58,9 +63,14 @@ class NumpyLSTMStepper:
     On CPU, torch's per-call overhead (~5 us an op) and this machine's MKL matrix-vector product
     (~80 us per 2 MB weight matrix vs ~26 us in numpy's OpenBLAS) dominate small-batch sampling.
     The weights are the model's StepWeights (the first layer's input projection a table).
-    `state` holds per layer (h, c), each [B, H] float32, one row per position; the rows still
-    being sampled are the first `live` positions (`order` [position] -> row, `where` [row] ->
-    position): a finished row is retired to the end, so that a batch whose tunes have mostly
+
+    The state is one column per row: per layer (h, c), each [H, n] float32, and a step computes
+    W @ [x; h] into gates [4H, n]. OpenBLAS multiplies a large weight matrix by a few columns
+    1.5-2x faster than a few rows by the matrix (2 cores, 2026-12-05, [4H, 2H] = [1024, 512]:
+    64 columns 357 us against 64 rows 531 us, 16 columns 117 us against 234), and each gate is
+    a block of whole rows of the gates. The columns are the rows still being sampled, in row
+    order (`order` [position] -> row, then the finished rows; `where` [row] -> position): a
+    finished row is retired and its column dropped, so that a batch whose tunes have mostly
     ended steps only the few that go on.
     """
 
@@ -69,46 +79,56 @@ class NumpyLSTMStepper:
             model = NumpyLSTM.from_model(model)
         weights = model.step_weights  # see StepWeights: the gates i, f, o are halved
         self.table, self.w_hh0 = weights.table, weights.w_hh0
+        self.table_columns = weights.table_columns
         self.w_upper, self.b_upper = weights.w_upper, weights.b_upper
-        self.w_hh0_rows, self.w_upper_rows = weights.w_hh0_rows, weights.w_upper_rows
         self.head_w, self.head_b = weights.head_w, weights.head_b
         self.hidden = model.config.hidden_size
         self.state: list[tuple[np.ndarray, np.ndarray]] = []
 
     def reset(self, batch_size: int) -> None:
-        # Every array of a step is allocated here once and written in place with `out=`: a
-        # [64, 1024] float32 temporary is 256 KB, which malloc maps and unmaps afresh each time
-        # (page faults at every step), and ready-made views save a call per slice at batch 1.
-        size, layers = self.hidden, 1 + len(self.w_upper)
-
-        def zeros(width: int) -> np.ndarray:
-            return np.zeros((batch_size, width), dtype=np.float32)
-
+        layers = 1 + len(self.w_upper)
         # h and c are separate arrays (restore_rows and the step write them in place)
-        self.state = [(zeros(size), zeros(size)) for _ in range(layers)]
-        self._gates = [zeros(4 * size) for _ in range(layers)]  # [B, 4H]: i, f, g, o
-        self._inputs = [zeros(2 * size) for _ in range(layers - 1)]  # [B, 2H]: [x, h] above
-        self._ig = zeros(size)  # i * g
-        self._sigmoids = zeros(4 * size)  # tanh(z / 2) * 0.5 + 0.5 (its g slice is not used)
+        self.state = [(self._zeros(1, batch_size), self._zeros(1, batch_size)) for _ in
+                      range(layers)]  # fmt: skip
+        self.batch = batch_size
         self.order = np.arange(batch_size)  # position -> row
-        self.where = np.arange(batch_size)  # row -> position
+        self.where = np.arange(batch_size)  # row -> position (>= live: retired)
         self.live = batch_size
         self._bind()
 
+    def _zeros(self, blocks: int, columns: int) -> np.ndarray:
+        return np.zeros((blocks * self.hidden, columns), dtype=np.float32)
+
     def _bind(self) -> None:
-        """Views of the first `live` positions of every buffer, made once per change of `live`
-        (a slice costs a call too): per layer (h, c), the gates, [x, h] and the i, f, o
-        sigmoids' and g's views."""
+        """Buffers for `live` columns and their views, made once per change of `live`: every
+        array of a step is written in place with `out=` (a [1024, 64] float32 temporary is 256
+        KB, which malloc maps and unmaps afresh each time: page faults at every step), and
+        ready-made views save a call per slice at batch 1."""
         size, n = self.hidden, self.live
-        sig, product = self._sigmoids[:n], self._ig[:n]
-        self._layers = [
-            (h[:n], c[:n], g[:n], sig[:, :size], sig[:, size : 2 * size], sig[:, 3 * size :],
-             g[:n, 2 * size : 3 * size])
-            for (h, c), g in zip(self.state, self._gates, strict=True)
-        ]  # fmt: skip
-        self._live_inputs = [xh[:n] for xh in self._inputs]
-        self._live_buffers = (product, sig)
-        self._rowwise = n <= ROWWISE_ROWS and size >= ROWWISE_HIDDEN
+        self._gates = gates = self._zeros(4, n)  # i, f, g, o: blocks of rows
+        self._sigmoids = sig = self._zeros(4, n)  # tanh(z / 2) * 0.5 + 0.5 (g's block unused)
+        self._ig = self._zeros(1, n)  # i * g
+        self._xh = self._zeros(2, n) if len(self.state) > 1 else None  # [x; h] above layer 0
+        self._logits = np.zeros((len(self.table), n), dtype=np.float32)
+        self._inputs = self._zeros(4, n) if n > GATHER_COLUMNS else None
+        # the biases repeated for every column: a [4H, 1] bias broadcast over n columns is
+        # summed by rows of n (1,024 short loops), a block by one loop
+        self._b_upper = [np.repeat(b, n, axis=1) for b in self.b_upper]
+        self._head_b = np.repeat(self.head_b, n, axis=1)
+        self._views = (
+            sig[:size],
+            sig[size : 2 * size],
+            sig[3 * size :],
+            gates[2 * size : 3 * size],
+        )
+        # a few columns of a large layer: one matrix-vector product each (see ROWWISE_ROWS)
+        rowwise = n <= ROWWISE_ROWS and size >= ROWWISE_HIDDEN
+        self._columns = (
+            [(gates[:, b], self._xh[:, b] if self._xh is not None else None) for b in range(n)]
+            if rowwise
+            else None
+        )
+        self._h_columns = [[h[:, b] for b in range(n)] for h, _ in self.state] if rowwise else None
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids [B] -> logits [B, V]; advances the state (in place) and returns new logits.
@@ -118,21 +138,22 @@ class NumpyLSTMStepper:
         (products and sums are commutative in IEEE arithmetic, so `a += b` is `b + a`): the
         logits are bit for bit the same, and so is every sampled symbol.
         """
-        batch = len(ids)
-        if self.live < batch:  # the rows still sampled, in position order
+        if self.live < self.batch:  # the rows still sampled, in position order
             ids = ids[self.order[: self.live]]
+        gates, product, sigmoids = self._gates, self._ig, self._sigmoids
+        input_gate, forget_gate, out_gate, g = self._views
         x = None
-        product, sigmoids = self._live_buffers
-        for layer, (h, c, gates, input_gate, forget_gate, out_gate, g) in enumerate(self._layers):
+        for layer, (h, c) in enumerate(self.state):
             if layer == 0:
-                self._product(h, self.w_hh0, self.w_hh0_rows, gates)
-                gates += self.table[ids]  # the input's projection, folded into the table
+                self._product(self.w_hh0, h, gates, layer, None)
+                if self._inputs is None:  # the input's projection, folded into the table
+                    gates += self.table[ids].T
+                else:  # a gather of whole columns, then a contiguous sum: 3x faster at 64
+                    gates += np.take(self.table_columns, ids, axis=1, out=self._inputs)
             else:
-                xh = self._live_inputs[layer - 1]
-                np.concatenate((x, h), axis=1, out=xh)  # [B, 2H]
-                upper = layer - 1
-                self._product(xh, self.w_upper[upper], self.w_upper_rows[upper], gates)
-                gates += self.b_upper[upper]
+                np.concatenate((x, h), axis=0, out=self._xh)  # [2H, n]
+                self._product(self.w_upper[layer - 1], self._xh, gates, layer, self._xh)
+                gates += self._b_upper[layer - 1]
             np.tanh(gates, out=gates)  # i, f, o were halved: tanh(z / 2); g: tanh(g)
             np.multiply(gates, 0.5, out=sigmoids)  # the sigmoids of i, f and o
             sigmoids += 0.5
@@ -142,57 +163,64 @@ class NumpyLSTMStepper:
             np.tanh(c, out=h)
             h *= out_gate  # the new h is this layer's output x
             x = h
-        logits = x @ self.head_w
-        logits += self.head_b
-        if self.live == batch:
-            return logits
-        out = np.zeros((batch, logits.shape[1]), dtype=np.float32)  # retired rows: zeros
-        out[self.order[: self.live]] = logits
+        logits = np.matmul(self.head_w, x, out=self._logits)
+        logits += self._head_b
+        if self.live == self.batch:
+            return np.ascontiguousarray(logits.T)  # [B, V], a new array: the caller's to mask
+        out = np.zeros((self.batch, len(logits)), dtype=np.float32)  # retired rows: zeros
+        out[self.order[: self.live]] = logits.T
         return out
 
     def _product(
-        self, x: np.ndarray, weights: np.ndarray, rows: np.ndarray, out: np.ndarray
+        self, weights: np.ndarray, x: np.ndarray, out: np.ndarray, layer: int, xh: object
     ) -> None:
-        """out = x @ weights; for a few rows of a large layer, rows @ x_b for each row b (see
-        ROWWISE_ROWS; `rows` is `weights` transposed), so that each row's state is bit for bit
-        what it is when the row is stepped alone."""
-        if self._rowwise:
-            for row in range(len(x)):
-                np.matmul(rows, x[row], out=out[row])
+        """out = weights @ x; for a few columns of a large layer, weights @ x_b for each column
+        b (see ROWWISE_ROWS), so that each row's state is bit for bit what it is when the row
+        is stepped alone."""
+        if self._columns is None:
+            np.matmul(weights, x, out=out)
+        elif xh is None:
+            for (gates, _), column in zip(self._columns, self._h_columns[layer], strict=True):
+                np.matmul(weights, column, out=gates)
         else:
-            np.matmul(x, weights, out=out)
+            for gates, column in self._columns:
+                np.matmul(weights, column, out=gates)
 
     def save_rows(self, rows: np.ndarray, saved: SavedRows | None) -> SavedRows:
-        """See Stepper.save_rows; the store is indexed by row, the state by position."""
-        if saved is None:
-            saved = [(h[self.where], c[self.where]) for h, c in self.state]
+        """See Stepper.save_rows; the store is [row, H] per array, the state [H, position]."""
+        if saved is None:  # every live row's state (a retired row's is never restored)
+            shape = (self.batch, self.hidden)
+            saved = [(np.zeros(shape, np.float32), np.zeros(shape, np.float32)) for _ in
+                     self.state]  # fmt: skip
+            rows = self.order[: self.live]
+        rows = rows[self.where[rows] < self.live]  # a row retired at this step has no state
         positions = self.where[rows]
         for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
-            sh[rows] = h[positions]
-            sc[rows] = c[positions]
+            sh[rows] = h[:, positions].T
+            sc[rows] = c[:, positions].T
         return saved
 
     def restore_rows(self, rows: np.ndarray, saved: SavedRows) -> None:
+        rows = rows[self.where[rows] < self.live]
         positions = self.where[rows]
         for (h, c), (sh, sc) in zip(self.state, saved, strict=True):
-            h[positions] = sh[rows]
-            c[positions] = sc[rows]
+            h[:, positions] = sh[rows].T
+            c[:, positions] = sc[rows].T
 
     def retire(self, rows: np.ndarray) -> None:
-        """Move each of `rows` behind the live positions (swapping its state with the last live
-        row's), so that steps compute only the rows still sampled."""
-        for row in rows:
-            position, last = self.where[row], self.live - 1
-            if position > last:  # retired already
-                continue
-            if position != last:
-                other = self.order[last]
-                for h, c in self.state:
-                    h[[position, last]] = h[[last, position]]
-                    c[[position, last]] = c[[last, position]]
-                self.order[position], self.order[last] = other, row
-                self.where[other], self.where[row] = position, last
-            self.live = last
+        """Drop the columns of `rows` (the others keep their order), so that steps compute only
+        the rows still sampled."""
+        gone = np.zeros(self.batch, dtype=bool)
+        gone[rows] = True
+        live = self.order[: self.live]
+        keep = ~gone[live]
+        if keep.all():
+            return
+        positions = np.flatnonzero(keep)
+        self.state = [(np.take(h, positions, 1), np.take(c, positions, 1)) for h, c in self.state]
+        self.order = np.concatenate((live[keep], live[~keep], self.order[self.live :]))
+        self.where[self.order] = np.arange(self.batch)
+        self.live = len(positions)
         self._bind()
 
 
