@@ -210,6 +210,24 @@ def test_voices_instructions_and_backquotes_are_not_written(music):
     assert BAD not in [free.feed(char) for char in "X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n"]
 
 
+@pytest.mark.parametrize(
+    "metre, usual",
+    [("6/8", True), ("C|", True), ("none", True), ("2+3/8", True), ("4/1", True),
+     ("98", False), ("6-8", False), ("9/1", False), ("6/8 jig", False), ("3/0", False)],
+)  # fmt: skip
+def test_a_sampled_metre_is_one_a_tune_can_fill(metre, usual):
+    """abc2midi reads M:98 as bars of 98 whole notes: the sampler writes its M: line again
+    (it is not banned from the tune: a tune without M: is in free metre)."""
+    judge = TuneJudge()
+    codes = [judge.feed(char) for char in f"X:1\nT:t\nM:{metre}\n"]
+    assert (BAD not in codes) == usual
+    if not usual:
+        assert judge.reason.startswith(f"header: M:{metre} is not a metre") and not judge.ban
+        return
+    codes = [judge.feed(char) for char in "M:3/4\n"]
+    assert codes[-1] == BAD and judge.ban == "M"  # a second M: is banned from the tune
+
+
 def test_an_ending_is_mended_only_with_a_bar_line_that_makes_the_tune_whole(oneills):
     """_mend_end reads the tune once and tries each closing bar line on a copy: its answer is
     the one a whole reading of each candidate gives."""

@@ -33,7 +33,7 @@ class HeaderPlan:
                     Setting(name), f" must be one line of printable text, got {value!r}"
                 )
         if self.meter is not None:
-            match = _METER.fullmatch(self.meter.strip())
+            match = METER_VALUE.fullmatch(self.meter.strip())
             numbers = re.findall(r"\d+", self.meter)
             if not match or any(int(n) == 0 for n in numbers):
                 raise SettingError(
@@ -60,7 +60,7 @@ class HeaderPlan:
 
 
 # An M: value (ABC 2.1 section 3.1.6): C, C|, none, or a (possibly additive) fraction.
-_METER = re.compile(r"C\|?|none|\(?\d{1,3}(?:\+\d{1,3})*\)?/\d{1,3}")
+METER_VALUE = re.compile(r"C\|?|none|\(?\d{1,3}(?:\+\d{1,3})*\)?/\d{1,3}")
 
 # Header fields a tune may open with (ABC 2.1 section 3): X: is numbered by the tunebook.
 HEADER_FIELDS = "ABCDFGHIKLMNOPQRSTUVWZ"

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from tunegen.music.abc_scan import AbcScanner
 from tunegen.sampling.form import FormPlan, rhythm_fits
+from tunegen.sampling.header import METER_VALUE
 
 NONE, BAR, BAD = 0, 1, 2
 EOT = "<eot>"
@@ -24,6 +25,18 @@ _BODY_FIELDS = frozenset("EKLMPQTdrswW+")
 _UNWRITTEN_INLINE = ("[V:", "[I:")
 _SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
 _T = TypeVar("_T")
+MAX_METRE = 4  # whole notes in a sampled M: bar (12/8 is 1.5, 4/2 is 2)
+
+
+def usual_metre(value: str) -> bool:
+    """Whether a sampled M: value is C, C|, none, or beats/unit (2+3/8) of at most MAX_METRE
+    whole notes: abc2midi reads M:98 as 98 whole notes and M:6-8 as 6, bars no tune fills."""
+    if not METER_VALUE.fullmatch(value):
+        return False
+    if "/" not in value:
+        return True
+    beats, unit = value.replace("(", "").replace(")", "").split("/")
+    return int(unit) > 0 and 0 < sum(map(int, beats.split("+"))) <= MAX_METRE * int(unit)
 
 
 def shallow_copy(obj: _T) -> _T:
@@ -136,7 +149,6 @@ class TuneJudge:
         name, _, value = line.partition(":")
         problem = None if forced else self._field_problem(name, value.strip())
         if problem:
-            self.ban = name if name in "MR" else ""
             return self._bad(f"header: {problem}")
         self.scan.feed(char)
         if not forced and self._counts()[0] > errors:
@@ -151,6 +163,10 @@ class TuneJudge:
     def _field_problem(self, name: str, value: str) -> str | None:
         """Header rules of the sampler's own (the scanner has abc2midi's): one M: and R:, and an
         R: that goes with M: (form.RHYTHMS)."""
+        self.ban = ""
+        if name == "M" and not usual_metre(value):  # M:98, M:6-8: bars no tune fills
+            return f"M:{value} is not a metre of at most {MAX_METRE} whole notes"
+        self.ban = name if name in "MR" else ""  # a field that cannot stand in this tune
         if name in ("M", "R", "L") and name in self.fields:
             return f"a second {name}: line"
         if name == "M" and "R" in self.fields and not rhythm_fits(self.fields["R"], value):
