@@ -228,6 +228,51 @@ def test_a_sampled_metre_is_one_a_tune_can_fill(metre, usual):
     assert codes[-1] == BAD and judge.ban == "M"  # a second M: is banned from the tune
 
 
+JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
+
+
+def test_a_note_that_may_still_be_shortened_is_judged_once_it_is_written_out():
+    """Half an eighth is left: `a` is too long as it stands, but `a/` fits. The judge waits for
+    the note's length; a note that can no longer be shortened is too long at once."""
+    judge = TuneJudge()
+    assert BAD not in [judge.feed(char) for char in JIG + "dF F D D/e/g/a"]
+    note = judge.scan.open_note()
+    assert note is not None and note.length == "" and note.shrinkable
+    assert judge.scan.length_ticks("/") == note.room == judge.scan.length_ticks("2") // 4
+    assert judge.scan.length_ticks("/3") is None  # abc2midi faults a length of 1/3
+    again = judge.copy()
+    assert judge.feed("/") != BAD and judge.feed("|") != BAD and judge.feed("d") != BAD
+    assert again.feed(" ") == BAD and "too long" in again.reason  # `a` written out
+    late = TuneJudge()
+    assert BAD in [late.feed(char) for char in JIG + "dF F D D/e/g/a3//"]  # 3/32: no third "/"
+    chord = TuneJudge()
+    for char in JIG + "dF F D D/e/[g":
+        chord.feed(char)
+    assert chord.scan.open_note() is None  # a chord's notes are not single notes
+
+
+def test_a_note_being_written_gets_only_lengths_that_fit_its_bar():
+    """_Shared.length_blocked: with an eighth left, `a` may become `a` or `a/` (a digit only
+    if it keeps the note an eighth or shorter); with half an eighth left, only `a/` fits, so
+    only "/" is offered."""
+    from tunegen.sampling.grammar import _Shared
+
+    shared = _Shared(VOCAB, FormPlan(), "", GrammarStats(), True)
+    allowed = {}
+    for bar in ("dF F D D/e/", "dF F D D/e/g/"):
+        judge = TuneJudge()
+        for char in JIG + bar + "a":
+            judge.feed(char)
+        blocked = shared.length_blocked(judge.scan, judge.scan.open_note())
+        assert blocked is shared.length_blocked(judge.scan, judge.scan.open_note())  # cached
+        free = np.ones(len(VOCAB), dtype=bool)
+        free[blocked if blocked is not None else []] = False
+        allowed[bar] = {VOCAB.symbols[i] for i in np.flatnonzero(free)}
+    eighth, half = allowed["dF F D D/e/"], allowed["dF F D D/e/g/"]
+    assert {"/", "1", " ", "|", "a"} <= eighth and not {"2", "3"} & eighth
+    assert half == {"/"}
+
+
 def test_an_ending_is_mended_only_with_a_bar_line_that_makes_the_tune_whole(oneills):
     """_mend_end reads the tune once and tries each closing bar line on a copy: its answer is
     the one a whole reading of each candidate gives."""

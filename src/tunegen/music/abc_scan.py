@@ -41,8 +41,37 @@ from tunegen.music.abc_body import (
 )
 from tunegen.music.abc_events import TICKS, BarRecord, _length, from_ticks
 from tunegen.music.abc_lines import LineReader
+from tunegen.music.abc_rules import length_problem
 
-__all__ = ["TICKS", "AbcScanner", "BarRecord", "ScanVerdict", "check_text", "scan_text"]
+__all__ = [
+    "TICKS",
+    "AbcScanner",
+    "BarRecord",
+    "OpenNote",
+    "ScanVerdict",
+    "check_text",
+    "scan_text",
+]
+
+
+@dataclass(frozen=True)
+class OpenNote:
+    """A note still being written (`A` may become `A2` or `A/`): `length` as written so far,
+    `room` the ticks it may last for its bar to stay within the metre, `fermata` (H doubles
+    it), and `context` (unit, tuplet, fermata): with `length` and `room`, all that decides
+    which length characters may follow."""
+
+    length: str
+    room: int
+    fermata: bool
+    context: tuple
+
+    @property
+    def shrinkable(self) -> bool:
+        """A "/" may still follow: the length has no denominator yet and at most one slash
+        (A, A2, A/, A3/; not A//, a 32nd note at L:1/8, nor A/2)."""
+        slashes = self.length.count("/")
+        return slashes == 0 or (slashes == 1 and self.length[-1] == "/")
 
 
 @dataclass(frozen=True)
@@ -281,6 +310,41 @@ class AbcScanner(LineReader):
         if match is None:
             raise ValueError(f"not a note length: {length!r}")
         return self._note_time(_length(*match.groups()), "H" in self._passback)
+
+    def open_note(self) -> OpenNote | None:
+        """The note being written, while `pending` is exactly one plain note (not in a chord or
+        grace notes, nor after a tie or broken rhythm) in a bar of known length: its length so
+        far and the ticks it may last before the bar is too long (see OpenNote). Else None."""
+        if (
+            not self._note_open
+            or self._meter is None
+            or self._in_chord
+            or self._in_grace
+            or self._tie
+            or self._broken
+            or self._hornpipe
+        ):
+            return None
+        match = _NOTE.fullmatch(self.pending.lstrip())
+        if match is None or match.group("micro") is not None:
+            return None
+        length = match.group("num") + match.group("slashes") + match.group("den")
+        fermata = "H" in match.group("deco")
+        room = self._meter - self._counted() + self._pending_time()
+        tuplet = self._tuplet_factor if self._tuplet_left else None
+        return OpenNote(length, room, fermata, (self._unit, tuplet, fermata))
+
+    def length_ticks(self, length: str, fermata: bool = False) -> int | None:
+        """Ticks of the open note if its length were `length` ("2", "3/", "/4"), or None for
+        text that is not a length abc2midi reads without fault ("/3", "//2"; as `ticks_of`,
+        with the note's own fermata)."""
+        match = _LENGTH.fullmatch(length)
+        if match is None:
+            return None
+        num, slashes, den = match.groups()
+        if den and (len(slashes) > 1 or length_problem(slashes, den)):
+            return None
+        return self._note_time(_length(num, slashes, den), fermata)
 
     def bar_line_ok(self, line: str = "|") -> bool:
         """Would bar line `line` (`|`, `||`, `|]`, `|:`, `:|`, `::`, `:|2`...) written now close a

@@ -13,7 +13,7 @@ import numpy as np
 from tunegen.data.vocab import Vocabulary
 from tunegen.errors import Setting, SettingError
 from tunegen.models.stepping import make_stepper
-from tunegen.music.abc_scan import AbcScanner
+from tunegen.music.abc_scan import AbcScanner, OpenNote
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
 from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
@@ -30,7 +30,11 @@ MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
 RUN_CHARS = "|:]0123456789"  # what may extend a bar line: masked after form control's "|"
-NOTE_STARTS = "ABCDEFGabcdefgzx^_=["  # what would add time to a bar
+LENGTH_CHARS = frozenset("0123456789/")  # what may extend a note's length
+_UNKNOWN = object()
+# What would add time to a full bar: a note, rest or chord, or what must be followed by one: a
+# decoration (abc2midi's one-letter ones), a slur or tuplet, broken rhythm, grace notes
+NOTE_STARTS = "ABCDEFGabcdefgzx^_=[" + ".~HLMOPRSTuv" + "(<>{"
 
 
 @dataclass
@@ -124,6 +128,40 @@ class _Shared:
         # multi-character token) could start a line inside itself.
         self.any_line = any("\n" in symbol[:-1] for symbol in symbols if symbol != EOT)
         self.blocked: dict[int, np.ndarray] = {}  # ~allowed by the allowed mask's id (two masks)
+        self.lengths: dict[tuple, np.ndarray | None] = {}  # length_blocked's answers
+        self.length_ids = {i: s for i, s in enumerate(symbols) if s in LENGTH_CHARS}
+
+    def length_blocked(self, scan: AbcScanner, note: OpenNote) -> np.ndarray | None:
+        """The ids a note being written may not take next (None: none): a length digit that
+        would make it too long for its bar; and when it is too long already (`A` with an eighth
+        left), everything but what shortens it ("/", a digit after one).
+        The scanner judges `A` too long only once it is written out (it may become `A/`)."""
+        key = (note.length, note.room, note.context)
+        blocked = self.lengths.get(key, _UNKNOWN)
+        if blocked is not _UNKNOWN:
+            return blocked
+        current = scan.length_ticks(note.length, note.fermata)
+        too_long = current is None or current > note.room
+        allowed = np.zeros(len(self.vocab), dtype=bool) if too_long else None
+        refused = []
+        for i, char in self.length_ids.items():
+            if char == "/":
+                fits = note.shrinkable
+            else:
+                ticks = scan.length_ticks(note.length + char, note.fermata)
+                fits = ticks is not None and 0 < ticks <= note.room
+            if allowed is not None:
+                allowed[i] = fits
+            elif not fits:
+                refused.append(i)
+        if allowed is not None:
+            blocked = np.flatnonzero(~allowed) if allowed.any() else None
+        else:
+            blocked = np.array(refused, np.int64) if refused else None
+        if len(self.lengths) > 4096:
+            self.lengths.clear()
+        self.lengths[key] = blocked
+        return blocked
 
 
 class GrammarRule:
@@ -183,12 +221,26 @@ class GrammarRule:
                 logits[shared.vocab.end_id] = -np.inf
                 if judge.plain_run:
                     logits[shared.run_ids] = -np.inf
+                self._mask_length(logits)
         else:
             if not judge.after_bar_line:  # a tune ends only after a bar line
                 logits[shared.vocab.end_id] = -np.inf
             if shared.mask and judge.bar_full():  # no more notes in a full bar
                 logits[shared.note_ids] = -np.inf
                 shared.stats.masked_steps += 1
+            elif shared.mask:
+                self._mask_length(logits)
+
+    def _mask_length(self, logits: np.ndarray) -> None:
+        """While a note is being written: no length that would make its bar too long (see
+        _Shared.length_blocked)."""
+        scan = self.row.judge.scan
+        note = scan.open_note()
+        if note is not None:
+            blocked = self.shared.length_blocked(scan, note)
+            if blocked is not None:
+                logits[blocked] = -np.inf
+                self.shared.stats.masked_steps += 1
 
     def accept(self, batch: Batch, b: int, chosen: int) -> tuple[int, int]:
         shared, row, vocab = self.shared, self.row, self.shared.vocab

@@ -215,7 +215,7 @@ class TuneJudge:
                 bad = scan.wrong_bars[wrong]
                 return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
             left = self.left()
-            if left is not None and left < 0:
+            if left is not None and left < 0 and not self._may_shorten():
                 return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
         self.after_bar_line = char in _BAR_CHARS or (
             self.after_bar_line and (char in _RUN_CHARS or char in " \n")
@@ -224,6 +224,12 @@ class TuneJudge:
             self.bar_start = before or self.copy()
             return BAR
         return NONE
+
+    def _may_shorten(self) -> bool:
+        """The bar is too long only with the note being written as it stands, and that note
+        may still be shortened to fit (`A` -> `A/`): it is judged once it is written out."""
+        note = self.scan.open_note()
+        return note is not None and note.room > 0 and note.shrinkable
 
     # ------------------------------------------------------------------------------ form
     def form_step(self) -> tuple[str, bool]:
