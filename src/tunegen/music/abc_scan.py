@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from tunegen.music import abc_playback as pb
 from tunegen.music.abc_body import (
@@ -43,6 +44,10 @@ from tunegen.music.abc_events import TICKS, BarRecord, _length, from_ticks
 from tunegen.music.abc_lines import LineReader
 from tunegen.music.abc_rules import length_problem
 
+# open_note's reading of a pending note: (its length, its fermata), or None; by pending text
+_OPEN_NOTES: dict[str, tuple[str, bool] | None] = {}
+_UNPARSED = object()
+
 __all__ = [
     "TICKS",
     "AbcScanner",
@@ -54,12 +59,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class OpenNote:
+class OpenNote(NamedTuple):
     """A note still being written (`A` may become `A2` or `A/`): `length` as written so far,
     `room` the ticks it may last for its bar to stay within the metre, `fermata` (H doubles
     it), and `context` (unit, tuplet, fermata): with `length` and `room`, all that decides
-    which length characters may follow."""
+    which length characters may follow. (A tuple: the sampler asks at most steps.)"""
 
     length: str
     room: int
@@ -325,11 +329,20 @@ class AbcScanner(LineReader):
             or self._hornpipe
         ):
             return None
-        match = _NOTE.fullmatch(self.pending.lstrip())
-        if match is None or match.group("micro") is not None:
+        parsed = _OPEN_NOTES.get(self.pending, _UNPARSED)
+        if parsed is _UNPARSED:
+            match = _NOTE.fullmatch(self.pending.lstrip())
+            parsed = (
+                None
+                if match is None or match.group("micro") is not None
+                else ("".join(match.group("num", "slashes", "den")), "H" in match.group("deco"))
+            )
+            if len(_OPEN_NOTES) > 8192:
+                _OPEN_NOTES.clear()
+            _OPEN_NOTES[self.pending] = parsed
+        if parsed is None:
             return None
-        length = match.group("num") + match.group("slashes") + match.group("den")
-        fermata = "H" in match.group("deco")
+        length, fermata = parsed
         room = self._meter - self._counted() + self._pending_time()
         tuplet = self._tuplet_factor if self._tuplet_left else None
         return OpenNote(length, room, fermata, (self._unit, tuplet, fermata))
