@@ -228,6 +228,36 @@ def test_a_sampled_metre_is_one_a_tune_can_fill(metre, usual):
     assert codes[-1] == BAD and judge.ban == "M"  # a second M: is banned from the tune
 
 
+@pytest.mark.parametrize(
+    "unit, usual",
+    [
+        ("1/8", True),
+        ("1/16", True),
+        ("1/1", True),
+        ("6/8", False),
+        ("1/3", False),
+        ("1/128", False),
+    ],
+)
+def test_a_sampled_unit_length_is_a_usual_one(unit, usual):
+    """L:6/8 (the model's M:6/8 with the wrong letter) makes every note 3/4 long: written again."""
+    judge = TuneJudge()
+    codes = [judge.feed(char) for char in f"X:1\nT:t\nL:{unit}\n"]
+    assert (BAD not in codes) == usual
+    if not usual:
+        assert judge.reason.startswith(f"header: L:{unit} is not a unit") and not judge.ban
+
+
+def test_a_key_line_that_runs_on_is_sampled_again_at_once():
+    """K:A followed by the tune's notes on the same line is a K: field abc2midi faults only at
+    the line's end: the judge says so once the line is longer than any key needs."""
+    judge = TuneJudge()
+    codes = [judge.feed(char) for char in "X:1\nT:t\nK:A d/2e/2f/2 g/2a/2b/2c'/2d'/2"]
+    assert codes.index(BAD) == len("X:1\nT:t\n") + 26 and "K: line longer" in judge.reason
+    fine = TuneJudge()
+    assert BAD not in [fine.feed(char) for char in "X:1\nT:A title longer than twenty-six\n"]
+
+
 JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
 
 

@@ -26,6 +26,9 @@ _UNWRITTEN_INLINE = ("[V:", "[I:")
 _SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
 _T = TypeVar("_T")
 MAX_METRE = 4  # whole notes in a sampled M: bar (12/8 is 1.5, 4/2 is 2)
+MAX_CODE_LINE = 26  # characters of a sampled K:, M:, L:, R: or Q: line (the books: 12 at most)
+_CODE_FIELDS = frozenset(("K:", "M:", "L:", "R:", "Q:"))
+USUAL_UNITS = frozenset(["1/1"] + [f"1/{2**k}" for k in range(1, 7)])  # sampled L: values
 
 
 def usual_metre(value: str) -> bool:
@@ -142,6 +145,10 @@ class TuneJudge:
         if char != "\n":
             self.line += char
             self.scan.feed(char)
+            if not forced and len(self.line) > MAX_CODE_LINE and self.line[:2] in _CODE_FIELDS:
+                # a key, metre, unit, rhythm or tempo that runs on (K:A then the tune's notes)
+                # is sampled again now, not at its end
+                return self._bad(f"header: {self.line[:2]} line longer than {MAX_CODE_LINE}")
             return code
         errors = self._counts()[0]
         line, self.line = self.line, ""
@@ -166,6 +173,8 @@ class TuneJudge:
         self.ban = ""
         if name == "M" and not usual_metre(value):  # M:98, M:6-8: bars no tune fills
             return f"M:{value} is not a metre of at most {MAX_METRE} whole notes"
+        if name == "L" and value not in USUAL_UNITS:  # L:6/8 for M:6/8: every note 3/4 long
+            return f"L:{value} is not a unit note length from 1 to 1/64"
         self.ban = name if name in "MR" else ""  # a field that cannot stand in this tune
         if name in ("M", "R", "L") and name in self.fields:
             return f"a second {name}: line"
