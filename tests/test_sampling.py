@@ -15,16 +15,7 @@ from tunegen.models import build_model
 from tunegen.models.stepping import make_stepper
 from tunegen.music.abc import parse_tunebook
 from tunegen.sampling.header import MAX_HEADER_LINES, HeaderConstraint, HeaderPlan, header_starts
-from tunegen.sampling.loop import (
-    BACK,
-    BACK_TWO,
-    KEEP,
-    MARK,
-    RESTART,
-    STOP,
-    same_primer,
-    sample_rows,
-)
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, STOP, same_primer, sample_rows
 from tunegen.sampling.options import (
     GumbelNoise,
     SamplingOptions,
@@ -269,15 +260,6 @@ def test_a_row_sent_back_leaves_the_other_rows_as_they_were(kind):
         assert ruled.result(row) == plain.result(row) and len(plain.result(row)) == 30
     assert len(ruled.result(1)) == 30 and ruled.result(1) != plain.result(1)
     assert ruled.steps == 30 + 11  # 12 scripted steps left row 1 at position 1
-    # BACK_TWO: back to the mark before the last (written at position 1), not the last (3)
-    two = run([None, _Script([KEEP, MARK, KEEP, MARK, KEEP, BACK_TWO]), None])
-    assert two.steps == 30 + 5 and len(two.result(1)) == 30
-    assert two.result(1)[:1] == plain.result(1)[:1] and two.result(0) == plain.result(0)
-    once = run([None, _Script([KEEP, MARK, KEEP, BACK, KEEP, BACK]), None])  # at mark 1 too
-    assert two.result(1) == once.result(1)  # the same state, the same noise from then on
-    # ... and after it a BACK returns to that same mark, which a MARK at its position renews
-    again = run([None, _Script([KEEP, MARK, KEEP, MARK, KEEP, BACK_TWO, MARK, KEEP, BACK]), None])
-    assert again.steps == 30 + 8 and again.result(1)[:1] == plain.result(1)[:1]  # at 1 again
 
 
 def test_rules_force_and_stop_rows_and_the_budget_stops_the_rest():

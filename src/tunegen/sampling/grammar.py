@@ -16,16 +16,7 @@ from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import AbcScanner, OpenNote
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
-from tunegen.sampling.loop import (
-    BACK,
-    BACK_TWO,
-    KEEP,
-    MARK,
-    RESTART,
-    Batch,
-    same_primer,
-    sample_rows,
-)
+from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
 from tunegen.sampling.options import SamplingOptions, header_scale
 from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
 
@@ -55,14 +46,12 @@ class GrammarStats:
     repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
     gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
     masked_steps: int = 0  # row-steps where a mask removed symbols
-    back_two: int = 0  # bars given up on, for the bar before them (counted in retries too)
     steps: int = 0  # batch steps, backtracked ones included
     reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
 
     def merge(self, other: GrammarStats) -> None:
         """Add another batch's counts to these."""
-        names = ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps", "back_two")
-        for name in names:
+        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
@@ -190,7 +179,6 @@ class GrammarRule:
     def __init__(self, shared: _Shared, template: _Row) -> None:
         self.shared = shared
         self.row, self.bar_row, self.tune_row = (template.snapshot() for _ in range(3))
-        self.prev_row: _Row | None = None  # the row at the mark before bar_row's, once
         self.forced: str | None = None
         self.choice = False  # form control: the model says "|" (go on) or ":" (part ends)
         self.header: HeaderConstraint | None = None  # the header before this step
@@ -300,13 +288,10 @@ class GrammarRule:
         saved.pending = list(row.pending) + ([self.forced] if self.forced is not None else [])
         saved.tries = row.tries = self.bar_row.tries if same else 0
         saved.banned = self.bar_row.banned if same else row.banned
-        if not same:
-            self.prev_row = self.bar_row
         self.bar_row = saved
 
     def _back(self) -> int:
-        """The row goes back to the start of its bar (BACK); after MAX_TRIES, to the start of the
-        bar before it (BACK_TWO, once per bar), then of the tune (RESTART)."""
+        """The row goes back to the start of its bar (BACK) or, after MAX_TRIES, of the tune."""
         stats, row = self.shared.stats, self.row
         reason = _REASON_KEY.sub("N", row.judge.reason.split(": ", 1)[-1])
         stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
@@ -317,17 +302,7 @@ class GrammarRule:
             self.bar_row.tries += 1
             self.row = self.bar_row.snapshot()
             return BACK
-        if self.prev_row is not None and self.prev_row.tries + 1 < MAX_TRIES:
-            # this bar will not come right after what came before it: that bar is sampled
-            # again too (a pickup after "||" wants the "||" to be ":|")
-            stats.retries += 1
-            stats.back_two += 1
-            self.prev_row.tries += 1
-            self.bar_row, self.prev_row = self.prev_row, None
-            self.row = self.bar_row.snapshot()
-            return BACK_TWO
         stats.restarts += 1
-        self.prev_row = None
         count = row.restarts + 1
         self.row = self.tune_row.snapshot()
         self.row.restarts = count

@@ -23,7 +23,6 @@ MARK = 1  # write it; a bar starts with it: remember the row as it was before it
 STOP = 2  # the row is complete without it (MIDI: it would start an onset beyond the length)
 BACK = 3  # drop it; go back to the last MARK
 RESTART = 4  # drop it; go back to the start of the tune (after the primer)
-BACK_TWO = 5  # drop it; go back to the MARK before the last (once per MARK)
 
 
 class Batch:
@@ -40,7 +39,6 @@ class Batch:
         self.out = np.zeros((rows, min(capacity + 1, 256)), dtype=np.int64)
         self.pos = np.zeros(rows, dtype=np.int64)  # ids written per row (may pass capacity)
         self.mark_pos = np.zeros(rows, dtype=np.int64)  # where the last MARK's symbol went
-        self.prev_mark_pos = np.zeros(rows, dtype=np.int64)  # ... and the MARK's before it
         self.finished = np.zeros(rows, dtype=bool)
         self.stopped = np.zeros(rows, dtype=bool)  # ended by its rule or the end symbol
         self.steps = 0  # batch steps taken, those undone by BACK or RESTART included
@@ -123,11 +121,11 @@ def sample_rows(
     never = list(never)
     active = np.arange(rows)  # rows not finished
     live = [row for row in range(rows) if rules[row] is not None]  # ... with a rule: ascending
-    if rewind:  # each row's last two marks, in two slots (`newest`: the last one's), and start
-        marks = _Marks(stepper, rows, logits, active)
-        tune_states = RowStates(stepper, rows)
+    if rewind:
+        bar_states, tune_states = RowStates(stepper, rows), RowStates(stepper, rows)
+        bar_states.save(active)
         tune_states.save(active)
-        tune_logits = logits.copy()
+        bar_logits, tune_logits = logits.copy(), logits.copy()
     # Per step, numpy work over the whole batch and Python work only for rows with a live rule:
     # at batch 1 a few microseconds of bookkeeping are a visible share of a ~100 us model step.
     for _ in range(max_steps):
@@ -177,61 +175,23 @@ def sample_rows(
         if acts and rewind:
             marked = [row for row, action in acts.items() if action == MARK]
             if marked:  # a bar starts with this step's symbol: keep the row as it was before it
-                marks.mark(batch, np.array(marked), logits)
-            back = np.array([r for r, act in acts.items() if act in (BACK, BACK_TWO)], np.int64)
-            two = np.array([row for row, act in acts.items() if act == BACK_TWO], np.int64)
-            if len(two):  # the mark before the last becomes the last
-                marks.newest[two] ^= 1
-                batch.mark_pos[two] = batch.prev_mark_pos[two]
+                batch.mark_pos[marked] = batch.pos[marked] - 1
+                bar_states.save(np.array(marked))
+                bar_logits[marked] = logits[marked]
+            back = np.array([row for row, action in acts.items() if action == BACK], np.int64)
             batch.pos[back] = batch.mark_pos[back]
             restart = np.array([row for row, act in acts.items() if act == RESTART], np.int64)
-            batch.pos[restart] = batch.mark_pos[restart] = batch.prev_mark_pos[restart] = 0
+            batch.pos[restart] = batch.mark_pos[restart] = 0
         if not len(active):
             break
         logits = stepper.step(ids)
         if back is not None and len(back):
-            marks.restore(back, logits)
+            bar_states.restore(back)
+            logits[back] = bar_logits[back]
         if restart is not None and len(restart):
             tune_states.restore(restart)
             logits[restart] = tune_logits[restart]
-            marks.save(restart, tune_logits)
+            bar_states.save(restart)
+            bar_logits[restart] = tune_logits[restart]
     batch.logits = logits
     return batch
-
-
-class _Marks:
-    """Each row's state and logits at its last two MARKs, in two slots: `newest[row]` is the
-    slot of the last one. A MARK at the position of the last one (a bar sampled again starts
-    where it did) overwrites it; any other goes into the other slot and the last becomes the
-    one before."""
-
-    def __init__(self, stepper: Stepper, rows: int, logits: np.ndarray, active: np.ndarray):
-        self.slots = (RowStates(stepper, rows), RowStates(stepper, rows))
-        self.logits = (logits.copy(), logits.copy())
-        self.newest = np.zeros(rows, dtype=np.int64)
-        for slot in self.slots:
-            slot.save(active)
-
-    def mark(self, batch: Batch, rows: np.ndarray, logits: np.ndarray) -> None:
-        """Rows `rows` wrote a symbol that starts a bar: keep them as they were before it."""
-        moved = rows[batch.mark_pos[rows] != batch.pos[rows] - 1]
-        self.newest[moved] ^= 1
-        batch.prev_mark_pos[moved] = batch.mark_pos[moved]
-        batch.mark_pos[rows] = batch.pos[rows] - 1
-        self.save(rows, logits)
-
-    def save(self, rows: np.ndarray, logits: np.ndarray) -> None:
-        """The rows' state and `logits` into their newest slot."""
-        for slot, states in enumerate(self.slots):
-            these = rows[self.newest[rows] == slot]
-            if len(these):
-                states.save(these)
-                self.logits[slot][these] = logits[these]
-
-    def restore(self, rows: np.ndarray, logits: np.ndarray) -> None:
-        """The rows back to their newest mark: state, and `logits` in place."""
-        for slot, states in enumerate(self.slots):
-            these = rows[self.newest[rows] == slot]
-            if len(these):
-                states.restore(these)
-                logits[these] = self.logits[slot][these]
