@@ -281,6 +281,23 @@ def test_a_note_that_may_still_be_shortened_is_judged_once_it_is_written_out():
     assert chord.scan.open_note() is None  # a chord's notes are not single notes
 
 
+def test_a_full_bar_is_offered_no_note_nor_what_must_be_followed_by_one():
+    """In a full bar, a decoration (T), slur or tuplet (() or accidental would need a note the bar
+    has no room for: none is offered, and a bar line is."""
+    from tunegen.sampling.grammar import GrammarRule, _Row, _Shared
+    from tunegen.sampling.header import HeaderConstraint, header_starts
+
+    shared = _Shared(VOCAB, FormPlan(), "", GrammarStats(), True)
+    header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
+    rule = GrammarRule(shared, _Row(header, TuneJudge()))
+    for char in JIG + "def gfe ":
+        rule.row.judge.feed(char)
+    logits = np.zeros(len(VOCAB), dtype=np.float32)
+    rule.prepare(logits)
+    refused = {VOCAB.symbols[i] for i in np.flatnonzero(np.isinf(logits))}
+    assert {"a", "z", "T", "(", "^", "["} <= refused and not {"|", " ", ":"} & refused
+
+
 def test_a_note_being_written_gets_only_lengths_that_fit_its_bar():
     """_Shared.length_blocked: with an eighth left, `a` may become `a` or `a/` (a digit only
     if it keeps the note an eighth or shorter); with half an eighth left, only `a/` fits, so
