@@ -6,7 +6,8 @@
 Rows: training chars/s for the `seed` and `default` presets (Lightning, the real `tunegen train`
 path); `tunegen generate` end to end (a subprocess, as a user runs it) with the bundled model and
 a trained `seed` model (--seed-model, else the one the training row just trained), at batch 1
-(--repeats runs, seeds 1..N, summed) and 64, grammar-aware and --free: the chars/s the command
+and 64 (--repeats runs each, seeds 1..N, summed: one batch of 64 tunes moves with its longest
+tunes), grammar-aware and --free: the chars/s the command
 prints for its sampling and the command's wall time; beside them the model-only figures: the
 numpy LSTM step alone (us per step of the whole batch) and the stand-in (a seed-shaped LSTM with
 random weights sampled without the grammar); the Keras peer (../shared/peers/seed000_keras.py,
@@ -126,7 +127,7 @@ def generate_rows(
     rows = []
     for batch in (1, 64):
         for free in (False, True):
-            speed, wall = generate_speed(model, batch, free, repeats if batch == 1 else 1, folder)
+            speed, wall = generate_speed(model, batch, free, repeats, folder)
             mode = "--free" if free else "grammar-aware"
             rows.append((f"`tunegen generate` {name}, batch {batch}, {mode}: chars/s (wall s)",
                          f"{speed:,.0f} ({wall:.1f})"))  # fmt: skip
@@ -177,7 +178,7 @@ def main() -> None:
     parser.add_argument("--keras-python", help="a Python with tensorflow-cpu for the Keras peer")
     parser.add_argument("--render-tunes", type=int, default=100, help="0: no render row")
     parser.add_argument("--seed-model", type=Path, help="a trained `seed` model to generate with")
-    parser.add_argument("--repeats", type=int, default=3, help="batch-1 generate runs")
+    parser.add_argument("--repeats", type=int, default=3, help="generate runs per batch size")
     parser.add_argument("--no-train", action="store_true", help="no training rows")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
