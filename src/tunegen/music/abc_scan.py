@@ -63,7 +63,7 @@ class OpenNote(NamedTuple):
     """A note still being written (`A` may become `A2` or `A/`): `length` as written so far,
     `room` the ticks it may last for its bar to stay within the metre, `fermata` (H doubles
     it), and `context` (unit, tuplet, fermata): with `length` and `room`, all that decides
-    which length characters may follow. (A tuple: the sampler asks at most steps.)"""
+    which length characters may follow. A tuple: the sampler asks for one at most steps."""
 
     length: str
     room: int

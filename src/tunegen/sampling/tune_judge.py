@@ -168,13 +168,14 @@ class TuneJudge:
         return code
 
     def _field_problem(self, name: str, value: str) -> str | None:
-        """Header rules of the sampler's own (the scanner has abc2midi's): one M: and R:, and an
-        R: that goes with M: (form.RHYTHMS)."""
+        """Header rules of the sampler's own (the scanner has abc2midi's): a usual M: and L:
+        (usual_metre, USUAL_UNITS), one M:, R: and L:, and an R: that goes with M:
+        (form.RHYTHMS). Sets `ban` to a field this tune cannot take at all."""
         self.ban = ""
         if name == "M" and not usual_metre(value):  # M:98, M:6-8: bars no tune fills
             return f"M:{value} is not a metre of at most {MAX_METRE} whole notes"
         if name == "L" and value not in USUAL_UNITS:  # L:6/8 for M:6/8: every note 3/4 long
-            return f"L:{value} is not a unit note length from 1 to 1/64"
+            return f"L:{value} is not a unit note length from 1/1 to 1/64"
         self.ban = name if name in "MR" else ""  # a field that cannot stand in this tune
         if name in ("M", "R", "L") and name in self.fields:
             return f"a second {name}: line"
