@@ -307,14 +307,6 @@ class AbcScanner(LineReader):
             return None
         return self._meter - self._counted()
 
-    def ticks_of(self, length: str) -> int:
-        """Ticks a plain note of `length` ("", "2", "/", "3/2") written now would last, with the
-        unit, tuplet and fermata in force (broken rhythm aside): for choosing note lengths."""
-        match = _LENGTH.fullmatch(length)
-        if match is None:
-            raise ValueError(f"not a note length: {length!r}")
-        return self._note_time(_length(*match.groups()), "H" in self._passback)
-
     def open_note(self) -> OpenNote | None:
         """The note being written, while `pending` is exactly one plain note (not in a chord or
         grace notes, nor after a tie or broken rhythm) in a bar of known length: its length so
@@ -348,9 +340,9 @@ class AbcScanner(LineReader):
         return OpenNote(length, room, fermata, (self._unit, tuplet, fermata))
 
     def length_ticks(self, length: str, fermata: bool = False) -> int | None:
-        """Ticks of the open note if its length were `length` ("2", "3/", "/4"), or None for
-        text that is not a length abc2midi reads without fault ("/3", "//2"; as `ticks_of`,
-        with the note's own fermata)."""
+        """Ticks a plain note of `length` ("", "2", "3/", "/4") written now would last, with the
+        unit and tuplet in force and `fermata` (broken rhythm aside), or None for text that is
+        not a length abc2midi reads without fault ("/3", "//2")."""
         match = _LENGTH.fullmatch(length)
         if match is None:
             return None

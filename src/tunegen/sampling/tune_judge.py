@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from tunegen.music.abc_rules import parse_meter
 from tunegen.music.abc_scan import AbcScanner
 from tunegen.sampling.form import FormPlan, rhythm_fits
 from tunegen.sampling.header import METER_VALUE
@@ -36,10 +37,8 @@ def usual_metre(value: str) -> bool:
     whole notes: abc2midi reads M:98 as 98 whole notes and M:6-8 as 6, bars no tune fills."""
     if not METER_VALUE.fullmatch(value):
         return False
-    if "/" not in value:
-        return True
-    beats, unit = value.replace("(", "").replace(")", "").split("/")
-    return int(unit) > 0 and 0 < sum(map(int, beats.split("+"))) <= MAX_METRE * int(unit)
+    length, error = parse_meter(value)  # None: free metre
+    return error is None and (length is None or length <= MAX_METRE)
 
 
 def shallow_copy(obj: _T) -> _T:
