@@ -217,7 +217,7 @@ def test_voices_instructions_and_backquotes_are_not_written(music):
 )  # fmt: skip
 def test_a_sampled_metre_is_one_a_tune_can_fill(metre, usual):
     """abc2midi reads M:98 as bars of 98 whole notes: the sampler writes its M: line again
-    (it is not banned from the tune: a tune without M: is in free metre)."""
+    (it is not banned from the tune: K: waits for an M: line, see the test below)."""
     judge = TuneJudge()
     codes = [judge.feed(char) for char in f"X:1\nT:t\nM:{metre}\n"]
     assert (BAD not in codes) == usual
@@ -298,6 +298,31 @@ def test_a_full_bar_is_offered_no_note_nor_what_must_be_followed_by_one():
     assert {"a", "z", "T", "(", "^", "["} <= refused and not {"|", " ", ":"} & refused
 
 
+def test_the_key_line_waits_for_a_metre():
+    """Every corpus tune states its metre, and abc2midi reads a tune without M: as 4/4: at a
+    header line's start, K: is not offered before an M: line (other fields are), and is after
+    one; a tune that cannot take an M: (banned) is not held back."""
+    from tunegen.sampling.grammar import GrammarRule, _Row, _Shared
+    from tunegen.sampling.header import HeaderConstraint, header_starts
+
+    shared = _Shared(VOCAB, FormPlan(), "", GrammarStats(), True)
+
+    def offered(header_text: str, banned: frozenset[str] = frozenset()) -> set[str]:
+        header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
+        rule = GrammarRule(shared, _Row(header, TuneJudge()))
+        rule.row.banned = banned
+        for char in header_text:
+            rule.row.header.observe(char)
+            assert rule.row.judge.feed(char) != BAD
+        logits = np.zeros(len(VOCAB), dtype=np.float32)
+        rule.prepare(logits)
+        return {VOCAB.symbols[i] for i in np.flatnonzero(~np.isinf(logits))}
+
+    assert "K" not in offered("X:1\nT:t\n") and {"M", "L", "R"} <= offered("X:1\nT:t\n")
+    assert {"K", "L"} <= offered("X:1\nT:t\nM:6/8\n")
+    assert "K" in offered("X:1\nT:t\n", banned=frozenset("M"))
+
+
 def test_a_note_being_written_gets_only_lengths_that_fit_its_bar():
     """_Shared.length_blocked: with an eighth left, `a` may become `a` or `a/` (a digit only
     if it keeps the note an eighth or shorter); with half an eighth left, only `a/` fits, so
@@ -340,3 +365,17 @@ def test_an_ending_is_mended_only_with_a_bar_line_that_makes_the_tune_whole(onei
                 expected = mended
                 break
         assert _mend_end("", text, symbols) == expected
+
+
+def test_the_judges_counts_are_the_scanners_after_every_symbol(oneills):
+    """TuneJudge keeps the scanner's ticks left and fault counts from one symbol to the next
+    (asked once, not at every question): after each symbol, forced or not, and in a copy taken
+    at a bar's start, they are what the scanner says."""
+    for tune in oneills.tunes[:40]:
+        judge = TuneJudge()
+        for index, char in enumerate(tune.text):
+            judge.feed(char, forced=index % 7 == 0)
+            for one in (judge, judge.bar_start):
+                if one is not None and one.scan.in_body:
+                    assert one.left() == one.scan.ticks_left()
+                    assert one._seen in (None, (one.scan.error_count(), one.scan.wrong_count()))

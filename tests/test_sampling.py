@@ -272,3 +272,25 @@ def test_rules_force_and_stop_rows_and_the_budget_stops_the_rest():
     with pytest.raises(ValueError, match="rewind"):
         sample_rows(make_stepper(model), SamplingOptions(), same_primer([], 1), [_Script([MARK])],
                     end, 10, 10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "rows", [[0], [2], [1], [0, 1, 2], [1, 2]], ids=["one-end", "one-full", "one", "every", "some"]
+)
+def test_a_batch_writes_each_rows_symbol_and_names_the_complete_rows(rows):
+    """Batch.write (one row, every row, some rows: three ways to the same answer): each row's
+    symbol goes after what it wrote; a row is complete at the end symbol or at capacity."""
+    from tunegen.sampling.loop import Batch
+
+    end = VOCAB.end_id
+    batch = Batch(np.zeros((3, len(VOCAB)), np.float32), SamplingOptions(), 3, end)
+    batch.pos[:] = [0, 1, 2]  # row 2 is one symbol short of its capacity
+    ids = np.array([end, 5, 6])
+    batch.steps = 3
+    rows = np.array(rows)
+    done, ended = batch.write(rows, ids)
+    assert done.tolist() == [r for r in rows.tolist() if r in (0, 2)]
+    assert ended.tolist() == [r for r in rows.tolist() if r == 0]
+    for row in rows.tolist():
+        assert batch.pos[row] == row + 1 and batch.out[row, row] == ids[row]
+    assert all(batch.pos[row] == row for row in {0, 1, 2} - set(rows.tolist()))

@@ -130,6 +130,11 @@ class _Shared:
         self.blocked: dict[int, np.ndarray] = {}  # ~allowed by the allowed mask's id (two masks)
         self.lengths: dict[tuple, np.ndarray | None] = {}  # length_blocked's answers
         self.length_ids = {i: s for i, s in enumerate(symbols) if s in LENGTH_CHARS}
+        # K: waits for an M: line (the model writes one first): without it abc2midi counts
+        # every bar as 4/4, and every tune of the corpora states its metre
+        starts = header_starts(self.vocab)
+        keys = [i for i, s in enumerate(symbols) if starts[i] and s[:1] == "K"]
+        self.key_starts = np.array(keys) if keys and "M" in self.index else None
 
     def length_blocked(self, scan: AbcScanner, note: OpenNote) -> np.ndarray | None:
         """The ids a note being written may not take next (None: none): a length digit that
@@ -206,8 +211,12 @@ class GrammarRule:
                 if blocked is None:
                     blocked = shared.blocked[id(allowed)] = ~allowed
                 logits[blocked] = -np.inf
-                if row.banned and row.header.line == "":
-                    logits[[shared.index[letter] for letter in row.banned]] = -np.inf
+                if row.header.line == "":
+                    if row.banned:
+                        logits[[shared.index[letter] for letter in row.banned]] = -np.inf
+                    needs_metre = "M" not in judge.fields and "M" not in row.banned
+                    if needs_metre and shared.key_starts is not None:
+                        logits[shared.key_starts] = -np.inf  # every corpus tune states its metre
             else:
                 self.forced = shared.vocab.symbols[symbol]
         elif row.free:

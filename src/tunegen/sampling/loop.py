@@ -64,6 +64,29 @@ class Batch:
         window = slice(row, row + 1)
         return int(choose(self.logits[window], self.options, self.noise[window])[0])
 
+    def write(self, rows: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write `ids[row]` after what each row of `rows` has written: (the rows complete now,
+        at the end symbol or at `capacity`; those of them that wrote the end symbol)."""
+        self.grow(self.steps)  # each row has written at most `steps` ids before this one
+        if len(rows) == 1:  # batch 1 and a batch's last row: Python numbers, not 1-value arrays
+            row = int(rows[0])
+            symbol, pos = int(ids[row]), int(self.pos[row]) + 1
+            self.out[row, pos - 1] = symbol  # pos - 1 <= capacity: the buffer has room for it
+            self.pos[row] = pos
+            ended = rows if symbol == self.end_id else rows[:0]
+            return (rows if len(ended) or pos >= self.capacity else ended), ended
+        if len(rows) == len(self.pos):  # every row: whole arrays, no gathers
+            pos, written = self.pos, ids
+            self.out[rows, pos] = written
+            pos += 1
+        else:
+            pos, written = self.pos[rows], ids[rows]
+            self.out[rows, pos] = written
+            pos += 1
+            self.pos[rows] = pos
+        ends = written == self.end_id
+        return rows[ends | (pos >= self.capacity)], rows[ends]
+
     def grow(self, last: int) -> None:
         """Make room for an id at position `last` (and the end symbol after it)."""
         if last + 1 >= self.out.shape[1] and self.out.shape[1] <= self.capacity:
@@ -154,16 +177,10 @@ def sample_rows(
                 raise ValueError("rules that mark rows or send them back need rewind=True")
             if any(action > MARK for action in acts.values()):
                 writing = np.array([r for r in active if acts.get(r, KEEP) <= MARK], np.int64)
-        batch.grow(batch.steps)
-        pos = batch.pos[writing]
-        batch.out[writing, pos] = ids[writing]  # pos <= capacity: the buffer has room for it
-        pos += 1
-        batch.pos[writing] = pos
-        ends = ids[writing] == end_id
-        done = writing[ends | (pos >= capacity)]
+        done, ended = batch.write(writing, ids)
         stop = [row for row, action in acts.items() if action == STOP] if acts else []
         if len(done) or stop:
-            batch.stopped[writing[ends]] = True
+            batch.stopped[ended] = True
             batch.stopped[stop] = True
             batch.finished[done] = True
             batch.finished[stop] = True

@@ -26,6 +26,7 @@ _BODY_FIELDS = frozenset("EKLMPQTdrswW+")
 _UNWRITTEN_INLINE = ("[V:", "[I:")
 _SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
 _T = TypeVar("_T")
+_ASK = object()  # TuneJudge._left before the body: ask the scanner
 MAX_METRE = 4  # whole notes in a sampled M: bar (12/8 is 1.5, 4/2 is 2)
 MAX_CODE_LINE = 26  # characters of a sampled K:, M:, L:, R: or Q: line (the books: 12 at most)
 _CODE_FIELDS = frozenset(("K:", "M:", "L:", "R:", "Q:"))
@@ -80,6 +81,11 @@ class TuneJudge:
         self.target = None if self.form is None else self.form.bars_per_part
         self.part_text = ""
         self.parts: dict[str, str] = {}
+        # The scanner's counts after the last body symbol: (errors, wrong bars), ticks left
+        # (None: free metre); _ASK before the body's first symbol. Read at every symbol, and
+        # the same until the next one is fed: asked of the scanner once, not three times.
+        self._seen: tuple[int, int] | None = None
+        self._left: int | object | None = _ASK
 
     def copy(self) -> TuneJudge:
         other = shallow_copy(self)
@@ -97,7 +103,10 @@ class TuneJudge:
 
     def left(self) -> int | None:
         """Ticks still to write in the open bar (abc2midi's count); None in free metre."""
-        return self.scan.ticks_left()  # time_left() in integers: a Fraction is slow per step
+        left = self._left
+        if left is _ASK:
+            return self.scan.ticks_left()  # time_left() in integers: a Fraction is slow
+        return left  # type: ignore[return-value]
 
     def can_end(self) -> bool:
         """Whether the tune may end now (only ever just after a bar line)."""
@@ -187,12 +196,14 @@ class TuneJudge:
     def _body(self, char: str, forced: bool) -> int:
         scan = self.scan
         before = self.copy() if self.after_bar_line else None
-        errors, wrong = self._counts()
+        errors, wrong = self._seen or self._counts()
         bars = len(scan.bars)
         if char == EOT:
             scan.finish()
         else:
             scan.feed(char)
+        self._seen = counts = self._counts()
+        self._left = left = scan.ticks_left()
         self.plain_run = False
         if forced and self.plain_next and char == "|":
             self.part_text += char
@@ -217,13 +228,11 @@ class TuneJudge:
             ):
                 return self._bad(f"bar {len(scan.bars) + 1}: {head} not allowed in the body")
         if not forced:
-            new_errors, new_wrong = self._counts()
-            if new_errors > errors:
+            if counts[0] > errors:
                 return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
-            if new_wrong > wrong:
+            if counts[1] > wrong:
                 bad = scan.wrong_bars[wrong]
                 return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
-            left = self.left()
             if left is not None and left < 0 and not self._may_shorten():
                 return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
         self.after_bar_line = char in _BAR_CHARS or (
