@@ -11,6 +11,7 @@ import pytest
 
 from tunegen.music import abc2midi
 from tunegen.music.abc_rules import (
+    abbreviation_problem,
     chord_symbol_problem,
     decoration_known,
     key_problem,
@@ -18,7 +19,7 @@ from tunegen.music.abc_rules import (
     rhythm_problem,
     tempo_problem,
 )
-from tunegen.music.abc_scan import AbcScanner, check_text
+from tunegen.music.abc_scan import AbcScanner, check_text, scan_text
 
 TUNES = abc2midi.split_tunes(
     (Path(__file__).parent / "data" / "abc2midi_oracle.abc").read_text(encoding="utf-8")
@@ -157,6 +158,71 @@ def test_metres_rhythms_tempi_chord_symbols_and_decorations() -> None:
     assert chord_symbol_problem("Dfoo") == 'Unrecognized chord name "foo"'
     assert decoration_known("trill") and decoration_known("D.S.")
     assert not decoration_known('F"Segno')
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [("T=!trill!", None), ("W = roll", None), ("", None), ("~=!roll!", None),
+     ("Garun", "Missing '=' U: field ignored"), ("a b", "Missing '=' U: field ignored"),
+     ("T=", "Missing term in U: field"), ("T=!!", "Missing term in U: field"),
+     ("T=!trill", "No closing ! in U: field")],
+)  # fmt: skip
+def test_abbreviations_are_read_as_abc2midi_reads_them(value: str, problem: str | None) -> None:
+    """U: (parseabc.c): a letter, "=", then !a decoration! or a word; abc2midi only warns of a
+    line that does not open with a letter (and ignores it)."""
+    assert abbreviation_problem(value) == problem
+    verdict = check_text(f"X:1\nU:{value}\nM:6/8\nK:D\nDED GAB|\n")
+    assert verdict.problems[:1] == ((problem,) if problem else ())
+
+
+def test_a_roll_among_grace_notes_is_an_error() -> None:
+    """abc2midi plays ~ as grace notes: on a grace note it makes a group inside the group."""
+    for body in ("DED {~G}FEE|", "DED ({G~A}F)EE|"):
+        assert check_text(f"X:1\nM:6/8\nL:1/8\nK:D\n{body}\n").problems == ("nested { not allowed",)
+    assert check_text("X:1\nM:6/8\nL:1/8\nK:D\nDED {TG}F{G}~E ~E|\n").problems != ()
+    assert check_text("X:1\nM:6/8\nL:1/8\nK:D\nDED {TG}FEE|\n").no_error
+
+
+@pytest.mark.parametrize(
+    "line, right",
+    [("T:Part two", True), ("W:words", True), ("E:9", True), ("d:!trill!", True),
+     ("N:from a book", False), ("D :Cuala", False), ("R:reel", False), ("C:trad", False),
+     ("DED*GAB|", False), ("DED GAB|**", True), ("DED GAB|* %a comment", True)],
+)  # fmt: skip
+def test_body_field_lines_and_stars_as_abc2midi_reads_them(line: str, right: bool) -> None:
+    """parseabc.c: only E, I, K, L, M, P, Q, T, V, d, r, s, w, W and + fields may stand in the
+    body ("D :" is a field too); stars end a line, and anywhere else are an error."""
+    text = f"X:1\nM:6/8\nL:1/8\nK:D\nDED GAB|\n{line}\nDED GAB|\n"
+    assert check_text(text).no_error == right
+
+
+def test_a_microtone_follows_a_sharp_or_a_flat_only() -> None:
+    """abc2midi reads ^3B, _1/2B and =^3B as microtones, and =3B as a malformed note."""
+    for body, right in (("A2^3B/2c/2|", True), ("A2=^3B c/|", True), ("A2_1/2B c/|", True),
+                        ("A2(=3B/2c/2)|", False), ("A2=/B c/|", False)):  # fmt: skip
+        assert check_text(f"X:1\nM:3/8\nL:1/8\nK:D\n{body}\n").no_error == right, body
+
+
+def test_broken_rhythm_across_a_bar_line_lengthens_the_bar_before() -> None:
+    """abc2midi lengthens the note before > where it was stored and checks bars afterwards:
+    `ABd |>ef` makes that bar long and the next one short (and in a repeat, the bar played
+    again); within a bar, > moves no time out of it."""
+    tune = "X:1\nM:6/8\nL:1/8\nK:D\nDFA GFE | GFE {bar}g fed | cAA A3 |]\n"
+    for bar in ("ABd |>ef", "ABd> |(ef)", "AB[df] |>ef"):
+        scan = scan_text(tune.format(bar=bar))
+        assert [(w.number, w.time) for w in scan.wrong_bars] == [
+            (1, Fraction(13, 16)),
+            (2, Fraction(11, 16)),
+        ], bar
+        assert scan.bars[1].time == Fraction(13, 16)
+    assert check_text(tune.format(bar="AB>d | e>f")).every_bar_right
+    repeat = scan_text("X:1\nM:6/8\nL:1/8\nK:D\n|: DFA GFE | GFE ABd :: >efg fed | cAA A2 :|\n")
+    assert [(w.time, w.repeat_pass) for w in repeat.wrong_bars] == [  # abc2midi's four
+        (Fraction(13, 16), 1),
+        (Fraction(13, 16), 2),
+        (Fraction(11, 16), 1),
+        (Fraction(21, 16), 2),
+    ]
 
 
 def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:

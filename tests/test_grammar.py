@@ -379,3 +379,16 @@ def test_the_judges_counts_are_the_scanners_after_every_symbol(oneills):
                 if one is not None and one.scan.in_body:
                     assert one.left() == one.scan.ticks_left()
                     assert one._seen in (None, (one.scan.error_count(), one.scan.wrong_count()))
+
+
+def test_instruction_voice_and_abbreviation_lines_are_never_written():
+    """A model that would open every header line with I:, U: or V: (abc2midi: an instruction
+    it may not know, a second voice, "Missing '=' U: field ignored") opens it otherwise."""
+    model = tiny("lstm")
+    with torch.no_grad():
+        for letter in "IUV":
+            model.head.bias[VOCAB.index[letter]] = 50.0
+    options = SamplingOptions(seed=3, max_symbols=120)
+    tunes = sample_grammar(model, VOCAB, 4, options, "", HeaderPlan(), FormPlan(), GrammarStats())
+    starts = {line[:2] for tune in tunes for line in tune.splitlines()}
+    assert starts and not starts & {"I:", "U:", "V:"}

@@ -298,7 +298,16 @@ class BodyReader(BodyEvents):
             if not self._in_grace:
                 self._error("stray / not in grace sequence")
             return i + 1
-        if char in "$&s*":
+        if char == "*":  # stars end a line (abc2midi: a line break); elsewhere an error
+            end = i + 1
+            while end < size and text[end] == "*":
+                end += 1
+            if text[end:].split("%", 1)[0].strip(" \t"):
+                self._error("*'s in middle of line ignored")
+            elif not final:
+                return -1  # nothing follows yet: wait for the line's end
+            return end
+        if char in "$&s":
             return i + 1
         if char == "%":
             return size if final else -1  # a comment runs to the line's end
@@ -340,7 +349,7 @@ class BodyReader(BodyEvents):
     def _note_match(self, match: re.Match[str]) -> int:
         """Read the note `match` found; return where it ends."""
         deco, acc, micro, letter, octave = match.group("deco", "acc", "micro", "letter", "octave")
-        if micro is not None and acc is None:
+        if micro is not None and (acc is None or acc == "="):  # microtones: after ^ or _ only
             self._error("Malformed note : expecting a-g or A-G")
             return match.start("micro")
         num, slashes, den = match.group("num", "slashes", "den")

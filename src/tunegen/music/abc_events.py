@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from tunegen.music import abc_playback as pb
@@ -112,6 +112,8 @@ class BodyEvents:
     ) -> None:
         pitch = self._pitch(acc, letter, octave)
         if self._in_grace:
+            if "~" in deco:  # abc2midi plays ~ as grace notes: a group inside the group
+                self._error("nested { not allowed")
             # abc2midi stores grace notes as notes: a tie may end on one or start from one.
             self._horn_last = None
             self._tie_check((pitch,))
@@ -211,16 +213,35 @@ class BodyEvents:
                 long = {1: 3, 2: 7, 3: 15}[count]
                 half = (long + 1) // 2
                 first, second = (long, 1) if sign == ">" else (1, long)
-                # the previous note is already in the bar: move the difference
-                previous = self._last_len or 0
-                self._bar_written += previous * first // half - previous
+                self._lengthen_last(first, half)
                 time = time * second // half
                 if compare != -1:  # a note after > is stored shortened: a chain a>b>c compares that
                     compare = compare * second // half
         self._bar_written += time
         self._bar_pending = True
-        self._last_len = time
+        # where the note's time is: still in _bar_written until the playback's next feature
+        self._last_len = (time, self.play.raw_size, len(self.bars), self._voice)
         self._last_compare = compare
+
+    def _lengthen_last(self, first: int, half: int) -> None:
+        """Broken rhythm: the note before lasts first/half of its length (store.c
+        brokenadjust). abc2midi adjusts it where it was stored and counts bars afterwards, so a
+        note before a bar line lengthens the bar it is in (`ABd|>ef`: that bar is long, the
+        next one short)."""
+        if self._last_len is None:
+            return
+        previous, raw_size, bars, voice = self._last_len
+        delta = previous * first // half - previous
+        if raw_size == self.play.raw_size or voice != self._voice:
+            self._bar_written += delta  # not handed to the playback yet: still in this bar
+            return
+        self.play.lengthen(raw_size, delta)  # the first feature after it is its time
+        if bars == len(self.bars):
+            self._bar_closed_time += delta  # handed over within this bar (an ending, a metre)
+        else:
+            record = self.bars[bars]
+            changed = replace(record, time=record.time + from_ticks(delta))
+            self.bars = (*self.bars[:bars], changed, *self.bars[bars + 1 :])
 
     def _tie_check(self, pitches: tuple[tuple[int, tuple[str, int]], ...]) -> None:
         if not self._tie:

@@ -9,6 +9,7 @@ from tunegen.music import abc_playback as pb
 from tunegen.music.abc_body import BodyReader
 from tunegen.music.abc_events import to_ticks
 from tunegen.music.abc_rules import (
+    abbreviation_problem,
     field_line,
     key_problem,
     meter_counts,
@@ -62,6 +63,8 @@ class LineReader(BodyReader):
             self.rhythm = value
         elif name == "Q":
             self._field_problem(tempo_problem(value))
+        elif name == "U":
+            self._field_problem(abbreviation_problem(value))
         elif name == "P":
             self._error("P: field in header should go after K: field")
         elif name == "V":
@@ -127,8 +130,10 @@ class LineReader(BodyReader):
             self._set_key(value, header=False)
         elif name == "Q":
             self._field_problem(tempo_problem(value))
-        elif name in "TWwNrICRSHOZBDFGA%":
-            pass  # text and instructions: no music
+        elif name in "TWwsdEI+":
+            # text, lyrics, decorations and instructions (parseabc.c: EIKLMPQTVdrswW+ may
+            # stand in the body, and r: is read as music; the others are errors)
+            pass
         elif name == "P":
             self._warnings = (
                 *self._warnings,

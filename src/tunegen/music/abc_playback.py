@@ -149,6 +149,20 @@ class Playback:
         else:
             self._take(kind, value)
 
+    def lengthen(self, index: int, ticks: int) -> None:
+        """Add `ticks` to the time feature `raw[index]` (a note lengthened by broken rhythm
+        after its bar was played) and play the voice again: abc2midi adjusts notes as it reads
+        them and plays (and checks bars) once the tune is read."""
+        raw = self.raw[: self.raw_size]  # a list of its own: copies share the old one
+        kind, (time, written) = raw[index]  # type: ignore[misc]
+        raw[index] = (kind, (time + ticks, written))
+        fresh = Playback(self.initial_meter, self.start_repeat, self.mend)
+        for feature in raw:
+            fresh._take(*feature)
+        fresh.raw, fresh.raw_size = raw, self.raw_size
+        for name in _FIELDS:
+            setattr(self, name, getattr(fresh, name))
+
     def without_mending(self) -> Playback:
         """This voice read again as abc2midi reads voices of a tune with several: no fixreps."""
         fresh = Playback(self.initial_meter, self.start_repeat, mend=False)

@@ -190,6 +190,28 @@ def tempo_problem(value: str) -> str | None:
     return None
 
 
+def abbreviation_problem(value: str) -> str | None:
+    """What abc2midi reports as an error for a U: value (parseabc.c): `U:T=!trill!` and
+    `U:W=roll` pass; `U:Garun` is "Missing '=' U: field ignored", `U:T=` and `U:T=!!` miss
+    their term, `U:T=!trill` its closing "!". A value that does not open with a letter (`U:~=...`,
+    an empty one) only draws a warning: abc2midi ignores the line."""
+    text = value.strip()
+    if not text or not "A" <= text[0] <= "z":
+        return None
+    text = text[1:].lstrip(" \t")
+    if not text.startswith("="):
+        return "Missing '=' U: field ignored"
+    text = text[1:].lstrip(" \t")
+    if text.startswith("!"):
+        close = text.find("!", 1)
+        if close < 0:
+            return "No closing ! in U: field"
+        term = text[1:close]
+    else:
+        term = re.match(r"[A-Za-z0-9]*", text).group()  # type: ignore[union-attr]
+    return None if term else "Missing term in U: field"
+
+
 def _denominator(num: str, slashes: str, den: str) -> int:
     """The denominator abc2midi's readlen gives a length such as "/", "//", "3/8"."""
     if not slashes:

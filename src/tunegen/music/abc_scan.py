@@ -197,7 +197,8 @@ class AbcScanner(LineReader):
         self._in_grace = False
         self._grace_open = False  # grace notes still waiting for their host note
         self._broken: tuple[str, int] | None = None  # > or <, and how many
-        self._last_len: int | None = None  # the last note or chord, for broken rhythm
+        # the last note or chord, for broken rhythm: (ticks, play.raw_size, bars, voice)
+        self._last_len: tuple[int, int, int, str | None] | None = None
         self._last_tie_ok = False  # a tie may follow: the last thing was a note, not staccato
         self._last_compare: int | None = None
         self._hornpipe = False  # R:hornpipe in 2/4 or 4/4: abc2midi dots pairs of notes
@@ -418,7 +419,11 @@ class AbcScanner(LineReader):
                 return
             if text in _LETTERS:
                 match = _NOTE.match(self.pending)
-                if match is not None and match.end() == len(self.pending):
+                if (
+                    match is not None
+                    and match.end() == len(self.pending)
+                    and match.group("micro") is None  # a microtone may be a bad note (=3B)
+                ):
                     self._note_match(match)
                     self.pending = text
                     self.line_start = False

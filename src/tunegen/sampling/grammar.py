@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
     from tunegen.models.numpy_lstm import NumpyLSTM
 
-UNWRITTEN_FIELDS = "IV"  # header fields never offered: instructions, and voices (one melody)
+# Header fields never offered: instructions, voices (one melody), and abbreviations (U:, which
+# the corpora never use; a model that writes "U:Garun" for a title makes an abc2midi error)
+UNWRITTEN_FIELDS = "IUV"
 MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
