@@ -195,7 +195,9 @@ class TuneJudge:
 
     def _body(self, char: str, forced: bool) -> int:
         scan = self.scan
-        before = self.copy() if self.after_bar_line else None
+        # the judge as it was, should this symbol close a bar: only a bar line waiting in the
+        # scanner's pending text can (`|` counts once the next symbol shows it is not `||`)
+        before = self.copy() if self.after_bar_line and scan.pending else None
         errors, wrong = self._seen or self._counts()
         bars = len(scan.bars)
         if char == EOT:
