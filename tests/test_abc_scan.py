@@ -14,6 +14,7 @@ from tunegen.music.abc_rules import (
     abbreviation_problem,
     chord_symbol_problem,
     decoration_known,
+    info_problem,
     key_problem,
     parse_meter,
     rhythm_problem,
@@ -223,6 +224,30 @@ def test_broken_rhythm_across_a_bar_line_lengthens_the_bar_before() -> None:
         (Fraction(11, 16), 1),
         (Fraction(21, 16), 2),
     ]
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [("MIDI program 1", None), ("MIDI=program 1", None), ("vol 90", None), ("", None),
+     ("Reel", "I: key ' Reel' not recognized"), ("octave=1", "I: key ' octave' not recognized"),
+     ("MIDI", '%%MIDI command "" not recognized')],
+)  # fmt: skip
+def test_instructions_are_read_as_abc2midi_reads_them(value: str, problem: str | None) -> None:
+    """I: (store.c info_key) knows MIDI, MIDIx, vol and volinc, in the header, in the body and
+    inline."""
+    assert info_problem(value) == problem
+    for text in (f"X:1\nI:{value}\nK:D\nDED|\n", f"X:1\nK:D\nDE [I:{value}] D|\n"):
+        assert scan_text(text).errors[:1] == ((problem,) if problem else ())
+
+
+def test_a_number_after_a_decoration_is_read_and_ignored() -> None:
+    """abc2midi reads O2G and .4G as G (the number as a microtone with no accidental), a bare
+    2G as an unrecognized character, and O G as a malformed note."""
+    for body, problem in (("O2G", None), (".4G", None), ("2G", "Unrecognized character: 2"),
+                          ("O G", "Malformed note : expecting a-g or A-G")):  # fmt: skip
+        scan = scan_text(f"X:1\nM:6/8\nL:1/8\nK:D\nGGG {body} AcB|\n")
+        assert scan.verdict().problems[:1] == ((problem,) if problem else ()), body
+    assert scan_text("X:1\nM:6/8\nL:1/8\nK:D\nGGG O2G AcB|\n").bars[0].time == Fraction(7, 8)
 
 
 def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:

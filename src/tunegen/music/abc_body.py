@@ -26,6 +26,7 @@ _PENDING: dict[tuple[str, int, tuple[int, int] | None], int] = {}
 _REST = re.compile(r"[zx](\d*)(/*)(\d*)")
 _DECO_ONLY = re.compile(r"[.MLRH~Tuv'OPS]*")
 _LENGTH = re.compile(r"(\d*)(/*)(\d*)")
+_MICRO_SO_FAR = re.compile(r"\d*/?\d*")  # the start of a number after decorations
 _REP_LIST = re.compile(r"\d+(?:[-,]\d+)*")
 _TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
 _INLINE = re.compile(r"\[([A-Za-z]):([^\]]*)(\]?)")
@@ -338,6 +339,8 @@ class BodyReader(BodyEvents):
                     return rest.end()
                 if text[after] in "^_=" and not final:
                     return -1
+                if not final and _MICRO_SO_FAR.fullmatch(text, after):
+                    return -1  # O2 may become O2G (read as G)
                 self._error("Malformed note : expecting a-g or A-G")
                 return after if after > i else i + 1
             if match is None and final:
@@ -349,7 +352,9 @@ class BodyReader(BodyEvents):
     def _note_match(self, match: re.Match[str]) -> int:
         """Read the note `match` found; return where it ends."""
         deco, acc, micro, letter, octave = match.group("deco", "acc", "micro", "letter", "octave")
-        if micro is not None and (acc is None or acc == "="):  # microtones: after ^ or _ only
+        if micro is not None and (acc == "=" or (acc is None and not deco)):
+            # a microtone follows ^ or _ (=3B is malformed); after a decoration abc2midi
+            # reads the number and ignores it (O2G, .4G: G)
             self._error("Malformed note : expecting a-g or A-G")
             return match.start("micro")
         num, slashes, den = match.group("num", "slashes", "den")

@@ -11,6 +11,7 @@ from tunegen.music.abc_events import to_ticks
 from tunegen.music.abc_rules import (
     abbreviation_problem,
     field_line,
+    info_problem,
     key_problem,
     meter_counts,
     parse_meter,
@@ -65,6 +66,8 @@ class LineReader(BodyReader):
             self._field_problem(tempo_problem(value))
         elif name == "U":
             self._field_problem(abbreviation_problem(value))
+        elif name == "I":
+            self._field_problem(info_problem(value))
         elif name == "P":
             self._error("P: field in header should go after K: field")
         elif name == "V":
@@ -130,9 +133,11 @@ class LineReader(BodyReader):
             self._set_key(value, header=False)
         elif name == "Q":
             self._field_problem(tempo_problem(value))
-        elif name in "TWwsdEI+":
-            # text, lyrics, decorations and instructions (parseabc.c: EIKLMPQTVdrswW+ may
-            # stand in the body, and r: is read as music; the others are errors)
+        elif name == "I":
+            self._field_problem(info_problem(value))
+        elif name in "TWwsdE+":
+            # text, lyrics, decorations (parseabc.c: EIKLMPQTVdrswW+ may stand in the body,
+            # and r: is read as music; the others are errors)
             pass
         elif name == "P":
             self._warnings = (

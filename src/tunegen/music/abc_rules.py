@@ -190,6 +190,24 @@ def tempo_problem(value: str) -> str | None:
     return None
 
 
+INFO_KEYS = frozenset(("MIDI", "MIDIx", "vol", "volinc"))  # the I: keys abc2midi knows
+
+
+def info_problem(value: str) -> str | None:
+    """What abc2midi reports as an error for an I: value (store.c info_key): its first word
+    (up to a space or "=") must be MIDI, MIDIx, vol or volinc (`I:MIDI program 1`); `I:Reel`
+    is "I: key ' Reel' not recognized". The MIDI commands themselves are not checked."""
+    text = value.strip()
+    if not text:
+        return None
+    key = re.match(r"[^\s=]*", text).group()  # type: ignore[union-attr]
+    if key not in INFO_KEYS:
+        return f"I: key ' {key}' not recognized"
+    if key == "MIDI" and not text[len(key) :].strip(" =\t"):
+        return '%%MIDI command "" not recognized'
+    return None
+
+
 def abbreviation_problem(value: str) -> str | None:
     """What abc2midi reports as an error for a U: value (parseabc.c): `U:T=!trill!` and
     `U:W=roll` pass; `U:Garun` is "Missing '=' U: field ignored", `U:T=` and `U:T=!!` miss
