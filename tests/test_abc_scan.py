@@ -177,11 +177,16 @@ def test_abbreviations_are_read_as_abc2midi_reads_them(value: str, problem: str 
 
 
 def test_a_roll_among_grace_notes_is_an_error() -> None:
-    """abc2midi plays ~ as grace notes: on a grace note it makes a group inside the group."""
+    """abc2midi plays ~ as grace notes: on a grace note it makes a group inside the group, and
+    a tie before a rolled note finds a grace note, not the note."""
     for body in ("DED {~G}FEE|", "DED ({G~A}F)EE|"):
         assert check_text(f"X:1\nM:6/8\nL:1/8\nK:D\n{body}\n").problems == ("nested { not allowed",)
     assert check_text("X:1\nM:6/8\nL:1/8\nK:D\nDED {TG}F{G}~E ~E|\n").problems != ()
     assert check_text("X:1\nM:6/8\nL:1/8\nK:D\nDED {TG}FEE|\n").no_error
+    # a tie ends on the roll's first grace note, not on the note (O'Neill's, The Mountain Lark)
+    tied = "X:1\nM:C|\nL:1/8\nK:Em\neB-{roll}B2efge|\n"
+    assert check_text(tied.format(roll="~")).problems == ("Could not find note to be tied",)
+    assert check_text(tied.format(roll="T")).no_error
 
 
 @pytest.mark.parametrize(

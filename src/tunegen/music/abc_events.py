@@ -122,6 +122,10 @@ class BodyEvents:
         if "~" in deco and self._grace_open and not self._in_chord:
             # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
             self._error("Intervening note needed between grace notes")
+        if "~" in deco and self._tie and not self._in_chord:
+            # ... and a tie before it ends on its first grace note, a neighbour (B-~B2)
+            self._error("Could not find note to be tied")
+            self._tie = False
         self._grace_open = False
         self._sounding(length, deco, (pitch,))
 
