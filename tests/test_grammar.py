@@ -248,14 +248,21 @@ def test_a_sampled_unit_length_is_a_usual_one(unit, usual):
         assert judge.reason.startswith(f"header: L:{unit} is not a unit") and not judge.ban
 
 
-def test_a_key_line_that_runs_on_is_sampled_again_at_once():
+@pytest.mark.parametrize(
+    "line, bad_at",
+    [("K:A d/2e/2f/2 g/2", "K:A d/"), ("K:G gfg|Tab", "K:G gfg|"), ("K:(D/2E/2)", "K:("),
+     ("K:A dd ee ff gg aa bb cc dd ee", "K:A dd ee ff gg aa bb cc dd")],
+)  # fmt: skip
+def test_a_key_line_that_runs_on_is_sampled_again_at_once(line, bad_at):
     """K:A followed by the tune's notes on the same line is a K: field abc2midi faults only at
-    the line's end: the judge says so once the line is longer than any key needs."""
+    the line's end: the judge says so at the first character no key is written with (the
+    corpora's keys: letters, spaces, # and =), or once the line is longer than any key needs."""
     judge = TuneJudge()
-    codes = [judge.feed(char) for char in "X:1\nT:t\nK:A d/2e/2f/2 g/2a/2b/2c'/2d'/2"]
-    assert codes.index(BAD) == len("X:1\nT:t\n") + 26 and "K: line longer" in judge.reason
+    codes = [judge.feed(char) for char in "X:1\nT:t\n" + line]
+    assert codes.index(BAD) == len("X:1\nT:t\n") + len(bad_at) - 1, judge.reason
     fine = TuneJudge()
-    assert BAD not in [fine.feed(char) for char in "X:1\nT:A title longer than twenty-six\n"]
+    text = "X:1\nT:A title longer than twenty-six (1)\nK:A Mixolydian\nK:F#\n"
+    assert BAD not in [fine.feed(char) for char in text]
 
 
 JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
@@ -381,14 +388,15 @@ def test_the_judges_counts_are_the_scanners_after_every_symbol(oneills):
                     assert one._seen in (None, (one.scan.error_count(), one.scan.wrong_count()))
 
 
-def test_instruction_voice_and_abbreviation_lines_are_never_written():
-    """A model that would open every header line with I:, U: or V: (abc2midi: an instruction
-    it may not know, a second voice, "Missing '=' U: field ignored") opens it otherwise."""
+def test_instruction_part_voice_and_abbreviation_lines_are_never_written():
+    """A model that would open every header line with I:, P:, U: or V: (abc2midi: an
+    instruction it may not know, "P: field in header should go after K: field", a second voice,
+    "Missing '=' U: field ignored") opens it otherwise."""
     model = tiny("lstm")
     with torch.no_grad():
-        for letter in "IUV":
+        for letter in "IPUV":
             model.head.bias[VOCAB.index[letter]] = 50.0
     options = SamplingOptions(seed=3, max_symbols=120)
     tunes = sample_grammar(model, VOCAB, 4, options, "", HeaderPlan(), FormPlan(), GrammarStats())
     starts = {line[:2] for tune in tunes for line in tune.splitlines()}
-    assert starts and not starts & {"I:", "U:", "V:"}
+    assert starts and not starts & {"I:", "P:", "U:", "V:"}

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
     from tunegen.models.numpy_lstm import NumpyLSTM
 
-# Header fields never offered: instructions, voices (one melody), and abbreviations (U:, which
-# the corpora never use; a model that writes "U:Garun" for a title makes an abc2midi error)
-UNWRITTEN_FIELDS = "IUV"
+# Header fields never offered: instructions, parts (abc2midi: "P: field in header should go
+# after K: field"), voices (one melody), and abbreviations (U:, which the corpora never use; a
+# model that writes "U:Garun" for a title makes an abc2midi error)
+UNWRITTEN_FIELDS = "IPUV"
 MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
