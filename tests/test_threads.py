@@ -15,6 +15,13 @@ from tunegen.runtime import threads
 from tunegen.sampling.sampler import SamplingOptions, compose
 
 
+@pytest.fixture(autouse=True)
+def fresh_count(monkeypatch):
+    """No test reuses (or leaves behind) a count of the free cores taken under another test's
+    stand-ins for the machine."""
+    monkeypatch.setattr(threads, "_counted", None)
+
+
 def blas_count() -> int:
     return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
@@ -161,11 +168,16 @@ def test_this_process_own_running_threads_are_not_others(monkeypatch, tmp_path):
 def test_sampling_takes_fewer_threads_once_another_job_starts(clean_environment):
     """Pools sized to two free cores when the process started; later another job runs: a
     sampling run of a large product takes one thread, unless the user chose the count."""
+    clock = [1000.0]
+    clean_environment.setattr(threads.time, "monotonic", lambda: clock[0])
     clean_environment.setattr(threads, "machine_cores", lambda: 2)
     clean_environment.setattr(threads, "others_running", lambda **_: 0)
     assert threads.prepare_environment() == 2
     assert threads.product_threads(64, 512, 1024) == 2
     clean_environment.setattr(threads, "others_running", lambda **_: 2)  # a job started
+    clock[0] += 0.5  # the count taken at the start is still fresh: not counted again
+    assert threads.product_threads(64, 512, 1024) == 2
+    clock[0] += threads.FREE_CORES_FRESH_S  # a later sampling run counts again
     assert threads.product_threads(64, 512, 1024) == 1
     assert threads.prepare_environment() == 1  # asked again: the free cores again
     threads.prepare_environment(2)  # --threads 2: the user's count stands

@@ -41,13 +41,27 @@ def machine_cores() -> int:
         return os.cpu_count() or 1
 
 
-def free_cores(gap: float = 0.001) -> int:
+# A count of the free cores younger than this is taken again by a sampling run rather than
+# counted anew: counting reads /proc a dozen times and sleeps between reads (1.7 ms, 5% of a
+# short tune's sampling), and `tunegen generate` has counted them as it started, just before.
+FREE_CORES_FRESH_S = 1.0
+_counted: tuple[float, int] | None = None  # (time.monotonic(), free cores) of the last count
+
+
+def free_cores(gap: float = 0.001, fresh: float = 0.0) -> int:
     """Cores not busy now, at least 1: the cores minus the other programs' threads runnable at
     this moment. Not the load average: it takes a minute to see a job that has just started, and
     it counts this program's own work of the last minute (a second `generate` right after a
-    first would take one core for busy)."""
+    first would take one core for busy). `fresh`: a count at most this many seconds old is
+    answered again without counting."""
+    global _counted
+    now = time.monotonic()
+    if fresh > 0 and _counted is not None and now - _counted[0] <= fresh:
+        return _counted[1]
     cores = machine_cores()
-    return max(1, min(cores, cores - others_running(gap=gap)))
+    free = max(1, min(cores, cores - others_running(gap=gap)))
+    _counted = (now, free)
+    return free
 
 
 def others_running(reads: int = 5, gap: float = 0.001) -> int:
@@ -158,7 +172,7 @@ def _process_threads() -> int:
     chosen = int(text) if text.isdigit() and int(text) > 0 else None
     if chosen is not None and not _AUTOMATIC:
         return chosen
-    return min(chosen or machine_cores(), free_cores(gap=0.0002))
+    return min(chosen or machine_cores(), free_cores(gap=0.0002, fresh=FREE_CORES_FRESH_S))
 
 
 class _BlasLimits:
