@@ -336,7 +336,7 @@ class AbcScanner(LineReader):
         if parsed is None:
             return None
         length, fermata = parsed
-        room = self._meter - self._counted() + self._pending_time()
+        room = self._meter - self.play.bar_time - self._bar_written  # _counted() less the note
         tuplet = self._tuplet_factor if self._tuplet_left else None
         return OpenNote(length, room, fermata, (self._unit, tuplet, fermata))
 

@@ -288,7 +288,7 @@ class GrammarRule:
             if code == BAR:
                 self._mark(same=batch.mark_pos[b] == batch.pos[b])
                 action = MARK
-        return action, shared.index[symbol]
+        return action, chosen if self.forced is None else shared.index[symbol]
 
     def _mark(self, same: bool) -> None:
         """Keep the row as it was before this step's symbol, with which a bar starts; `same`: a
