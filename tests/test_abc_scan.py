@@ -255,6 +255,31 @@ def test_a_number_after_a_decoration_is_read_and_ignored() -> None:
     assert scan_text("X:1\nM:6/8\nL:1/8\nK:D\nGGG O2G AcB|\n").bars[0].time == Fraction(7, 8)
 
 
+def test_broken_rhythm_across_bar_lines_plays_again_only_what_follows(monkeypatch) -> None:
+    """Each > across a bar line plays again only the features after the lengthened note (from
+    the voice as it was before that note's time), not the whole voice: a long tune of them
+    reads in linear time, and to the verdict a whole replay gives."""
+    from tunegen.music import abc_playback
+
+    tune = "X:1\nM:6/8\nL:1/8\nK:D\n" + "GFE AB d|>efg fed|" * 100 + "\n"
+    real_lengthen = abc_playback.Playback.lengthen
+    whole = lambda self, index, ticks, before=None: real_lengthen(self, index, ticks)  # noqa: E731
+    monkeypatch.setattr(abc_playback.Playback, "lengthen", whole)
+    expected = [(w.number, w.time, w.repeat_pass) for w in scan_text(tune).wrong_bars]
+    monkeypatch.setattr(abc_playback.Playback, "lengthen", real_lengthen)
+    made = []
+    real_init = abc_playback.Playback.__init__
+    monkeypatch.setattr(
+        abc_playback.Playback,
+        "__init__",
+        lambda self, *a, **k: made.append(1) or real_init(self, *a, **k),
+    )
+    scan = scan_text(tune)
+    assert len(made) <= 2  # the voice's and the body's: no replay from scratch
+    assert [(w.number, w.time, w.repeat_pass) for w in scan.wrong_bars] == expected
+    assert len(expected) == 199
+
+
 def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:
     rng = random.Random(1)
     for tune in TUNES[::5]:

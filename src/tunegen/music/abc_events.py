@@ -239,7 +239,7 @@ class BodyEvents:
         if raw_size == self.play.raw_size or voice != self._voice:
             self._bar_written += delta  # not handed to the playback yet: still in this bar
             return
-        self.play.lengthen(raw_size, delta)  # the first feature after it is its time
+        self.play.lengthen(raw_size, delta, self._play_before)  # its time: the next feature
         if bars == len(self.bars):
             self._bar_closed_time += delta  # handed over within this bar (an ending, a metre)
         else:
@@ -354,6 +354,7 @@ class BodyEvents:
 
     def _flush_time(self) -> None:
         if self._bar_written:
+            self._play_before = self.play.copy()  # for a broken rhythm after it (_lengthen_last)
             self.play.add(pb.DUR, (self._bar_written, len(self.bars) + 1))
             self._bar_closed_time += self._bar_written
             self._bar_written = 0

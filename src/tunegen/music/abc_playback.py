@@ -149,17 +149,30 @@ class Playback:
         else:
             self._take(kind, value)
 
-    def lengthen(self, index: int, ticks: int) -> None:
+    def lengthen(self, index: int, ticks: int, before: Playback | None = None) -> None:
         """Add `ticks` to the time feature `raw[index]` (a note lengthened by broken rhythm
-        after its bar was played) and play the voice again: abc2midi adjusts notes as it reads
-        them and plays (and checks bars) once the tune is read."""
-        raw = self.raw[: self.raw_size]  # a list of its own: copies share the old one
-        kind, (time, written) = raw[index]  # type: ignore[misc]
-        raw[index] = (kind, (time + ticks, written))
-        fresh = Playback(self.initial_meter, self.start_repeat, self.mend)
-        for feature in raw:
-            fresh._take(*feature)
-        fresh.raw, fresh.raw_size = raw, self.raw_size
+        after its bar was played) and play the voice again from there: abc2midi adjusts notes
+        as it reads them and plays (and checks bars) once the tune is read. `before`: this voice
+        as it was just before `raw[index]` was added, if known, so that only the features after
+        it are played again (else the whole voice is)."""
+        kind, (time, written) = self.raw[index]  # type: ignore[misc]
+        later = self.raw[index + 1 : self.raw_size]
+        if (
+            before is not None
+            and before.raw_size == index
+            and (index == 0 or before.raw[index - 1] is self.raw[index - 1])  # the same voice
+        ):
+            fresh = before.copy()
+            fresh.add(kind, (time + ticks, written))
+            for feature in later:
+                fresh.add(*feature)
+        else:
+            raw = self.raw[: self.raw_size]  # a list of its own: copies share the old one
+            raw[index] = (kind, (time + ticks, written))
+            fresh = Playback(self.initial_meter, self.start_repeat, self.mend)
+            for feature in raw:
+                fresh._take(*feature)
+            fresh.raw, fresh.raw_size = raw, self.raw_size
         for name in _FIELDS:
             setattr(self, name, getattr(fresh, name))
 

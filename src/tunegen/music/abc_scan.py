@@ -125,6 +125,7 @@ class AbcScanner(LineReader):
         "_note_open",
         "_passback",
         "_pickup",
+        "_play_before",
         "_section_bars",
         "_store_pos",
         "_tie",
@@ -212,6 +213,7 @@ class AbcScanner(LineReader):
         self._section_bars = 0
         self._header_fields: dict[str, str] = {}
         self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
+        self._play_before: pb.Playback | None = None  # `play` before the last time handed to it
         self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
 
     # -- state -----------------------------------------------------------------------------
