@@ -385,7 +385,8 @@ def test_the_judges_counts_are_the_scanners_after_every_symbol(oneills):
             for one in (judge, judge.bar_start):
                 if one is not None and one.scan.in_body:
                     assert one.left() == one.scan.ticks_left()
-                    assert one._seen in (None, (one.scan.error_count(), one.scan.wrong_count()))
+                    counts = (one.scan.error_count(), one.scan.wrong_count())
+                    assert one.scan.fault_counts() == counts and one._seen in (None, counts)
 
 
 def test_instruction_part_voice_and_abbreviation_lines_are_never_written():

@@ -242,6 +242,14 @@ class AbcScanner(LineReader):
         """len(wrong_bars), without building the tuple."""
         return len(self._voice_wrong) + len(self.play.wrong)
 
+    def fault_counts(self) -> tuple[int, int]:
+        """(error_count(), wrong_count()) in one call: a sampler asks after every symbol."""
+        play = self.play
+        return (
+            len(self._errors) + len(self._voice_errors) + len(play.errors),
+            len(self._voice_wrong) + len(play.wrong),
+        )
+
     @property
     def error(self) -> str | None:
         """The first error abc2midi would report on the text read so far, or None."""

@@ -117,6 +117,7 @@ class _Shared:
 
     def __post_init__(self) -> None:
         symbols, eot = self.vocab.symbols, self.vocab.end_id
+        self.end_id, self.form_active = eot, self.form.active
         self.index = {symbol: i for i, symbol in enumerate(symbols)}
 
         def ids(starts: str) -> np.ndarray:
@@ -195,7 +196,17 @@ class GrammarRule:
         shared, row = self.shared, self.row
         self.forced, self.header, self.choice = None, None, False
         judge = row.judge
-        if not row.pending and not row.free and not judge.in_header and shared.form.active:
+        if not (row.pending or row.free or shared.form_active or judge.scan.in_header):
+            # the body, written by the model, no form control: most steps, first
+            if not judge.after_bar_line:  # a tune ends only after a bar line
+                logits[shared.end_id] = -np.inf
+            if shared.mask and judge.bar_full():  # no more notes in a full bar
+                logits[shared.note_ids] = -np.inf
+                shared.stats.masked_steps += 1
+            elif shared.mask:
+                self._mask_length(logits)
+            return
+        if not row.pending and not row.free and not judge.in_header and shared.form_active:
             text, self.choice = judge.form_step()
             if text:
                 row.pending = judge.then[::-1] + list(text)[::-1]
@@ -222,25 +233,15 @@ class GrammarRule:
                         logits[shared.key_starts] = -np.inf  # every corpus tune states its metre
             else:
                 self.forced = shared.vocab.symbols[symbol]
-        elif row.free:
-            return
-        elif shared.form.active:
+        elif not row.free:  # form control (the body without it is done above)
             shared.stats.masked_steps += 1
             if self.choice:  # a full bar: the model only says "|" (go on) or ":" (part ends)
                 logits[shared.not_bar_line] = -np.inf
             else:
                 logits[shared.bar_ids] = -np.inf
-                logits[shared.vocab.end_id] = -np.inf
+                logits[shared.end_id] = -np.inf
                 if judge.plain_run:
                     logits[shared.run_ids] = -np.inf
-                self._mask_length(logits)
-        else:
-            if not judge.after_bar_line:  # a tune ends only after a bar line
-                logits[shared.vocab.end_id] = -np.inf
-            if shared.mask and judge.bar_full():  # no more notes in a full bar
-                logits[shared.note_ids] = -np.inf
-                shared.stats.masked_steps += 1
-            elif shared.mask:
                 self._mask_length(logits)
 
     def _mask_length(self, logits: np.ndarray) -> None:

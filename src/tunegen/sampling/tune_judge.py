@@ -142,10 +142,6 @@ class TuneJudge:
         self.reason = reason
         return BAD
 
-    def _counts(self) -> tuple[int, int]:
-        scan = self.scan
-        return scan.error_count(), scan.wrong_count()  # no tuples built: asked at every symbol
-
     def _header(self, char: str, forced: bool) -> int:
         if char == EOT:
             return self._bad("header: the tune ends before its K: line")
@@ -165,7 +161,7 @@ class TuneJudge:
             if self.line[:2] == "K:" and len(self.line) > 2 and char not in _KEY_CHARS:
                 return self._bad(f"header: {self.line[:2]} line runs on with {char!r}")
             return code
-        errors = self._counts()[0]
+        errors = self.scan.fault_counts()[0]
         line, self.line = self.line, ""
         self.lines += 1
         name, _, value = line.partition(":")
@@ -173,7 +169,7 @@ class TuneJudge:
         if problem:
             return self._bad(f"header: {problem}")
         self.scan.feed(char)
-        if not forced and self._counts()[0] > errors:
+        if not forced and self.scan.fault_counts()[0] > errors:
             return self._bad(f"header: {self.scan.errors[errors]}")
         self.fields[name] = value.strip()
         if not self.scan.in_header:
@@ -205,13 +201,13 @@ class TuneJudge:
         # the judge as it was, should this symbol close a bar: only a bar line waiting in the
         # scanner's pending text can (`|` counts once the next symbol shows it is not `||`)
         before = self.copy() if self.after_bar_line and scan.pending else None
-        errors, wrong = self._seen or self._counts()
+        errors, wrong = self._seen or self.scan.fault_counts()
         bars = len(scan.bars)
         if char == EOT:
             scan.finish()
         else:
             scan.feed(char)
-        self._seen = counts = self._counts()
+        self._seen = counts = self.scan.fault_counts()
         self._left = left = scan.ticks_left()
         self.plain_run = False
         if forced and self.plain_next and char == "|":
