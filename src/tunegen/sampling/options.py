@@ -109,7 +109,7 @@ def choose(logits: np.ndarray, options: SamplingOptions, noise: np.ndarray) -> n
         cut = np.empty_like(scores)
         np.put_along_axis(cut, order, np.where(before >= options.top_p, -np.inf, 0.0), axis=1)
         scores = scores + cut
-    return np.argmax(scores + noise, axis=1)
+    return (scores + noise).argmax(axis=1)  # the method: np.argmax's wrapper costs 0.5 us
 
 
 class GumbelNoise:
