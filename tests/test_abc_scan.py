@@ -280,6 +280,20 @@ def test_broken_rhythm_across_bar_lines_plays_again_only_what_follows(monkeypatc
     assert len(expected) == 199
 
 
+def test_spaces_before_a_field_and_a_line_of_spaces_read_as_abc2midi_reads_them() -> None:
+    """parseline skips a line's leading spaces: ` M:3/4` is a field line, and a line of spaces
+    alone is blank (the tune ends there), fed whole or a character at a time."""
+    tune = "X:1\nM:6/8\nL:1/8\nK:D\nDFA GFE|\n{line}\nefg fe|\n"
+    for line, meter, ended_early in ((" M:3/4", "3/4", False), ("  \t", "6/8", True)):
+        text = tune.format(line=line)
+        whole, chars = scan_text(text), AbcScanner()
+        for char in text:
+            chars.feed(char)
+        chars.finish()
+        for scan in (whole, chars):
+            assert scan.meter_text == meter and (len(scan.bars) == 1) == ended_early, line
+
+
 def test_quick_answers_match_reading_the_bar_line_on_a_copy() -> None:
     rng = random.Random(1)
     for tune in TUNES[::5]:

@@ -94,8 +94,9 @@ class BodyReader(BodyEvents):
         text = self.pending
         size = len(text)
         self._note_open = False
-        if self.line_start and not final and text[:1] in FIELD_LETTERS:
-            rest = text[1:].lstrip(" \t")
+        head = text.lstrip(" \t") if self.line_start and not final else ""
+        if head[:1] in FIELD_LETTERS:  # (spaces before a field are skipped, as parseline does)
+            rest = head[1:].lstrip(" \t")
             if not rest or (rest[0] == ":" and rest[1:2] not in (":", "|")):
                 return  # a field line such as M:3/4 (or maybe one): wait for the line's end
         i = 0
@@ -105,8 +106,8 @@ class BodyReader(BodyEvents):
                 break
             i = end
         self.pending = text[i:]
-        if i:
-            self.line_start = False
+        if i and (text[0] not in " \t" or not text[:i].isspace()):
+            self.line_start = False  # (spaces alone leave a line blank: it ends the tune)
 
     def _token(self, text: str, i: int, final: bool) -> int:
         """Read the token at `text[i]`; return where it ends, or -1 if more text is needed."""

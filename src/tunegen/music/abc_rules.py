@@ -253,7 +253,9 @@ FIELD_LETTERS = frozenset("ABCDEFGHIKLMNOPQRSTUVdwsWXZ+")
 
 
 def field_line(line: str) -> tuple[str, str] | None:
-    """(letter, value) if abc2midi reads this body line as a field line such as `M:3/4`."""
+    """(letter, value) if abc2midi reads this body line as a field line such as `M:3/4` (after
+    any spaces: parseline skips them, and warns of " M:3/4")."""
+    line = line.lstrip(" \t")
     if not line or line[0] not in FIELD_LETTERS:
         return None
     rest = line[1:].lstrip(" \t")
