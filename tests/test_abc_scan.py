@@ -8,6 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tunegen.music import abc2midi
 from tunegen.music.abc_rules import (
@@ -49,6 +51,25 @@ def test_feeding_a_character_or_a_chunk_at_a_time_reads_the_same() -> None:
         cuts = sorted(rng.sample(range(1, len(tune)), min(12, len(tune) - 1)))
         chunks = [tune[a:b] for a, b in zip([0, *cuts], [*cuts, len(tune)], strict=True)]
         assert reading(scanned(*chunks)) == whole, tune
+
+
+# Pieces of ABC, well formed or not: what a model may write, for the property below.
+PIECES = [*"ABCDEFGabcdefg,'^_=/23|:[]()<>{}~.TH-zx \n\"*!IUOP\t", "|:", ":|", "::", "|1",
+          "[1", "M:", "K:", "U:", "I:", "L:", "N:", "M:3/4", "  ", "\n \n",
+          "\n M:3/4\n"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=60), st.randoms(use_true_random=False))
+def test_any_text_reads_the_same_whole_in_pieces_or_a_character_at_a_time(pieces, rnd) -> None:
+    """The sampler feeds a tune a symbol at a time, the checks read it whole: for any body
+    (garbage included) the verdict, bars and wrong bars are the same."""
+    text = "X:1\nM:6/8\nL:1/8\nK:D\n" + "".join(pieces) + "\n"
+    whole = reading(scanned(text))
+    assert reading(scanned(*text)) == whole
+    cuts = sorted(rnd.sample(range(1, len(text)), min(8, len(text) - 1)))
+    chunks = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    assert reading(scanned(*chunks)) == whole
 
 
 def test_copy_isolates_state() -> None:
