@@ -52,7 +52,7 @@ class BodyReader(BodyEvents):
         text = self.pending
         if not text or self._in_grace or self._in_chord:
             return 0
-        key = (text, self._unit, self._tuplet_factor if self._tuplet_left else None)  # _pending_key
+        key = self._pending_key()
         found = _PENDING.get(key)
         if found is not None:
             return found if found >= 0 else 0

@@ -169,28 +169,30 @@ class Playback:
         else:
             raw = self.raw[: self.raw_size]  # a list of its own: copies share the old one
             raw[index] = (kind, (time + ticks, written))
-            fresh = Playback(self.initial_meter, self.start_repeat, self.mend)
-            for feature in raw:
-                fresh._take(*feature)
-            fresh.raw, fresh.raw_size = raw, self.raw_size
-        for name in _FIELDS:
-            setattr(self, name, getattr(fresh, name))
+            fresh = self._replayed(raw, self.raw_size, self.start_repeat, self.mend)
+        self._become(fresh)
 
     def without_mending(self) -> Playback:
         """This voice read again as abc2midi reads voices of a tune with several: no fixreps."""
-        fresh = Playback(self.initial_meter, self.start_repeat, mend=False)
-        for kind, value in self.raw[: self.raw_size]:
-            fresh._take(kind, value)
-        fresh.raw, fresh.raw_size = self.raw, self.raw_size
-        return fresh
+        return self._replayed(self.raw, self.raw_size, self.start_repeat, mend=False)
 
     def _restart(self) -> None:
-        fresh = Playback(self.initial_meter, start_repeat=True, mend=self.mend)
-        for kind, value in self.raw[: self.raw_size]:
+        self._become(self._replayed(self.raw, self.raw_size, True, self.mend))
+
+    def _replayed(
+        self, raw: list[tuple[int, object]], size: int, start_repeat: bool, mend: bool
+    ) -> Playback:
+        """A new voice in this one's first metre that has played `raw[:size]` as written."""
+        fresh = Playback(self.initial_meter, start_repeat, mend)
+        for kind, value in raw[:size]:
             fresh._take(kind, value)
-        fresh.raw, fresh.raw_size = self.raw, self.raw_size
+        fresh.raw, fresh.raw_size = raw, size
+        return fresh
+
+    def _become(self, other: Playback) -> None:
+        """Take every field of `other` (played again) as this voice's own."""
         for name in _FIELDS:
-            setattr(self, name, getattr(fresh, name))
+            setattr(self, name, getattr(other, name))
 
     def _append(self, feature: tuple[int, object]) -> None:
         if len(self.features) != self.size:

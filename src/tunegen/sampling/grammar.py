@@ -136,8 +136,8 @@ class _Shared:
         self.length_ids = {i: s for i, s in enumerate(symbols) if s in LENGTH_CHARS}
         # K: waits for an M: line (the model writes one first): without it abc2midi counts
         # every bar as 4/4, and every tune of the corpora states its metre
-        starts = header_starts(self.vocab)
-        keys = [i for i, s in enumerate(symbols) if starts[i] and s[:1] == "K"]
+        self.starts = header_starts(self.vocab)  # what may open a header line
+        keys = [i for i, s in enumerate(symbols) if self.starts[i] and s[:1] == "K"]
         self.key_starts = np.array(keys) if keys and "M" in self.index else None
 
     def length_blocked(self, scan: AbcScanner, note: OpenNote) -> np.ndarray | None:
@@ -346,7 +346,7 @@ def sample_grammar(
             Setting("form"), " needs a model that writes the symbols ':', '|' and new lines"
         )
     final = "|]" if "]" in shared.index else "||"  # a tiny model may never have written "]"
-    template = _Row(HeaderConstraint(plan, vocab, header_starts(vocab)), TuneJudge(form, final))
+    template = _Row(HeaderConstraint(plan, vocab, shared.starts), TuneJudge(form, final))
     template.banned = frozenset(letter for letter in UNWRITTEN_FIELDS if letter in shared.index)
     for char in primer:
         template.header.observe(char)
