@@ -84,6 +84,20 @@ def test_copy_isolates_state() -> None:
     assert scan.bar_count == 3
 
 
+def test_copies_made_in_the_header_read_their_own_fields() -> None:
+    """Every row of a sampled batch starts from a copy of one scanner: a header field one row
+    writes (its M:, which a hornpipe's bar count and R: check read) is not another row's."""
+    start = AbcScanner()
+    start.feed("X:1\nT:t\n")
+    other, row = start.copy(), start.copy()
+    other.feed("M:2/4\n")
+    text = "M:6/8\nR:hornpipe\nK:C\nABc def|\n"
+    row.feed(text)
+    alone = AbcScanner()
+    alone.feed("X:1\nT:t\n" + text)
+    assert row.verdict() == alone.verdict() and not row.verdict().no_error
+
+
 def test_time_in_the_bar_with_tuplets_broken_rhythm_chords_grace_notes_and_ties() -> None:
     scan = scanned(HEADER, "A8|(3ABc A>B [CEG]2 {g}A-A")
     # triplet of eighths = 1/4, A>B = 1/4, chord 2 = 1/4, grace 0, A 1/8, A still being written

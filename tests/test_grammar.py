@@ -27,7 +27,7 @@ from tunegen.sampling.sampler import (
     SamplingOptions,
     compose,
 )
-from tunegen.sampling.tune_judge import BAD, TuneJudge
+from tunegen.sampling.tune_judge import BAD, BAR, TuneJudge
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -387,6 +387,34 @@ def test_the_judges_counts_are_the_scanners_after_every_symbol(oneills):
                     assert one.left() == one.scan.ticks_left()
                     counts = (one.scan.error_count(), one.scan.wrong_count())
                     assert one.scan.fault_counts() == counts and one._seen in (None, counts)
+
+
+def _judge_state(judge: TuneJudge) -> tuple:
+    scan = judge.scan
+    left = scan.ticks_left() if scan.in_body else None
+    return (scan.pending, len(scan.bars), scan.fault_counts(), left, scan.in_header,
+            judge.after_bar_line, judge.line_head, judge.tail, judge.line, judge.lines)  # fmt: skip
+
+
+# Bar lines of every kind: `]|` after a stray `]` and after a chord, a multi-bar rest, an
+# ending's list
+BAR_LINE_TUNES = [
+    "X:1\nM:C\nL:1/8\nK:G\nB>A|A2 A2 A2]|B>c d4|]\n",
+    "X:2\nM:3/4\nL:1/8\nK:D\n[DF]2 A2 [Ad]2]|d6|[|A6|:B6::c6:|[1d6:|[2e6|.|f6||\n",
+    "X:3\nM:4/4\nL:1/8\nK:D\nZ4|ABcd efga|:ABcd efga|1,3 ABcd efga:|2 ABcd efga|]\n",
+]
+
+
+def test_a_bar_starts_from_the_judge_as_it_was_before_its_symbol(oneills):
+    """The sampler goes back to a bar's start with `bar_start`, the state before the symbol that
+    said BAR (the model's state is saved before it too): it must not have read that symbol.
+    `]|` closes its bar at the `|`, with no `|` or `:` before it."""
+    for text in BAR_LINE_TUNES + [tune.text for tune in oneills.tunes[:40]]:
+        judge = TuneJudge()
+        for char in text:
+            before = _judge_state(judge.copy())
+            if judge.feed(char) == BAR:
+                assert _judge_state(judge.bar_start) == before, (text, char)
 
 
 def test_instruction_part_voice_and_abbreviation_lines_are_never_written():

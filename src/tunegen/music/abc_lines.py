@@ -55,7 +55,8 @@ class LineReader(BodyReader):
             return
         name, value = match.group(1), match.group(2).strip()
         self.header = (*self.header, (name, value))
-        self._header_fields.setdefault(name, value)
+        if name not in self._header_fields:  # a new dict: the scanner's copies share this one
+            self._header_fields = {**self._header_fields, name: value}
         if name == "M":
             self._set_meter(value, header=True)
         elif name == "L":

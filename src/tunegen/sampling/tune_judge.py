@@ -18,6 +18,7 @@ from tunegen.sampling.header import METER_VALUE
 NONE, BAR, BAD = 0, 1, 2
 EOT = "<eot>"
 _BAR_CHARS = frozenset("|:")
+_CLOSERS = frozenset("|:]Z")  # pending text with one of these may close a bar
 _RUN_CHARS = frozenset("|:]0123456789")
 # parseabc.c: other fields are "not allowed in tune body". The sampler refuses I: and V: there too:
 # a melody has one voice (abc2midi moves a late V: to a track of its own), and an I: line is an
@@ -198,9 +199,12 @@ class TuneJudge:
 
     def _body(self, char: str, forced: bool) -> int:
         scan = self.scan
-        # the judge as it was, should this symbol close a bar: only a bar line waiting in the
-        # scanner's pending text can (`|` counts once the next symbol shows it is not `||`)
-        before = self.copy() if self.after_bar_line and scan.pending else None
+        # the judge as it was, should this symbol close a bar: only text waiting in the
+        # scanner's pending can (`|` counts once the next symbol shows it is not `||`; `]|`
+        # closes at its `|`, `|1,3` and `Z4` at what follows them)
+        pending = scan.pending
+        closing = pending and (self.after_bar_line or not _CLOSERS.isdisjoint(pending))
+        before = self.copy() if closing else None
         errors, wrong = self._seen or self.scan.fault_counts()
         bars = len(scan.bars)
         if char == EOT:
