@@ -20,6 +20,7 @@ from tunegen.music import abc2midi
 from tunegen.music.abc_scan import check_text, scan_text
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.grammar import sample_grammar
+from tunegen.sampling.loop import Batch
 from tunegen.sampling.rowstate import RowStates
 from tunegen.sampling.sampler import (
     GrammarStats,
@@ -27,7 +28,7 @@ from tunegen.sampling.sampler import (
     SamplingOptions,
     compose,
 )
-from tunegen.sampling.tune_judge import BAD, BAR, TuneJudge
+from tunegen.sampling.tune_judge import BAD, BAR, KEY_CHARS, MAX_CODE_LINE, TuneJudge
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -265,6 +266,59 @@ def test_a_key_line_that_runs_on_is_sampled_again_at_once(line, bad_at):
     assert BAD not in [fine.feed(char) for char in text]
 
 
+def _drive(rule, batch: Batch, symbol: str) -> int:
+    """One step of sample_rows for row 0 with `symbol` chosen: the rule's action."""
+    from tunegen.sampling.loop import BACK, MARK, RESTART
+
+    logits = np.zeros(len(VOCAB), dtype=np.float32)
+    batch.steps += 1
+    batch.logits, batch.noise = logits[None], np.zeros((1, len(VOCAB)), dtype=np.float32)
+    rule.prepare(logits)
+    action, chosen = rule.accept(batch, 0, VOCAB.index[symbol])
+    if action <= MARK:
+        batch.write(np.array([0]), np.array([chosen]))
+    if action == MARK:
+        batch.mark_pos[0] = batch.pos[0] - 1
+    elif action == BACK:
+        batch.pos[0] = batch.mark_pos[0]
+    elif action == RESTART:
+        batch.pos[0] = batch.mark_pos[0] = 0
+    return action
+
+
+@pytest.mark.parametrize(
+    "good, kept",
+    [("CDEF|GABc|cBAG|", "CDEF|GABc|cBAG|"), ("CDEF|GABc|:cBAG|", "CDEF|GABc|:cBAG:|\n")],
+)
+def test_a_tune_that_fails_a_bar_on_every_start_ends_at_its_last_good_bar(good, kept):
+    """A bar that fails MAX_TRIES times starts the tune again; after MAX_RESTARTS restarts the
+    tune ends where its last good bar ends (a repeat left open is closed), and is not written
+    on unchecked."""
+    from tunegen.sampling.grammar import MAX_RESTARTS, MAX_TRIES, GrammarRule, _Row, _Shared
+    from tunegen.sampling.header import HeaderConstraint, header_starts
+    from tunegen.sampling.loop import BACK, RESTART, STOP
+
+    stats = GrammarStats()
+    shared = _Shared(VOCAB, FormPlan(), "", stats, True)
+    header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
+    rule = GrammarRule(shared, _Row(header, TuneJudge()))
+    batch = Batch(np.zeros((1, len(VOCAB)), np.float32), SamplingOptions(), 400, VOCAB.end_id)
+    head = "T:t\nM:2/4\nL:1/8\nK:C\n"
+    actions = []
+    for _ in range(MAX_RESTARTS + 1):
+        assert [_drive(rule, batch, char) for char in head + good].count(BACK) == 0
+        while True:  # a short bar, judged at the symbol after its bar line
+            action = [_drive(rule, batch, char) for char in "C2|C"][-1]
+            actions.append(action)
+            if action != BACK:
+                break
+    assert actions[-1] == STOP and actions.count(RESTART) == MAX_RESTARTS
+    assert len(actions) == (MAX_RESTARTS + 1) * MAX_TRIES
+    assert VOCAB.decode(batch.result(0)) == head + kept
+    assert check_text("X:1\n" + head + kept).every_bar_right
+    assert stats.ended_early == 1 and stats.gave_up == 0 and "1 ended early" in stats.summary()
+
+
 JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
 
 
@@ -305,29 +359,44 @@ def test_a_full_bar_is_offered_no_note_nor_what_must_be_followed_by_one():
     assert {"a", "z", "T", "(", "^", "["} <= refused and not {"|", " ", ":"} & refused
 
 
-def test_the_key_line_waits_for_a_metre():
-    """Every corpus tune states its metre, and abc2midi reads a tune without M: as 4/4: at a
-    header line's start, K: is not offered before an M: line (other fields are), and is after
-    one; a tune that cannot take an M: (banned) is not held back."""
+def _offered(header_text: str, banned: frozenset[str] = frozenset()) -> set[str]:
+    """What a GrammarRule offers the model after `header_text`."""
     from tunegen.sampling.grammar import GrammarRule, _Row, _Shared
     from tunegen.sampling.header import HeaderConstraint, header_starts
 
     shared = _Shared(VOCAB, FormPlan(), "", GrammarStats(), True)
+    header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
+    rule = GrammarRule(shared, _Row(header, TuneJudge()))
+    rule.row.banned = banned
+    for char in header_text:
+        rule.row.header.observe(char)
+        assert rule.row.judge.feed(char) != BAD
+    logits = np.zeros(len(VOCAB), dtype=np.float32)
+    rule.prepare(logits)
+    return {VOCAB.symbols[i] for i in np.flatnonzero(~np.isinf(logits))}
 
-    def offered(header_text: str, banned: frozenset[str] = frozenset()) -> set[str]:
-        header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
-        rule = GrammarRule(shared, _Row(header, TuneJudge()))
-        rule.row.banned = banned
-        for char in header_text:
-            rule.row.header.observe(char)
-            assert rule.row.judge.feed(char) != BAD
-        logits = np.zeros(len(VOCAB), dtype=np.float32)
-        rule.prepare(logits)
-        return {VOCAB.symbols[i] for i in np.flatnonzero(~np.isinf(logits))}
 
-    assert "K" not in offered("X:1\nT:t\n") and {"M", "L", "R"} <= offered("X:1\nT:t\n")
-    assert {"K", "L"} <= offered("X:1\nT:t\nM:6/8\n")
-    assert "K" in offered("X:1\nT:t\n", banned=frozenset("M"))
+def test_the_key_line_waits_for_a_metre():
+    """Every corpus tune states its metre, and abc2midi reads a tune without M: as 4/4: at a
+    header line's start, K: is not offered before an M: line (other fields are), and is after
+    one; a tune that cannot take an M: (banned) is not held back."""
+    assert "K" not in _offered("X:1\nT:t\n") and {"M", "L", "R"} <= _offered("X:1\nT:t\n")
+    assert {"K", "L"} <= _offered("X:1\nT:t\nM:6/8\n")
+    assert "K" in _offered("X:1\nT:t\n", banned=frozenset("M"))
+
+
+def test_a_key_line_is_offered_only_what_keys_are_written_with():
+    """What the judge would refuse in a K: line (notes, slurs, lengths: K:(D/2E/2)) is not
+    offered there, and a K:, M:, L:, R: or Q: line of MAX_CODE_LINE characters is offered only
+    its end; other lines are not held back."""
+    header = "X:1\nT:t\nM:6/8\n"
+    keys = {symbol for symbol in VOCAB.symbols if symbol in KEY_CHARS or symbol == "\n"}
+    assert _offered(header + "K:") == _offered(header + "K:A Mix") == keys
+    assert "/" not in keys and "(" not in keys and "2" not in keys
+    longest = "K:A Mixolydian abcdefghijk"
+    assert len(longest) == MAX_CODE_LINE and _offered(header + longest) == {"\n"}
+    assert _offered(header + "R:" + "r" * (MAX_CODE_LINE - 2)) == {"\n"}
+    assert {"(", "/", "2"} <= _offered(header + "T:" + "t" * MAX_CODE_LINE)
 
 
 def test_a_note_being_written_gets_only_lengths_that_fit_its_bar():

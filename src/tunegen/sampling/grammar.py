@@ -16,9 +16,27 @@ from tunegen.models.stepping import make_stepper
 from tunegen.music.abc_scan import AbcScanner, OpenNote
 from tunegen.sampling.form import FormPlan
 from tunegen.sampling.header import HeaderConstraint, HeaderPlan, header_starts
-from tunegen.sampling.loop import BACK, KEEP, MARK, RESTART, Batch, same_primer, sample_rows
+from tunegen.sampling.loop import (
+    BACK,
+    KEEP,
+    MARK,
+    RESTART,
+    STOP,
+    Batch,
+    same_primer,
+    sample_rows,
+)
 from tunegen.sampling.options import SamplingOptions, header_scale
-from tunegen.sampling.tune_judge import BAD, BAR, EOT, TuneJudge, shallow_copy
+from tunegen.sampling.tune_judge import (
+    BAD,
+    BAR,
+    CODE_FIELDS,
+    EOT,
+    KEY_CHARS,
+    MAX_CODE_LINE,
+    TuneJudge,
+    shallow_copy,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,7 +48,7 @@ if TYPE_CHECKING:
 # model that writes "U:Garun" for a title makes an abc2midi error)
 UNWRITTEN_FIELDS = "IPUV"
 MAX_TRIES = 8  # samples of one bar before the tune starts again
-MAX_RESTARTS = 2  # fresh starts of one tune before it is left to the model alone
+MAX_RESTARTS = 2  # fresh starts of one tune before it ends at its last good bar
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
 RUN_CHARS = "|:]0123456789"  # what may extend a bar line: masked after form control's "|"
 LENGTH_CHARS = frozenset("0123456789/")  # what may extend a note's length
@@ -47,14 +65,16 @@ class GrammarStats:
     retries: int = 0  # bars (or header lines) sampled again from their start
     restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
     repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
-    gave_up: int = 0  # tunes left to the model alone after MAX_RESTARTS restarts
+    ended_early: int = 0  # tunes ended at their last good bar after MAX_RESTARTS restarts
+    gave_up: int = 0  # ... that had none (stuck in the header or first bar): left to the model
     masked_steps: int = 0  # row-steps where a mask removed symbols
     steps: int = 0  # batch steps, backtracked ones included
     reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
 
     def merge(self, other: GrammarStats) -> None:
         """Add another batch's counts to these."""
-        for name in ("retries", "restarts", "repaired", "gave_up", "masked_steps", "steps"):
+        counts = ("retries", "restarts", "repaired", "ended_early", "gave_up", "masked_steps")
+        for name in (*counts, "steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
@@ -63,7 +83,8 @@ class GrammarStats:
         """One line for the CLI."""
         return (
             f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
-            f"{self.repaired} endings mended, {self.gave_up} left unchecked"
+            f"{self.repaired} endings mended, {self.ended_early} ended early, "
+            f"{self.gave_up} left unchecked"
         )
 
 
@@ -139,6 +160,12 @@ class _Shared:
         self.starts = header_starts(self.vocab)  # what may open a header line
         keys = [i for i, s in enumerate(symbols) if self.starts[i] and s[:1] == "K"]
         self.key_starts = np.array(keys) if keys and "M" in self.index else None
+        # A K: line is written with what keys are written with, and a K:, M:, L:, R: or Q:
+        # line ends by MAX_CODE_LINE: the judge refuses the rest (TuneJudge._header), so the
+        # model is not offered it
+        self.not_key = np.array([s != "\n" and not set(s) <= KEY_CHARS for s in symbols])
+        self.not_key[eot] = True
+        self.not_newline = np.array([s != "\n" for s in symbols])
 
     def length_blocked(self, scan: AbcScanner, note: OpenNote) -> np.ndarray | None:
         """The ids a note being written may not take next (None: none): a length digit that
@@ -225,6 +252,11 @@ class GrammarRule:
                 if blocked is None:
                     blocked = shared.blocked[id(allowed)] = ~allowed
                 logits[blocked] = -np.inf
+                line = judge.line
+                if len(line) >= MAX_CODE_LINE and line[:2] in CODE_FIELDS:
+                    logits[shared.not_newline] = -np.inf
+                elif line[:2] == "K:":
+                    logits[shared.not_key] = -np.inf
                 if row.header.line == "":
                     if row.banned:
                         logits[[shared.index[letter] for letter in row.banned]] = -np.inf
@@ -282,7 +314,7 @@ class GrammarRule:
                 self.forced = symbol = row.pending.pop()
             code = row.judge.feed(symbol, self.forced is not None)
             if code == BAD and self.forced is None:
-                return self._back(), chosen
+                return self._back(batch, b), chosen
             if row.judge.then:
                 row.pending = row.judge.then[::-1] + row.pending
                 row.judge.then = []
@@ -303,8 +335,9 @@ class GrammarRule:
         saved.banned = self.bar_row.banned if same else row.banned
         self.bar_row = saved
 
-    def _back(self) -> int:
-        """The row goes back to the start of its bar (BACK) or, after MAX_TRIES, of the tune."""
+    def _back(self, batch: Batch, b: int) -> int:
+        """The row goes back to the start of its bar (BACK) or, after MAX_TRIES, of the tune
+        (RESTART); after MAX_RESTARTS restarts it ends at the start of its bar (STOP)."""
         stats, row = self.shared.stats, self.row
         reason = _REASON_KEY.sub("N", row.judge.reason.split(": ", 1)[-1])
         stats.reasons[reason] = stats.reasons.get(reason, 0) + 1
@@ -315,8 +348,15 @@ class GrammarRule:
             self.bar_row.tries += 1
             self.row = self.bar_row.snapshot()
             return BACK
-        stats.restarts += 1
         count = row.restarts + 1
+        if count > MAX_RESTARTS:
+            ending = self._last_good_bar(batch, b)
+            if ending is not None:
+                stats.ended_early += 1
+                batch.rewrite(b, ending)
+                self.row.free = True
+                return STOP
+        stats.restarts += 1
         self.row = self.tune_row.snapshot()
         self.row.restarts = count
         if count > MAX_RESTARTS:
@@ -324,6 +364,21 @@ class GrammarRule:
             self.row.free = True
         self.bar_row = self.row.snapshot()
         return RESTART
+
+    def _last_good_bar(self, batch: Batch, b: int) -> list[int] | None:
+        """The row's text up to the start of the bar it failed on, as a whole tune (its last
+        bar line mended where a repeat is left open), or None: no bar yet, or form control.
+        A tune that failed every try of one bar on three starts is kept short and right, not
+        written on unchecked (a model that loops on `K:K:K:...` to the symbol budget)."""
+        judge, shared = self.bar_row.judge, self.shared
+        if shared.form_active or judge.in_header or not judge.scan.bars:
+            return None
+        ids = batch.out[b, : batch.mark_pos[b]].tolist()
+        if judge.can_end():
+            return ids
+        text = shared.vocab.decode(ids)
+        mended = _mend_end(shared.primer, text, shared.index)
+        return None if mended is None else shared.vocab.encode(mended)[: batch.capacity]
 
 
 def sample_grammar(

@@ -30,10 +30,10 @@ _T = TypeVar("_T")
 _ASK = object()  # TuneJudge._left before the body: ask the scanner
 MAX_METRE = 4  # whole notes in a sampled M: bar (12/8 is 1.5, 4/2 is 2)
 MAX_CODE_LINE = 26  # characters of a sampled K:, M:, L:, R: or Q: line (the books: 12 at most)
-_CODE_FIELDS = frozenset(("K:", "M:", "L:", "R:", "Q:"))
+CODE_FIELDS = frozenset(("K:", "M:", "L:", "R:", "Q:"))
 # What a sampled key is written with (the corpora: K:G, K:Bb, K:F#, K:A Mixolydian, K:Hp); a
 # K: line that goes on with notes, bar lines or slurs (K:G gfg|, K:(D/2E/2)) is written again
-_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz #=")
+KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz #=")
 USUAL_UNITS = frozenset(["1/1"] + [f"1/{2**k}" for k in range(1, 7)])  # sampled L: values
 
 
@@ -155,11 +155,11 @@ class TuneJudge:
             self.scan.feed(char)
             if forced:
                 return code
-            if len(self.line) > MAX_CODE_LINE and self.line[:2] in _CODE_FIELDS:
+            if len(self.line) > MAX_CODE_LINE and self.line[:2] in CODE_FIELDS:
                 # a key, metre, unit, rhythm or tempo that runs on (K:A then the tune's notes)
                 # is sampled again now, not at its end
                 return self._bad(f"header: {self.line[:2]} line longer than {MAX_CODE_LINE}")
-            if self.line[:2] == "K:" and len(self.line) > 2 and char not in _KEY_CHARS:
+            if self.line[:2] == "K:" and len(self.line) > 2 and char not in KEY_CHARS:
                 return self._bad(f"header: {self.line[:2]} line runs on with {char!r}")
             return code
         errors = self.scan.fault_counts()[0]
