@@ -8,6 +8,8 @@ import string
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tunegen.cli import main
 from tunegen.data.vocab import Vocabulary
@@ -357,6 +359,25 @@ def test_a_full_bar_is_offered_no_note_nor_what_must_be_followed_by_one():
     rule.prepare(logits)
     refused = {VOCAB.symbols[i] for i in np.flatnonzero(np.isinf(logits))}
     assert {"a", "z", "T", "(", "^", "["} <= refused and not {"|", " ", ":"} & refused
+
+
+# Pieces of ABC bodies, well formed or not, bar lines of every kind among them
+BODY_PIECES = [*"ABCDEFGabcdefg,'^_=/234|:[]()<>{}~.-zxZ \n\"", "|:", ":|", "::", "|1", "[1",
+               "|1,3", "[|", "]|", "|]", "Z4", "[CE]", "K:G", "\n"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(BODY_PIECES), max_size=60))
+def test_any_body_starts_each_bar_from_the_judge_before_its_symbol(pieces):
+    """The same as above for any body, up to its first fault (where the sampler goes back)."""
+    judge = TuneJudge()
+    for char in "X:1\nT:t\nM:6/8\nL:1/8\nK:D\n" + "".join(pieces):
+        before = _judge_state(judge.copy())
+        code = judge.feed(char)
+        if code == BAD:
+            break
+        if code == BAR:
+            assert _judge_state(judge.bar_start) == before
 
 
 def _offered(header_text: str, banned: frozenset[str] = frozenset()) -> set[str]:
