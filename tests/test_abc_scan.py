@@ -98,6 +98,45 @@ def test_copies_made_in_the_header_read_their_own_fields() -> None:
     assert row.verdict() == alone.verdict() and not row.verdict().no_error
 
 
+@pytest.mark.parametrize(
+    "body, problems",
+    [  # abc2midi 2023-02-08's messages on each (bars in quarter notes: "Bar 2 has 6 time units")
+        ("F8|F2 F2 F4|-F2 F2 F2 F2|F8|]", ["bar 1 has 1/2", "bar 2 has 3/2"]),
+        ("F8|F2 F2 F4| -F2 F2 F2 F2|F8|]", ["bar 1 has 1/2", "bar 2 has 3/2"]),
+        ("F8|F2 F2 F4|-|F8|F8|]", ["bar 1 has 1/2", "bar 2 has 1/2"]),
+        ("F8|F2 F2 F4||-F6 F2|F8|]", ["bar 1 has 2"]),
+        ("F8|F2 F2 [F4A4]|-[F2A2] F6|F8|]", ["bar 2 has 3/2"]),
+        ("F2 F2 F2 F2|-F2 F2 F2 F2|F8|]", ["bar 1 has 5/4"]),
+        ("F8|F2 F2 F4-|F2 F2 F2 F2|F8|]", []),
+        ("F2 F2 C2--C2 F2|F8|]", ["Bad tie: possibly two ties in a row"]),
+        ("F2 F2 F2 C2-|-C2 F2 F2 F2|F8|]", ["Bad tie: possibly two ties in a row"]),
+        ("F2 F2 [C4--E2] F2|F8|]", ["Bad tie: possibly two ties in a row"]),
+        ("F2 F2 [-C2E2] F2 F2|F8|]", []),
+        ('F2 F2 F2 F2|[Q:1/4=90 "x]F8|]', ["Missing closing double quote"]),
+    ],
+)
+def test_ties_after_a_bar_line_two_ties_in_a_row_and_a_tempo_string_left_open(body, problems):
+    """A tie written after a bar line moves the tied note's time into the next bar (a chord's
+    is counted in both); a second tie before a note is an error, and so is a tempo string with
+    no closing quote."""
+    found = check_text("X:1\nT:t\nM:C\nL:1/8\nK:C\n" + body + "\n").problems
+    assert len(found) == len(problems) and all(
+        message.startswith(start) for message, start in zip(found, problems, strict=True)
+    ), found
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [('1/4=96 "Slow', "Missing closing double quote"), ('1/4=96 "Slow"', None),
+     ('96 "Slow', "Missing closing double quote"), ('1/4=96 x "Slow', None),
+     ('"Allegro" "x', "Missing closing double quote"), ('1/4=96 "Slow" "x', None)],
+)  # fmt: skip
+def test_a_string_after_the_tempo_must_be_closed(value, problem):
+    assert tempo_problem(value) == problem
+    verdict = check_text(f"X:1\nT:t\nM:C\nL:1/8\nQ:{value}\nK:C\nF8|F8|]\n")
+    assert verdict.no_error == (problem is None)
+
+
 def test_time_in_the_bar_with_tuplets_broken_rhythm_chords_grace_notes_and_ties() -> None:
     scan = scanned(HEADER, "A8|(3ABc A>B [CEG]2 {g}A-A")
     # triplet of eighths = 1/4, A>B = 1/4, chord 2 = 1/4, grace 0, A 1/8, A still being written

@@ -30,7 +30,7 @@ from tunegen.sampling.sampler import (
     SamplingOptions,
     compose,
 )
-from tunegen.sampling.tune_judge import BAD, BAR, KEY_CHARS, MAX_CODE_LINE, TuneJudge
+from tunegen.sampling.tune_judge import BAD, BAR, EOT, KEY_CHARS, MAX_CODE_LINE, TuneJudge
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -266,6 +266,19 @@ def test_a_key_line_that_runs_on_is_sampled_again_at_once(line, bad_at):
     fine = TuneJudge()
     text = "X:1\nT:A title longer than twenty-six (1)\nK:A Mixolydian\nK:F#\n"
     assert BAD not in [fine.feed(char) for char in text]
+
+
+def test_forced_text_that_brings_out_an_error_sends_the_bar_back():
+    """Form control writes bar lines, copies of parts and the tune's end itself: where that
+    text brings out an error (the end of a tune whose repeat is still open), the judge says BAD
+    as for the model's own text, and the bar before it is sampled again."""
+    judge = TuneJudge()
+    assert BAD not in [judge.feed(char) for char in JIG + "|:def gab|dBG A3|"]
+    assert judge.feed("\n", forced=True) != BAD
+    assert judge.feed(EOT, forced=True) == BAD and "Missing :|" in judge.reason
+    closed = TuneJudge()
+    assert BAD not in [closed.feed(char) for char in JIG + "|:def gab|dBG A3:|"]
+    assert BAD not in [closed.feed(symbol, forced=True) for symbol in ("\n", EOT)]
 
 
 def _drive(rule, batch: Batch, symbol: str) -> int:

@@ -232,10 +232,26 @@ class BodyEvents:
         brokenadjust). abc2midi adjusts it where it was stored and counts bars afterwards, so a
         note before a bar line lengthens the bar it is in (`ABd|>ef`: that bar is long, the
         next one short)."""
-        if self._last_len is None:
-            return
-        previous, raw_size, bars, voice = self._last_len
-        delta = previous * first // half - previous
+        if self._last_len is not None:
+            previous = self._last_len[0]
+            self._shift_last(previous * first // half - previous)
+
+    def _move_tied_time(self) -> None:
+        """A tie written after a bar line (`F4|-F4`, `F4| -F4`, `F4||-F4`): abc2midi counts
+        the tied note's time in the bar after the bar line, not in its own (`F4-|F4` keeps it
+        where it is); a tied chord's time is counted in both bars."""
+        last = self._last_len
+        if last is None or last[2] == len(self.bars) or last[3] != self._voice:
+            return  # no bar line since the note, or another voice's
+        if self._last_compare != -1:  # a note, not a chord
+            self._shift_last(-last[0])
+        self._bar_written += last[0]
+        self._bar_pending = True
+
+    def _shift_last(self, delta: int) -> None:
+        """Add `delta` ticks to the last note or chord, in the bar it was counted in."""
+        assert self._last_len is not None
+        _, raw_size, bars, voice = self._last_len
         if raw_size == self.play.raw_size or voice != self._voice:
             self._bar_written += delta  # not handed to the playback yet: still in this bar
             return
@@ -258,12 +274,20 @@ class BodyEvents:
         self._error("Could not find note to be tied")
 
     def _tie_start(self) -> None:
-        if self._in_chord:
+        if self._in_chord:  # a tie on a chord's note: only `[C2--E2]` is an error here
+            if self._chord_tie == self._chord_notes:
+                self._error("Bad tie: possibly two ties in a row")
+            self._chord_tie = self._chord_notes
             return
-        if self._last_tie_ok:
+        if self._tie:  # `C2--C2`, `C2-|-C2`: no note since the last tie
+            self._error("Bad tie: possibly two ties in a row")
+        elif self._last_tie_ok:
             self._tie = True
+            tied_across = self._new_bar
             self._new_bar = False
             self._tie_pitches = self._last_pitches
+            if tied_across:
+                self._move_tied_time()
         else:
             self._error("Cannot find note before tie")
 
@@ -274,6 +298,7 @@ class BodyEvents:
         self._in_chord = True
         self._chord_first = None
         self._chord_notes = 0
+        self._chord_tie = -1  # the chord's notes before its last tie
         self._chord_pitches = ()
 
     def _chord_off(self, match: re.Match[str]) -> None:

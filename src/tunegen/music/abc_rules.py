@@ -161,8 +161,9 @@ TEMPO_NAMES = frozenset(
 
 
 def tempo_problem(value: str) -> str | None:
-    """What abc2midi reports as an error for a Q: value: `Q:1/4=120`, `Q:120`, `Q:"Allegro"`
-    pass; `Q:Do6` is "malformed Q: field ignored" (ABC 2.1 section 3.1.8)."""
+    """What abc2midi reports as an error for a Q: value: `Q:1/4=120`, `Q:120`, `Q:"Allegro"`,
+    `Q:1/4=96 "Slow"` pass; `Q:Do6` is "malformed Q: field ignored" (ABC 2.1 section 3.1.8),
+    `Q:1/4=96 "Slow` a string left open."""
     text = value.strip()
     name = None
     if text.startswith('"'):
@@ -187,6 +188,9 @@ def tempo_problem(value: str) -> str | None:
     assert digits is not None
     if not int(digits.group(1) or 0) and (name is None or name.lower() not in TEMPO_NAMES):
         return "malformed Q: field ignored"
+    after = text[digits.end() :].lstrip()  # a string may follow the tempo: Q:1/4=96 "Slow"
+    if after[:1] == '"' and '"' not in after[1:]:
+        return "Missing closing double quote"
     return None
 
 

@@ -107,6 +107,7 @@ class AbcScanner(LineReader):
         "_chord_first",
         "_chord_notes",
         "_chord_pitches",
+        "_chord_tie",
         "_ending",
         "_errors",
         "_grace_open",
@@ -194,6 +195,7 @@ class AbcScanner(LineReader):
         self._in_chord = False
         self._chord_first: int | None = None
         self._chord_notes = 0
+        self._chord_tie = -1
         self._chord_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._in_grace = False
         self._grace_open = False  # grace notes still waiting for their host note

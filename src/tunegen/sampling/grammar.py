@@ -313,7 +313,7 @@ class GrammarRule:
                 row.judge.then = []
                 self.forced = symbol = row.pending.pop()
             code = row.judge.feed(symbol, self.forced is not None)
-            if code == BAD and self.forced is None:
+            if code == BAD:  # (forced text is judged in the body only: the header's is given)
                 return self._back(batch, b), chosen
             if row.judge.then:
                 row.pending = row.judge.then[::-1] + row.pending

@@ -32,7 +32,8 @@ MAX_METRE = 4  # whole notes in a sampled M: bar (12/8 is 1.5, 4/2 is 2)
 MAX_CODE_LINE = 26  # characters of a sampled K:, M:, L:, R: or Q: line (the books: 12 at most)
 CODE_FIELDS = frozenset(("K:", "M:", "L:", "R:", "Q:"))
 # What a sampled key is written with (the corpora: K:G, K:Bb, K:F#, K:A Mixolydian, K:Hp); a
-# K: line that goes on with notes, bar lines or slurs (K:G gfg|, K:(D/2E/2)) is written again
+# K: line that goes on with notes, bar lines or slurs (K:G gfg|, K:(D/2E/2)) is bad (the
+# sampler offers none of them there: grammar._Shared.not_key)
 KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz #=")
 USUAL_UNITS = frozenset(["1/1"] + [f"1/{2**k}" for k in range(1, 7)])  # sampled L: values
 
@@ -236,14 +237,16 @@ class TuneJudge:
                 and not forced
             ):
                 return self._bad(f"bar {len(scan.bars) + 1}: {head} not allowed in the body")
-        if not forced:
-            if counts[0] > errors:
-                return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
-            if counts[1] > wrong:
-                bad = scan.wrong_bars[wrong]
-                return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
-            if left is not None and left < 0 and not self._may_shorten():
-                return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
+        # forced text too (form control's bar lines, its copies of a part, the tune's end): an
+        # error it brings out (a broken rhythm with no note after it, a repeat left open) is
+        # the bar's before it, which is sampled again
+        if counts[0] > errors:
+            return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
+        if counts[1] > wrong:
+            bad = scan.wrong_bars[wrong]
+            return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
+        if not forced and left is not None and left < 0 and not self._may_shorten():
+            return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
         self.after_bar_line = char in _BAR_CHARS or (
             self.after_bar_line and (char in _RUN_CHARS or char in " \n")
         )
