@@ -1,14 +1,16 @@
 """Training and sampling speed on O'Neill's tunes, against the seed's Keras char-RNN in one run.
 
     python benchmarks/speed.py [--train-minutes 1] [--seed-model CKPT] [--repeats 3]
+                               [--tunes-at-1 10]
                                [--keras-python /path/to/venv/bin/python] [--no-train] [--no-append]
 
 Rows: training chars/s for the `seed` and `default` presets (Lightning, the real `tunegen train`
 path); `tunegen generate` end to end (a subprocess, as a user runs it) with the bundled model and
 a trained `seed` model (--seed-model, else the one the training row just trained), at batch 1
-and 64 (--repeats runs each, seeds 1..N, summed: one batch of 64 tunes moves with its longest
-tunes), grammar-aware and --free: the chars/s the command
-prints for its sampling and the command's wall time; beside them the model-only figures: the
+and 64 (--tunes-at-1 runs of one tune and --repeats runs of 64 tunes, seeds 1..N, summed: a
+tune's speed moves with how many of its bars are sampled again, a batch's with its longest
+tunes), grammar-aware and --free: the chars/s the command prints for its sampling and the
+command's wall time; beside them the model-only figures: the
 numpy LSTM step alone (us per step of the whole batch) and the stand-in (a seed-shaped LSTM with
 random weights sampled without the grammar); the Keras peer (../shared/peers/seed000_keras.py,
 run with a Python that has tensorflow-cpu) and seconds to render 100 tunes. Prints a table and
@@ -121,11 +123,12 @@ def step_speed(model: Path, batch: int, steps: int) -> float:
 
 
 def generate_rows(
-    name: str, model: Path | None, repeats: int, folder: Path
+    name: str, model: Path | None, runs: dict[int, int], folder: Path
 ) -> list[tuple[str, str]]:
-    """The `tunegen generate` rows of one model, then its model-only step rows."""
+    """The `tunegen generate` rows of one model (`runs`: batch size -> runs, seeds 1..N),
+    then its model-only step rows."""
     rows = []
-    for batch in (1, 64):
+    for batch, repeats in runs.items():
         for free in (False, True):
             speed, wall = generate_speed(model, batch, free, repeats, folder)
             mode = "--free" if free else "grammar-aware"
@@ -178,7 +181,8 @@ def main() -> None:
     parser.add_argument("--keras-python", help="a Python with tensorflow-cpu for the Keras peer")
     parser.add_argument("--render-tunes", type=int, default=100, help="0: no render row")
     parser.add_argument("--seed-model", type=Path, help="a trained `seed` model to generate with")
-    parser.add_argument("--repeats", type=int, default=3, help="generate runs per batch size")
+    parser.add_argument("--repeats", type=int, default=3, help="generate runs at batch 64")
+    parser.add_argument("--tunes-at-1", type=int, default=10, help="generate runs at batch 1")
     parser.add_argument("--no-train", action="store_true", help="no training rows")
     parser.add_argument("--no-append", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args()
@@ -201,8 +205,9 @@ def main() -> None:
                 ratio = f" ({speed / peer['train_chars_per_s']:.1f}x Keras)" if peer else ""
                 rows.append((f"train chars/s, {preset}", f"{speed:,.0f}{ratio}"))
         seed_model = args.seed_model or root / "seed" / "last.ckpt"
-        rows += generate_rows("bundled model", None, args.repeats, root)
-        rows += generate_rows("trained `seed` model", seed_model, args.repeats, root)
+        runs = {1: args.tunes_at_1, 64: args.repeats}
+        rows += generate_rows("bundled model", None, runs, root)
+        rows += generate_rows("trained `seed` model", seed_model, runs, root)
     for preset in ("seed", "default"):
         for batch, chars in ((1, 3000), (64, 600)):
             speed = sampling_speed(preset, vocab, batch, chars)
