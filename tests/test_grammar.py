@@ -281,6 +281,20 @@ def test_forced_text_that_brings_out_an_error_sends_the_bar_back():
     assert BAD not in [closed.feed(symbol, forced=True) for symbol in ("\n", EOT)]
 
 
+def test_a_tune_that_ended_early_says_so_in_the_tunebook():
+    """A model that keeps writing bars of the wrong length: its tunes end at their last good
+    bar, each marked in the tunebook, and still right."""
+    model = tiny("lstm")
+    with torch.no_grad():
+        model.head.bias[VOCAB.index["a"]] = 6.0
+    options = SamplingOptions(seed=4, max_symbols=300)
+    result = compose(model, VOCAB, 4, options, primer="T:t\nM:6/8\nL:1/8\nK:D\nDEF GAB|")
+    ended = [t for t in abc2midi.split_tunes(result.tunebook) if "ended at its last good" in t]
+    assert ended and len(ended) == result.grammar.ended_early
+    assert all(check_text(tune).every_bar_right for tune in ended)
+    assert f"{len(ended)} ended early" in result.grammar.summary()
+
+
 def _drive(rule, batch: Batch, symbol: str) -> int:
     """One step of sample_rows for row 0 with `symbol` chosen: the rule's action."""
     from tunegen.sampling.loop import BACK, MARK, RESTART

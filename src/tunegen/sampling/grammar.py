@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 UNWRITTEN_FIELDS = "IPUV"
 MAX_TRIES = 8  # samples of one bar before the tune starts again
 MAX_RESTARTS = 2  # fresh starts of one tune before it ends at its last good bar
+GIVEN_UP = f"a bar failed {MAX_TRIES} tries on {MAX_RESTARTS + 1} starts"
 _REASON_KEY = re.compile(r"\b\d+(?:/\d+)?\b")  # reasons counted without their numbers
 RUN_CHARS = "|:]0123456789"  # what may extend a bar line: masked after form control's "|"
 LENGTH_CHARS = frozenset("0123456789/")  # what may extend a note's length
@@ -70,6 +71,9 @@ class GrammarStats:
     masked_steps: int = 0  # row-steps where a mask removed symbols
     steps: int = 0  # batch steps, backtracked ones included
     reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
+    # Per tune sampled with these stats, in order: what the grammar could not do for it (a
+    # line for the tunebook), or None. Not merged: it belongs to one `compose` call's tunes.
+    notes: list[str | None] = field(default_factory=list)
 
     def merge(self, other: GrammarStats) -> None:
         """Add another batch's counts to these."""
@@ -217,6 +221,7 @@ class GrammarRule:
         self.row, self.bar_row, self.tune_row = (template.snapshot() for _ in range(3))
         self.forced: str | None = None
         self.choice = False  # form control: the model says "|" (go on) or ":" (part ends)
+        self.note: str | None = None  # what became of a tune that never got a bar right
         self.header: HeaderConstraint | None = None  # the header before this step
 
     def prepare(self, logits: np.ndarray) -> None:
@@ -355,6 +360,7 @@ class GrammarRule:
                 stats.ended_early += 1
                 batch.rewrite(b, ending)
                 self.row.free = True
+                self.note = f"ended at its last good bar ({GIVEN_UP})"
                 return STOP
         stats.restarts += 1
         self.row = self.tune_row.snapshot()
@@ -362,16 +368,18 @@ class GrammarRule:
         if count > MAX_RESTARTS:
             stats.gave_up += 1
             self.row.free = True
+            self.note = f"written by the model unchecked ({GIVEN_UP})"
         self.bar_row = self.row.snapshot()
         return RESTART
 
     def _last_good_bar(self, batch: Batch, b: int) -> list[int] | None:
         """The row's text up to the start of the bar it failed on, as a whole tune (its last
-        bar line mended where a repeat is left open), or None: no bar yet, or form control.
+        bar line mended where a repeat is left open), or None: still in the header, no bar line
+        yet (nothing to mend), or form control.
         A tune that failed every try of one bar on three starts is kept short and right, not
         written on unchecked (a model that loops on `K:K:K:...` to the symbol budget)."""
         judge, shared = self.bar_row.judge, self.shared
-        if shared.form_active or judge.in_header or not judge.scan.bars:
+        if shared.form_active or judge.in_header:
             return None
         ids = batch.out[b, : batch.mark_pos[b]].tolist()
         if judge.can_end():
@@ -420,6 +428,7 @@ def sample_grammar(
         rewind=True,
     )
     stats.steps += batch.steps
+    stats.notes += [rule.note for rule in rules]
     return [primer + vocab.decode(batch.result(b)) for b in range(num_tunes)]
 
 

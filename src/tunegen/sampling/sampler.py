@@ -154,13 +154,15 @@ def compose(
             if progress is not None:
                 progress(len(texts), num_tunes)
     seconds = time.perf_counter() - start
+    cut = [len(text) - len(primer) >= options.max_symbols for text in texts]
+    truncated = sum(cut)
+    stopped = f"stopped at --max-chars {options.max_symbols} before the end of the tune"
     notes = [
-        f"stopped at --max-chars {options.max_symbols} before the end of the tune"
-        if len(text) - len(primer) >= options.max_symbols
-        else None
-        for text in texts
+        "; ".join(note for note in (stopped if at_limit else None, grammar_note) if note) or None
+        for at_limit, grammar_note in zip(
+            cut, stats.notes if stats is not None else [None] * len(texts), strict=True
+        )
     ]
     chars = sum(len(text) - len(primer) for text in texts)
-    truncated = sum(note is not None for note in notes)
     tunebook = tunebook_from_texts(texts, notes)
     return Composition(tunebook, texts, truncated, chars, seconds, stats)
