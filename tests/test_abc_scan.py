@@ -137,6 +137,20 @@ def test_a_string_after_the_tempo_must_be_closed(value, problem):
     assert verdict.no_error == (problem is None)
 
 
+@pytest.mark.parametrize(
+    "unit, problem",
+    [("1/8", None), ("1/16", None), ("0/8", None), ("9/8", "Default length must be 1/X"),
+     ("2/4", "Default length must be 1/X"), ("2", "Missing /")],
+)  # fmt: skip
+def test_a_unit_length_is_one_over_a_power_of_two(unit, problem):
+    """abc2midi: L:9/8 (the model's M:9/8 in the wrong field) is an error, and the unit stays
+    what it was: the bars are counted in eighths."""
+    scan = scan_text(f"X:1\nT:t\nM:4/4\nL:{unit}\nK:C\nABcd efga|]\n")
+    assert scan.verdict().problems[:1] == ((problem,) if problem else ())
+    if problem:
+        assert scan.unit == Fraction(1, 8)
+
+
 def test_time_in_the_bar_with_tuplets_broken_rhythm_chords_grace_notes_and_ties() -> None:
     scan = scanned(HEADER, "A8|(3ABc A>B [CEG]2 {g}A-A")
     # triplet of eighths = 1/4, A>B = 1/4, chord 2 = 1/4, grace 0, A 1/8, A still being written

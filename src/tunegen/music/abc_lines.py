@@ -115,7 +115,10 @@ class LineReader(BodyReader):
         if not den or int(den) == 0 or int(den) & (int(den) - 1):
             self._error("Expecting fraction in form A/B")
             return
-        self.unit = Fraction(int(num or 1) or 1, int(den))
+        if num and int(num) > 1:  # L:9/8, L:2/4: abc2midi keeps the unit it had
+            self._error("Default length must be 1/X")
+            return
+        self.unit = Fraction(1, int(den))
         self._unit = to_ticks(self.unit)
         self.unit_set = True
 
