@@ -200,17 +200,21 @@ def test_a_primer_that_is_not_well_formed_is_reported(bundled):
     assert all(text.startswith(primer[:-2]) for text in ok.texts)
 
 
-@pytest.mark.parametrize("music", ["CD [V:2] EF", "CDEF|\nV:2\n", "CD``EF", "CD [I:MIDI=x] EF"])
-def test_voices_instructions_and_backquotes_are_not_written(music):
-    """abc2midi moves a late voice to a track of its own and ignores backquotes: the sampler
-    goes back instead of writing them (inline or as field lines)."""
+@pytest.mark.parametrize(
+    "music", ["CD [V:2] EF", "CDEF|\nV:2\n", "CD``EF", "CD [I:MIDI=x] EF", "CD A>~BA", "C<~D"]
+)
+def test_voices_instructions_backquotes_and_rolls_after_broken_rhythm_are_not_written(music):
+    """abc2midi moves a late voice to a track of its own, ignores backquotes and counts a rolled
+    note after broken rhythm (A>~B) in a way of its own: the sampler goes back instead of
+    writing them (inline or as field lines)."""
     judge = TuneJudge()
     for char in "X:1\nM:4/4\nL:1/8\nK:C\n":
         assert judge.feed(char) != BAD
     codes = [judge.feed(char) for char in music]
     assert BAD in codes
     free = TuneJudge()
-    assert BAD not in [free.feed(char) for char in "X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|\n"]
+    fine = "X:1\nM:4/4\nL:1/8\nK:C\nCDEF GABc|~A>B ~A<B A>B ~C2|\n"
+    assert BAD not in [free.feed(char) for char in fine]
 
 
 @pytest.mark.parametrize(

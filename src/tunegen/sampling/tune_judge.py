@@ -25,6 +25,7 @@ _RUN_CHARS = frozenset("|:]0123456789")
 # instruction abc2midi may not know. `grammar.UNWRITTEN_FIELDS` keeps them out of the header.
 _BODY_FIELDS = frozenset("EKLMPQTdrswW+")
 _UNWRITTEN_INLINE = ("[V:", "[I:")
+_UNWRITTEN_PAIRS = frozenset((">~", "<~"))
 _SETTLED = frozenset("ABCDEFGabcdefgzx,'0123456789/]")  # a full bar may be closed after these
 _T = TypeVar("_T")
 _ASK = object()  # TuneJudge._left before the body: ask the scanner
@@ -221,9 +222,12 @@ class TuneJudge:
         elif self.form is not None and not forced:
             self.part_text += char
         self.tail = (self.tail + char)[-3:]
-        if not forced and (char == "`" or self.tail in _UNWRITTEN_INLINE):
+        if not forced and (
+            char == "`" or self.tail in _UNWRITTEN_INLINE or self.tail[-2:] in _UNWRITTEN_PAIRS
+        ):
             # a backquote is a reserved character abc2midi ignores; inline voices and
-            # instructions are refused as their field lines are (see _BODY_FIELDS)
+            # instructions are refused as their field lines are (see _BODY_FIELDS); abc2midi
+            # counts a rolled note after broken rhythm (A>~B) in a way of its own
             return self._bad(f"bar {len(scan.bars) + 1}: {self.tail!r} is not written")
         if char == "\n":
             self.line_head = ""
