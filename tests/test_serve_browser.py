@@ -248,6 +248,31 @@ def test_a_delete_can_be_undone(page, server):
     expect(page.locator("#saved .name")).to_have_value("Keep Me")
 
 
+def test_a_temperature_set_while_the_models_choices_load_is_kept(page):
+    """The model's choices (its temperature among them) come back after the user moved the
+    slider: the user's temperature stays, and an answer for a model chosen before the last one
+    changes nothing."""
+    from playwright.sync_api import expect
+
+    held = []
+    page.route("**/api/choices*", lambda route: held.append(route))
+    page.select_option("#model", "echo")  # its answer is held
+    page.select_option("#model", "tiny/best")  # so is this one's
+    for _ in range(100):  # (the route handler sees each request a moment later)
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(20)
+    assert [route.request.url.rsplit("=", 1)[1] for route in held] == ["echo", "tiny%2Fbest"]
+    page.locator("#temperature").fill("1.3")
+    expect(page.locator("#temperature-value")).to_have_text("1.30")
+    for route in reversed(held):  # the latest answer first, then the stale one
+        route.continue_()
+    expect(page.locator("#status")).not_to_contain_text("Loading")
+    page.wait_for_timeout(300)  # (any late answer would land here)
+    expect(page.locator("#temperature-value")).to_have_text("1.30")
+    page.unroute("**/api/choices*")
+
+
 def test_a_tune_cut_at_the_length_limit_says_so_and_compose_again_gives_it_back(page):
     from playwright.sync_api import expect
 

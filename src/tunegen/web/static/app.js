@@ -9,6 +9,8 @@ const UNDO_MS = 8000;  // how long "Undo" shows after a delete (the server keeps
 const KEY_MODES = { "": "major", m: "minor", dor: "dorian", mix: "mixolydian", lyd: "lydian",
   phr: "phrygian", loc: "locrian" };
 let choices = null;  // the chosen model's /api/choices
+let choicesAsked = 0;  // /api/choices requests made: only the latest one's answer is used
+let temperatureMoved = false;  // the user moved the slider since the model was chosen
 
 // Call the API; a failure becomes an Error with the server's one-line reason.
 async function api(method, url, body) {
@@ -91,13 +93,18 @@ function fillChoice(select, values, label = String) {
 
 async function loadChoices() {
   const model = $("#model").value;
-  choices = await api("GET", `/api/choices?model=${encodeURIComponent(model)}`);
+  const asked = ++choicesAsked;
+  temperatureMoved = false;
+  const answer = await api("GET", `/api/choices?model=${encodeURIComponent(model)}`);
+  if (asked !== choicesAsked) return;  // another model was chosen meanwhile
+  choices = answer;
   fillChoice($("#meter"), choices.meters);
   fillChoice($("#key"), choices.keys, keyLabel);
   fillChoice($("#rhythm"), choices.rhythms);
   fillChoice($("#form"), choices.forms);
   fillChoice($("#bars_per_part"), choices.bars_per_part);
-  setTemperature(choices.temperature);
+  // the model's own temperature, unless the user set one while its choices were on the way
+  if (!temperatureMoved) setTemperature(choices.temperature);
 }
 
 function setTemperature(value) {
@@ -563,7 +570,10 @@ $("#compose-form").addEventListener("submit", (event) => {
 
 $("#model").addEventListener("change", () =>
   runJob(mainStatus, "Loading the model's choices...", async () => { await loadChoices(); return ""; }));
-$("#temperature").addEventListener("input", (event) => setTemperature(event.target.value));
+$("#temperature").addEventListener("input", (event) => {
+  temperatureMoved = true;
+  setTemperature(event.target.value);
+});
 
 let searching = null;
 $("#search").addEventListener("input", () => {
