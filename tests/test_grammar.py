@@ -297,6 +297,14 @@ def test_a_tune_that_ended_early_says_so_in_the_tunebook():
     assert ended and len(ended) == result.grammar.ended_early
     assert all(check_text(tune).every_bar_right for tune in ended)
     assert f"{len(ended)} ended early" in result.grammar.summary()
+    # --keep valid keeps such a tune (it is right), with its note
+    from tunegen.evaluation.selection import compose_kept
+
+    kept = compose_kept(
+        model, VOCAB, 4, options, ["valid"], primer="T:t\nM:6/8\nL:1/8\nK:D\nDEF GAB|"
+    )
+    marked = [t for t in abc2midi.split_tunes(kept.composition.tunebook) if "ended at its" in t]
+    assert marked and all(check_text(tune).every_bar_right for tune in marked)
 
 
 def _drive(rule, batch: Batch, symbol: str) -> int:

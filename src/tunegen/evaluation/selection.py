@@ -73,6 +73,7 @@ def compose_kept(
     limit = max_samples or 10 * num_tunes
     index = NoveltyIndex(corpus) if "novel" in checks and corpus else None
     kept: list[str] = []
+    notes: list[str | None] = []  # the grammar's note on each kept tune (it ended early)
     rejected: Counter[str] = Counter()
     stats = GrammarStats() if grammar else None
     sampled, chars, start, round_ = 0, 0, time.perf_counter(), 0
@@ -91,7 +92,8 @@ def compose_kept(
         )
         if stats is not None and result.grammar is not None:
             stats.merge(result.grammar)
-        for text in result.texts:
+        grammar_notes = result.grammar.notes if result.grammar else [None] * len(result.texts)
+        for text, note in zip(result.texts, grammar_notes, strict=True):
             reason = (
                 "stopped at --max-chars" if len(text) - len(primer) >= options.max_symbols else None
             )
@@ -100,8 +102,9 @@ def compose_kept(
                 rejected[reason] += 1
             elif len(kept) < num_tunes:
                 kept.append(text)
+                notes.append(note)
         sampled, chars, round_ = sampled + batch, chars + result.chars, round_ + 1
     composition = Composition(
-        tunebook_from_texts(kept), kept, 0, chars, time.perf_counter() - start, stats
+        tunebook_from_texts(kept, notes), kept, 0, chars, time.perf_counter() - start, stats
     )
     return Selection(composition, sampled, rejected)

@@ -67,7 +67,7 @@ class GrammarStats:
     restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
     repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
     ended_early: int = 0  # tunes ended at their last good bar after MAX_RESTARTS restarts
-    gave_up: int = 0  # ... that had none (stuck in the header or first bar): left to the model
+    gave_up: int = 0  # ... that had none (in the header, no bar line yet): left to the model
     masked_steps: int = 0  # row-steps where a mask removed symbols
     steps: int = 0  # batch steps, backtracked ones included
     reasons: dict[str, int] = field(default_factory=dict)  # why bars were sampled again
