@@ -30,7 +30,15 @@ from tunegen.sampling.sampler import (
     SamplingOptions,
     compose,
 )
-from tunegen.sampling.tune_judge import BAD, BAR, EOT, KEY_CHARS, MAX_CODE_LINE, TuneJudge
+from tunegen.sampling.tune_judge import (
+    BAD,
+    BAR,
+    EOT,
+    KEY_CHARS,
+    MAX_BAR_SYMBOLS,
+    MAX_CODE_LINE,
+    TuneJudge,
+)
 
 VOCAB = Vocabulary.from_texts([string.ascii_letters + string.digits + " \n:|/[]()^_=,'\"#"])
 
@@ -361,6 +369,18 @@ def test_a_tune_that_fails_a_bar_on_every_start_ends_at_its_last_good_bar(good, 
 
 
 JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
+
+
+def test_a_bar_that_runs_on_without_time_is_sampled_again():
+    """A model caught writing slurs or decorations forever has its bar sampled again once it
+    is longer than any bar of the books (82 symbols); a long bar of chord names and
+    decorations on every note (8 x 11 symbols) passes."""
+    judge = TuneJudge()
+    codes = [judge.feed(char) for char in JIG + "d" + "(" * MAX_BAR_SYMBOLS]
+    assert codes.index(BAD) == len(JIG) + MAX_BAR_SYMBOLS and "longer than" in judge.reason
+    busy = TuneJudge()
+    text = "X:1\nM:4/4\nL:1/8\nK:C\n" + '"Am"!trill!A' * 8 + "|" + '"G"!trill!B' * 8 + "|]\n"
+    assert BAD not in [busy.feed(char) for char in text], busy.reason
 
 
 def test_a_note_that_may_still_be_shortened_is_judged_once_it_is_written_out():
