@@ -48,6 +48,30 @@ def stop_at_step(monkeypatch):
     signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
 
 
+def test_a_run_stopped_during_validation_resumes(small_abc_dir, tmp_path, monkeypatch):
+    """Ctrl-C while the first epoch is validated: the resumed run ends that epoch with no
+    val_bpc (best.ckpt waits for the next validation), quietly, and trains on."""
+    original = LanguageModel.on_validation_batch_start
+
+    def interrupt(self, batch, batch_idx, dataloader_idx=0):
+        if self.current_epoch == 0:
+            raise KeyboardInterrupt
+        return original(self, batch, batch_idx, dataloader_idx)
+
+    monkeypatch.setattr(LanguageModel, "on_validation_batch_start", interrupt)
+    handler = signal.getsignal(signal.SIGINT)
+    run = tmp_path / "run"
+    try:
+        assert main(train_args(small_abc_dir, run, "--epochs", "2")) == 130
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    monkeypatch.undo()
+    assert load_checkpoint(run / "last.ckpt").meta["epochs"] == 0  # its validation was cut
+    assert main(["train", "--resume", str(run)]) == 0  # (a warning would be an error here)
+    assert load_checkpoint(run / "last.ckpt").meta["epochs"] == 2  # two epochs, not three
+    assert (run / "best.ckpt").exists()
+
+
 @pytest.mark.parametrize("mode", ["stateful", "tunes", "windows"])
 def test_resume_in_mid_epoch_is_bit_exact(small_abc_dir, tmp_path, stop_at_step, mode):
     straight, split = tmp_path / "straight", tmp_path / "split"

@@ -165,12 +165,18 @@ class LanguageModel(pl.LightningModule):
             "corpus": self.corpus_info,
             "best_val_bpc": self.best_val_bpc,
             "rng": torch.get_rng_state(),
-            # an epoch-end checkpoint is written after its last batch, before on_train_epoch_end
-            "epochs_completed": self.epochs_done + int(self.batches_done >= steps),
+            # an epoch-end checkpoint is written after its last batch, before on_train_epoch_end;
+            # a Ctrl-C during that validation is not: the resumed run ends the epoch itself
+            "epochs_completed": self.epochs_done
+            + int(self.batches_done >= steps and not self._stopped_in_validation()),
             "batches_done": self.batches_done if mid_epoch else 0,
             "carry": carry,
             **self.extra_meta,
         }
+
+    def _stopped_in_validation(self) -> bool:
+        trainer = self.trainer
+        return trainer.interrupted and trainer.validating
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint["tunegen"]
