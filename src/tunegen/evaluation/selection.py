@@ -73,7 +73,7 @@ def compose_kept(
     limit = max_samples or 10 * num_tunes
     index = NoveltyIndex(corpus) if "novel" in checks and corpus else None
     kept: list[str] = []
-    notes: list[str | None] = []  # the grammar's note on each kept tune (it ended early)
+    notes: list[str | None] = []  # compose's note on each kept tune (it ended early)
     rejected: Counter[str] = Counter()
     stats = GrammarStats() if grammar else None
     sampled, chars, start, round_ = 0, 0, time.perf_counter(), 0
@@ -92,8 +92,7 @@ def compose_kept(
         )
         if stats is not None and result.grammar is not None:
             stats.merge(result.grammar)
-        grammar_notes = result.grammar.notes if result.grammar else [None] * len(result.texts)
-        for text, note in zip(result.texts, grammar_notes, strict=True):
+        for text, note in zip(result.texts, result.notes, strict=True):
             reason = (
                 "stopped at --max-chars" if len(text) - len(primer) >= options.max_symbols else None
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from tunegen.data.vocab import Vocabulary
@@ -108,6 +108,7 @@ class Composition:
     chars: int
     seconds: float
     grammar: GrammarStats | None = None  # None: sampled with --free
+    notes: list[str | None] = field(default_factory=list)  # per tune: its note (cut, ended early)
 
     @property
     def chars_per_s(self) -> float:
@@ -165,4 +166,4 @@ def compose(
     ]
     chars = sum(len(text) - len(primer) for text in texts)
     tunebook = tunebook_from_texts(texts, notes)
-    return Composition(tunebook, texts, truncated, chars, seconds, stats)
+    return Composition(tunebook, texts, truncated, chars, seconds, stats, notes)

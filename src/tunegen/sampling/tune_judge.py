@@ -230,7 +230,9 @@ class TuneJudge:
         if self.bar_symbols > MAX_BAR_SYMBOLS and not forced:
             return self._bad(f"bar {len(scan.bars) + 1} is longer than {MAX_BAR_SYMBOLS} symbols")
         if not forced and (
-            char == "`" or self.tail in _UNWRITTEN_INLINE or self.tail[-2:] in _UNWRITTEN_PAIRS
+            char == "`"
+            or self.tail in _UNWRITTEN_INLINE
+            or (char == "~" and self.tail[-2:] in _UNWRITTEN_PAIRS)
         ):
             # a backquote is a reserved character abc2midi ignores; inline voices and
             # instructions are refused as their field lines are (see _BODY_FIELDS); abc2midi
