@@ -368,6 +368,75 @@ def test_a_tune_that_fails_a_bar_on_every_start_ends_at_its_last_good_bar(good, 
     assert stats.ended_early == 1 and stats.gave_up == 0 and "1 ended early" in stats.summary()
 
 
+def _rule_and_batch() -> tuple:
+    """A GrammarRule for one row of VOCAB, no plan nor form, its stats, and a batch of one."""
+    from tunegen.sampling.grammar import GrammarRule, _Row, _Shared
+    from tunegen.sampling.header import HeaderConstraint, header_starts
+
+    stats = GrammarStats()
+    shared = _Shared(VOCAB, FormPlan(), "", stats, True)
+    header = HeaderConstraint(HeaderPlan(), VOCAB, header_starts(VOCAB))
+    rule = GrammarRule(shared, _Row(header, TuneJudge()))
+    batch = Batch(np.zeros((1, len(VOCAB)), np.float32), SamplingOptions(), 400, VOCAB.end_id)
+    return rule, stats, batch
+
+
+@pytest.mark.parametrize(
+    "written, mended",
+    [
+        # a pickup, and a full bar before the first :| (abc2midi: "Bar 0 has 1 time units ...
+        # in repeat"): the repeat opens after the pickup
+        ("D|GAB GAB|ABG G2E:|\n", "D|:GAB GAB|ABG G2E:|\n"),
+        ("(3DEF|GAB GAB|\nABG G2E:|\n", "(3DEF|:GAB GAB|\nABG G2E:|\n"),
+        # a bar sampled again on the way keeps the mend possible
+        ("D|GAB GAB|C|A", "D|:GAB GAB|ABG G2E:|\n"),
+    ],
+)
+def test_a_repeat_back_over_a_pickup_opens_after_it(written, mended):
+    """A model that writes a pickup and then a full bar before `:|` (as the books often do)
+    has its first bar line made `|:`, so the pickup is not played again as a short bar; the
+    mended tune is right by abc2midi's rules, and no bar is sampled again for it."""
+    from tunegen.sampling.loop import BACK
+
+    rule, stats, batch = _rule_and_batch()
+    head = "T:t\nM:6/8\nL:1/8\nK:D\n"
+    actions = [_drive(rule, batch, char) for char in head + written]
+    if "C|" in written:  # a short bar: sampled again, then written as in the first case
+        assert actions[-1] == BACK
+        actions = [_drive(rule, batch, char) for char in "ABG G2E:|\n"]
+    assert BACK not in actions and stats.opened == 1 and stats.retries == int("C|" in written)
+    text = VOCAB.decode(batch.result(0))
+    assert text.startswith(head + mended)
+    assert check_text("X:1\n" + text).every_bar_right
+    # the row goes on from the mended text: a bad bar now goes back to the bar after the :|
+    assert [_drive(rule, batch, char) for char in "ABC|D"][-1] == BACK
+    assert VOCAB.decode(batch.result(0)) == head + mended.rstrip("\n")
+    assert "1 repeats opened after a pickup" in stats.summary()
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "D|GAB GAB|ABG G:|\n",  # the last bar is too short, with the pickup or without
+        "D||GAB GAB|ABG G2E:|\n",  # the first bar line is not a plain one
+        "GAB GAB|ABG G2:|\n",  # no pickup: the short bar before :| is simply wrong
+        "D|GAB GAB|ABG G2EF:|\n",  # the last bar is too long
+    ],
+)
+def test_a_repeat_is_opened_only_where_that_makes_the_tune_right(written):
+    from tunegen.sampling.loop import BACK
+
+    rule, stats, batch = _rule_and_batch()
+    head = "T:t\nM:6/8\nL:1/8\nK:D\n"
+    for char in head + written:  # up to the bar sent back
+        if _drive(rule, batch, char) == BACK:
+            break
+    else:
+        raise AssertionError(f"{written!r} is right as it is")
+    text = VOCAB.decode(batch.result(0))
+    assert stats.opened == 0 and text.startswith(head) and "|:" not in text
+
+
 JIG = "X:1\nM:6/8\nL:1/8\nK:D\n"
 
 

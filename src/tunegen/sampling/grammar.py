@@ -66,6 +66,7 @@ class GrammarStats:
     retries: int = 0  # bars (or header lines) sampled again from their start
     restarts: int = 0  # tunes started again after MAX_TRIES bad tries of one bar
     repaired: int = 0  # tune ends mended: the last bar line made ":|" or "|]"
+    opened: int = 0  # repeats opened after a pickup (GrammarRule._open_repeat)
     ended_early: int = 0  # tunes ended at their last good bar after MAX_RESTARTS restarts
     gave_up: int = 0  # ... that had none (in the header, no bar line yet): left to the model
     masked_steps: int = 0  # row-steps where a mask removed symbols
@@ -77,7 +78,9 @@ class GrammarStats:
 
     def merge(self, other: GrammarStats) -> None:
         """Add another batch's counts to these."""
-        counts = ("retries", "restarts", "repaired", "ended_early", "gave_up", "masked_steps")
+        counts = (
+            "retries", "restarts", "repaired", "opened", "ended_early", "gave_up", "masked_steps"
+        )  # fmt: skip
         for name in (*counts, "steps"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for reason, count in other.reasons.items():
@@ -87,7 +90,8 @@ class GrammarStats:
         """One line for the CLI."""
         return (
             f"grammar: {self.retries} bars sampled again, {self.restarts} tunes restarted, "
-            f"{self.repaired} endings mended, {self.ended_early} ended early, "
+            f"{self.repaired} endings mended, {self.opened} repeats opened after a pickup, "
+            f"{self.ended_early} ended early, "
             f"{self.gave_up} left unchecked"
         )
 
@@ -223,6 +227,9 @@ class GrammarRule:
         self.choice = False  # form control: the model says "|" (go on) or ":" (part ends)
         self.note: str | None = None  # what became of a tune that never got a bar right
         self.header: HeaderConstraint | None = None  # the header before this step
+        # the judge as the body starts, and where the body's symbols start in the batch's row
+        # (None: still in the header); see _open_repeat
+        self.body: tuple[TuneJudge, int] | None = None
 
     def prepare(self, logits: np.ndarray) -> None:
         shared, row = self.shared, self.row
@@ -319,7 +326,11 @@ class GrammarRule:
                 self.forced = symbol = row.pending.pop()
             code = row.judge.feed(symbol, self.forced is not None)
             if code == BAD:  # (forced text is judged in the body only: the header's is given)
-                return self._back(batch, b), chosen
+                code = self._open_repeat(batch, b, symbol)
+                if code == BAD:
+                    return self._back(batch, b), chosen
+            if self.body is None and not row.judge.scan.in_header:
+                self.body = (row.judge.copy(), int(batch.pos[b]) + 1)
             if row.judge.then:
                 row.pending = row.judge.then[::-1] + row.pending
                 row.judge.then = []
@@ -352,6 +363,8 @@ class GrammarRule:
             stats.retries += 1
             self.bar_row.tries += 1
             self.row = self.bar_row.snapshot()
+            if self.body is not None and batch.mark_pos[b] < self.body[1]:
+                self.body = None  # back before the body's start (into the K: line)
             return BACK
         count = row.restarts + 1
         if count > MAX_RESTARTS:
@@ -364,6 +377,7 @@ class GrammarRule:
                 return STOP
         stats.restarts += 1
         self.row = self.tune_row.snapshot()
+        self.body = None
         self.row.restarts = count
         if count > MAX_RESTARTS:
             stats.gave_up += 1
@@ -371,6 +385,49 @@ class GrammarRule:
             self.note = f"written by the model unchecked ({GIVEN_UP})"
         self.bar_row = self.row.snapshot()
         return RESTART
+
+    def _open_repeat(self, batch: Batch, b: int, symbol: str) -> int:
+        """A tune that opens with a pickup (`D|GAB GAB|...`) and whose first `:|` jumps back to
+        its start plays the pickup again, as a bar of its own that abc2midi counts short ("Bar 0
+        has 1 time units ... in repeat"): the model wrote a full bar before the `:|`, as the
+        books often do. Its first bar line is then made `|:`, so that the repeat starts after
+        the pickup, as an editor would mend it. Returns the judge's code for `symbol` read again
+        over the mended text (BAR: the bar the `:|` closed is counted), having rewritten the
+        row; BAD, with nothing changed, where the fault is another or the mend does not make
+        the tune right. The model's state is left as it is: it read `|` where the text has
+        `|:`, which changes nothing it plays."""
+        bad, shared, body = self.row.judge.wrong_bar, self.shared, self.body
+        if (
+            bad is None
+            or bad.written != 1  # the tune's first bar ...
+            or bad.repeat_pass < 2  # ... played again
+            or body is None
+            or shared.form_active  # form control writes its own repeats
+            or ":" not in shared.index
+        ):
+            return BAD
+        judge, start = body
+        ids = batch.out[b, start : batch.pos[b]].tolist()
+        symbols = [shared.vocab.symbols[i] for i in ids]
+        if "|" not in symbols:
+            return BAD
+        first = symbols.index("|")  # the pickup's bar line: a plain one, not `||`, `|:`, `|1`
+        after = symbols[first + 1 : first + 2]
+        if not after or after[0][:1] in "|:][0123456789" or first + start >= batch.mark_pos[b]:
+            return BAD
+        symbols.insert(first + 1, ":")
+        trial = judge.copy()
+        for each in symbols:
+            if trial.feed(each) == BAD:
+                return BAD
+        if trial.feed(symbol) != BAR:
+            return BAD
+        head = batch.out[b, :start].tolist()
+        batch.rewrite(b, [*head, *ids[: first + 1], shared.index[":"], *ids[first + 1 :]])
+        batch.mark_pos[b] += 1
+        self.row.judge = trial
+        shared.stats.opened += 1
+        return BAR
 
     def _last_good_bar(self, batch: Batch, b: int) -> list[int] | None:
         """The row's text up to the start of the bar it failed on, as a whole tune (its last

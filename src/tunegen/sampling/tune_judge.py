@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from tunegen.music.abc_playback import BarCheck
 from tunegen.music.abc_rules import parse_meter
 from tunegen.music.abc_scan import AbcScanner
 from tunegen.sampling.form import FormPlan, rhythm_fits
@@ -76,6 +77,7 @@ class TuneJudge:
         self.lines = 0
         self.fields: dict[str, str] = {}
         self.reason = ""
+        self.wrong_bar: BarCheck | None = None  # the bar of the wrong length BAD was for
         self.ban = ""  # a header field the tune cannot take (a second M:, an R: against M:)
         self.bar_start: TuneJudge | None = None
         self.after_bar_line = False  # the last symbols were a bar line: a bar may close next
@@ -145,8 +147,8 @@ class TuneJudge:
             return self._header(symbol, forced)
         return self._body(symbol, forced)
 
-    def _bad(self, reason: str) -> int:
-        self.reason = reason
+    def _bad(self, reason: str, wrong_bar: BarCheck | None = None) -> int:
+        self.reason, self.wrong_bar = reason, wrong_bar
         return BAD
 
     def _header(self, char: str, forced: bool) -> int:
@@ -257,7 +259,7 @@ class TuneJudge:
             return self._bad(f"bar {len(scan.bars) + 1}: {scan.errors[errors]}")
         if counts[1] > wrong:
             bad = scan.wrong_bars[wrong]
-            return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}")
+            return self._bad(f"bar {bad.number} has {bad.time}, the metre {bad.meter}", bad)
         if not forced and left is not None and left < 0 and not self._may_shorten():
             return self._bad(f"bar {len(scan.bars) + 1} is too long for M:{scan.meter_text}")
         self.after_bar_line = char in _BAR_CHARS or (
