@@ -110,7 +110,7 @@ def test_copies_made_in_the_header_read_their_own_fields() -> None:
         ("F8|F2 F2 F4-|F2 F2 F2 F2|F8|]", []),
         ("F2 F2 C2--C2 F2|F8|]", ["Bad tie: possibly two ties in a row"]),
         ("F2 F2 F2 C2-|-C2 F2 F2 F2|F8|]", ["Bad tie: possibly two ties in a row"]),
-        ("F2 F2 [C4--E2] F2|F8|]", ["Bad tie: possibly two ties in a row"]),
+        ("F2 F2 [C4--E2] F2|F8|]", ["Bad tie: possibly", "Could not find note to be tied"]),
         ("F2 F2 [-C2E2] F2 F2|F8|]", []),
         ('F2 F2 F2 F2|[Q:1/4=90 "x]F8|]', ["Missing closing double quote"]),
     ],
@@ -123,6 +123,30 @@ def test_ties_after_a_bar_line_two_ties_in_a_row_and_a_tempo_string_left_open(bo
     assert len(found) == len(problems) and all(
         message.startswith(start) for message, start in zip(found, problems, strict=True)
     ), found
+
+
+@pytest.mark.parametrize(
+    "body, found",
+    [  # abc2midi 2023-02-08: "Could not find note to be tied" or nothing
+        ("F8|F2 [C2-E2] F4|F8|]", False),  # the tied C is not in the next note
+        ("F8|[C2-E2] z2 C2 F2|F8|]", False),  # ... nor in a rest
+        ("F8|[CE]2-C2 F4|F8|]", False),  # a tie after a chord ties every note of it: E too
+        ("F8|[CEG]2-[CE]2 F4|F8|]", False),
+        ("F8|[CE]2-{C}[CE]2 F4|F8|]", False),  # a grace note is the next note
+        ("F8|[C2-E2] [EC]2 F4|F8|]", True),
+        ("F8|[C2-E2-] [CE]2 F4|F8|]", True),
+        ("F8|[C2-E2]- [CE]2 F4|F8|]", True),  # the chord's tie takes in its own note's
+        ("F8|[C2-E2] {C}[CE]2 F4|F8|]", True),
+        ("F8|[CE]2-[CEG]2 F4|F8|]", True),
+        ("F8|C2-[CE]2 F4|F8|]", True),
+        ("F8|F4 F2 [C2-E2]|[CE]2 F6|]", True),
+    ],
+)
+def test_every_tied_note_of_a_chord_is_looked_for_in_the_next_note(body, found):
+    """abc2midi looks for each tied pitch (a note tied inside a chord, or every note of a chord
+    tied after it) in the next note, chord or grace note."""
+    problems = check_text("X:1\nT:t\nM:C\nL:1/8\nK:C\n" + body + "\n").problems
+    assert problems == (() if found else ("Could not find note to be tied",)), problems
 
 
 @pytest.mark.parametrize(

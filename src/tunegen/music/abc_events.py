@@ -264,21 +264,28 @@ class BodyEvents:
             self.bars = (*self.bars[:bars], changed, *self.bars[bars + 1 :])
 
     def _tie_check(self, pitches: tuple[tuple[int, tuple[str, int]], ...]) -> None:
+        """The note, chord or grace note after a tie: abc2midi looks in it for every tied pitch
+        (`[CE]2-C2`, `[C2-E2] F2`: not found)."""
         if not self._tie:
             return
         self._tie = False
-        for pitch, place in pitches:
-            for tied, tied_place in self._tie_pitches:
-                if pitch == tied or (self._new_bar and place == tied_place):
-                    return
-        self._error("Could not find note to be tied")
+        new_bar = self._new_bar
+        for tied, tied_place in self._tie_pitches:
+            if not any(pitch == tied or (new_bar and place == tied_place) for pitch, place in
+                       pitches):  # fmt: skip
+                self._error("Could not find note to be tied")
+                return
 
     def _tie_start(self) -> None:
-        if self._in_chord:  # a tie on a chord's note: only `[C2--E2]` is an error here
+        if self._in_chord:  # a tie on a chord's note (`[C2-E2]`), tied when the chord ends
             if self._chord_tie == self._chord_notes:
                 self._error("Bad tie: possibly two ties in a row")
             self._chord_tie = self._chord_notes
+            if self._chord_pitches:
+                self._chord_tied += self._chord_pitches[-1:]
             return
+        if self._tie and self._tie_pitches is self._chord_tied:
+            self._tie = False  # `[C2-E2]-`: the tie after the chord ties all of its notes
         if self._tie:  # `C2--C2`, `C2-|-C2`: no note since the last tie
             self._error("Bad tie: possibly two ties in a row")
         elif self._last_tie_ok:
@@ -300,6 +307,7 @@ class BodyEvents:
         self._chord_notes = 0
         self._chord_tie = -1  # the chord's notes before its last tie
         self._chord_pitches = ()
+        self._chord_tied = ()  # the pitches of its notes with a tie of their own
 
     def _chord_off(self, match: re.Match[str]) -> None:
         if not self._in_chord:
@@ -322,6 +330,8 @@ class BodyEvents:
         self._after_note(time, -1)
         self._last_tie_ok = True
         self._last_pitches = pitches
+        if self._chord_tied:  # the notes tied inside the chord wait for the next note
+            self._tie, self._tie_pitches, self._new_bar = True, self._chord_tied, False
 
     def _chord_symbol(self, text: str) -> None:
         problem = chord_symbol_problem(text)

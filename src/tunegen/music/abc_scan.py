@@ -108,6 +108,7 @@ class AbcScanner(LineReader):
         "_chord_notes",
         "_chord_pitches",
         "_chord_tie",
+        "_chord_tied",
         "_ending",
         "_errors",
         "_grace_open",
@@ -197,6 +198,7 @@ class AbcScanner(LineReader):
         self._chord_notes = 0
         self._chord_tie = -1
         self._chord_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
+        self._chord_tied: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._in_grace = False
         self._grace_open = False  # grace notes still waiting for their host note
         self._broken: tuple[str, int] | None = None  # > or <, and how many
