@@ -3,6 +3,7 @@ checkpoints with verified weights."""
 
 from __future__ import annotations
 
+import csv
 import random
 import shutil
 import signal
@@ -48,28 +49,47 @@ def stop_at_step(monkeypatch):
     signal.signal(signal.SIGINT, handler)  # Lightning ignores Ctrl-C while it shuts down
 
 
-def test_a_run_stopped_during_validation_resumes(small_abc_dir, tmp_path, monkeypatch):
-    """Ctrl-C while the first epoch is validated: the resumed run ends that epoch with no
-    val_bpc (best.ckpt waits for the next validation), quietly, and trains on."""
-    original = LanguageModel.on_validation_batch_start
+def _log(run: Path) -> list[dict]:
+    with (run / "log.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
 
-    def interrupt(self, batch, batch_idx, dataloader_idx=0):
-        if self.current_epoch == 0:
+
+@pytest.mark.parametrize("hook, batch", [("on_validation_batch_start", 0), ("validation_step", 1)])
+def test_a_run_stopped_during_validation_resumes(small_abc_dir, tmp_path, monkeypatch, hook, batch):
+    """Ctrl-C while the first epoch is validated (before a batch, or inside one): the resumed
+    run validates that epoch again from its first batch and writes its log row, with the same
+    figures as a run never stopped; then it trains on, quietly."""
+    original = getattr(LanguageModel, hook)
+
+    def interrupt(self, batch_, batch_idx, dataloader_idx=0):
+        if self.current_epoch == 0 and batch_idx == batch and not self.trainer.sanity_checking:
             raise KeyboardInterrupt
-        return original(self, batch, batch_idx, dataloader_idx)
+        return original(self, batch_, batch_idx, dataloader_idx)
 
-    monkeypatch.setattr(LanguageModel, "on_validation_batch_start", interrupt)
+    monkeypatch.setattr(LanguageModel, hook, interrupt)
     handler = signal.getsignal(signal.SIGINT)
-    run = tmp_path / "run"
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    common = ["--epochs", "2", "--seed", "3"]
     try:
-        assert main(train_args(small_abc_dir, run, "--epochs", "2")) == 130
+        assert main(train_args(small_abc_dir, run, *common)) == 130
     finally:
         signal.signal(signal.SIGINT, handler)
     monkeypatch.undo()
     assert load_checkpoint(run / "last.ckpt").meta["epochs"] == 0  # its validation was cut
+    assert not (run / "log.csv").exists() or not _log(run)
     assert main(["train", "--resume", str(run)]) == 0  # (a warning would be an error here)
     assert load_checkpoint(run / "last.ckpt").meta["epochs"] == 2  # two epochs, not three
-    assert (run / "best.ckpt").exists()
+    assert main(train_args(small_abc_dir, straight, *common)) == 0
+    resumed, whole = _log(run), _log(straight)
+    assert [row["epoch"] for row in resumed] == ["1", "2"]
+    for mine, theirs in zip(resumed, whole, strict=True):
+        for column in ("val_loss", "val_acc", "val_bpc", "val_clean_bpc", "lr"):
+            assert mine[column] == theirs[column], (mine["epoch"], column)
+        for column in ("train_loss", "train_acc"):  # summed in float64, not float32
+            assert float(mine[column]) == pytest.approx(float(theirs[column]), rel=1e-6)
+        assert float(mine["chars_per_s"]) > 0
+    best = load_checkpoint(run / "best.ckpt").meta
+    assert best["best_val_bpc"] == pytest.approx(min(float(row["val_bpc"]) for row in whole))
 
 
 @pytest.mark.parametrize("mode", ["stateful", "tunes", "windows"])

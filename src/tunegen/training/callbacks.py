@@ -51,8 +51,14 @@ class EpochLog(Callback):
         if not trainer.is_global_zero or trainer.sanity_checking or "val_bpc" not in metrics:
             return
         metrics = {k: float(v) for k, v in metrics.items()}
+        epoch = trainer.current_epoch + 1
+        cut = pl_module.cut_epoch  # resumed after a Ctrl-C in this epoch's validation
+        if cut is not None and cut["epoch"] == epoch and "loss_epoch" not in metrics:
+            metrics = {"loss_epoch": cut["train_loss"], "acc": cut["train_acc"], **metrics}
+            pl_module.chars_per_s = cut["chars_per_s"]
+        pl_module.cut_epoch = None
         row = {
-            "epoch": trainer.current_epoch + 1,
+            "epoch": epoch,
             "train_loss": metrics.get("loss_epoch", math.nan),
             "train_acc": metrics.get("acc", math.nan),
             "val_loss": metrics["val_loss"],

@@ -43,6 +43,10 @@ class LanguageModel(pl.LightningModule):
             for split in ("train", *self.val_splits)
         }
         self._epoch_chars = 0.0
+        self._train_sums: list = [0.0, 0, 0]  # this epoch's loss x targets, correct, targets
+        # an epoch whose validation a Ctrl-C cut: its training figures, for its log row
+        # (EpochLog), written by the resumed run once that validation is run again
+        self.cut_epoch: dict | None = None
         self._epoch_started = 0.0
         self._epoch_busy = 0.0
         self.chars_per_s = 0.0
@@ -91,6 +95,9 @@ class LanguageModel(pl.LightningModule):
             batch_size=weight,
         )  # fmt: skip
         self.log("acc", correct / weight, on_epoch=True, sync_dist=True, batch_size=weight)
+        # the same figures kept here (tensors: no device sync), for a Ctrl-C in validation
+        loss_sum, right, targets = self._train_sums
+        self._train_sums = [loss_sum + loss.detach() * count, right + correct, targets + count]
         # every rank steps the same shape
         self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
         return loss
@@ -117,6 +124,7 @@ class LanguageModel(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
+        self._train_sums = [0.0, 0, 0]
         train_batches = self.trainer.train_dataloader.dataset
         if isinstance(train_batches, WindowBatches | TuneBatches):
             train_batches.epoch = self.current_epoch
@@ -157,6 +165,8 @@ class LanguageModel(pl.LightningModule):
         carry = None
         if mid_epoch and self._carry is not None:
             carry = [(h.cpu(), c.cpu()) for h, c in self._carry]
+        if self._stopped_in_validation():
+            self._restart_validation(checkpoint)
         checkpoint["tunegen"] = {
             "format_version": FORMAT_VERSION,
             "model": self.model_config,
@@ -171,12 +181,37 @@ class LanguageModel(pl.LightningModule):
             + int(self.batches_done >= steps and not self._stopped_in_validation()),
             "batches_done": self.batches_done if mid_epoch else 0,
             "carry": carry,
+            "cut_epoch": self._cut_epoch() if self._stopped_in_validation() else None,
             **self.extra_meta,
         }
 
     def _stopped_in_validation(self) -> bool:
         trainer = self.trainer
         return trainer.interrupted and trainer.validating
+
+    def _cut_epoch(self) -> dict:
+        """The training figures of the epoch whose validation is being cut (rank 0's streams)."""
+        loss, correct, count = (float(value) for value in self._train_sums)
+        return {
+            "epoch": self.epochs_done + 1,
+            "train_loss": loss / count if count else math.nan,
+            "train_acc": correct / count if count else math.nan,
+            "chars_per_s": self.chars_per_s,
+        }
+
+    @staticmethod
+    def _restart_validation(checkpoint: dict) -> None:
+        """Make the validation that a Ctrl-C cut start again from its first batch when the run
+        resumes. As saved, Lightning (2.6) either skips it (cut before a batch started: the
+        epoch gets no val_bpc and no log row) or runs only its remaining batches, of which a
+        second validation set loses the last (val_clean_bpc over part of the text). Its batch
+        progress is made that of a run cut inside its first batch, which Lightning restarts."""
+        loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        progress = loop.get("epoch_loop.val_loop.batch_progress")
+        if progress is None:
+            return
+        first = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
+        progress.update(total=dict(first), current=dict(first), is_last_batch=False)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         meta = checkpoint["tunegen"]
@@ -186,6 +221,7 @@ class LanguageModel(pl.LightningModule):
         self.epochs_done = completed_epochs(checkpoint)
         self.batches_done = meta.get("batches_done", 0)
         self._carry = meta.get("carry")
+        self.cut_epoch = meta.get("cut_epoch")
 
 
 def describe_batch(config: TrainConfig, world_size: int) -> str:

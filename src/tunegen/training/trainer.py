@@ -128,11 +128,6 @@ def train(
             warnings.filterwarnings("ignore", ".*exists and is not empty", UserWarning)
             # --mode tunes skips the steps after every stream has ended (LanguageModel)
             warnings.filterwarnings("ignore", "`training_step` returned `None`", UserWarning)
-            # a run resumed from a Ctrl-C during an epoch's validation ends that epoch with no
-            # val_bpc: best.ckpt stays as it was until the next validation
-            warnings.filterwarnings(
-                "ignore", r"`ModelCheckpoint\(monitor='val_bpc'\)` could not find", UserWarning
-            )
             trainer.fit(module, datamodule=data, ckpt_path=resume_from)
     except SystemExit:  # Lightning exits after a Ctrl-C, once SaveOnInterrupt has saved
         if not trainer.interrupted:
