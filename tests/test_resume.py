@@ -85,9 +85,9 @@ def test_a_run_stopped_during_validation_resumes(small_abc_dir, tmp_path, monkey
     for mine, theirs in zip(resumed, whole, strict=True):
         for column in ("val_loss", "val_acc", "val_bpc", "val_clean_bpc", "lr"):
             assert mine[column] == theirs[column], (mine["epoch"], column)
-        for column in ("train_loss", "train_acc"):  # summed in float64, not float32
-            assert float(mine[column]) == pytest.approx(float(theirs[column]), rel=1e-6)
-        assert float(mine["chars_per_s"]) > 0
+        for column in ("train_loss", "train_acc"):
+            assert float(mine[column]) == pytest.approx(float(theirs[column]), rel=1e-9)
+        assert float(mine["chars_per_s"]) > 0.01 * float(theirs["chars_per_s"])
     best = load_checkpoint(run / "best.ckpt").meta
     assert best["best_val_bpc"] == pytest.approx(min(float(row["val_bpc"]) for row in whole))
 
@@ -108,6 +108,12 @@ def test_resume_in_mid_epoch_is_bit_exact(small_abc_dir, tmp_path, stop_at_step,
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     assert load_checkpoint(split / "last.ckpt").meta["epochs"] == 2
+    # the log rows count the whole epoch, its batches before the Ctrl-C included
+    for mine, theirs in zip(_log(split), _log(straight), strict=True):
+        assert mine["val_bpc"] == theirs["val_bpc"]
+        for column in ("train_loss", "train_acc"):
+            assert float(mine[column]) == pytest.approx(float(theirs[column]), rel=1e-9)
+        assert float(mine["chars_per_s"]) > 0.01 * float(theirs["chars_per_s"])
 
 
 def test_resume_refuses_contradictions_and_names_what_may_change(trained, tmp_path, capsys):

@@ -4,7 +4,6 @@ a resumable checkpoint on Ctrl-C."""
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -47,25 +46,20 @@ class EpochLog(Callback):
         self._write(rows)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: LanguageModel) -> None:
+        figures = pl_module.epoch_figures()  # on every rank: it sums across them
         metrics = trainer.callback_metrics
         if not trainer.is_global_zero or trainer.sanity_checking or "val_bpc" not in metrics:
             return
         metrics = {k: float(v) for k, v in metrics.items()}
-        epoch = trainer.current_epoch + 1
-        cut = pl_module.cut_epoch  # resumed after a Ctrl-C in this epoch's validation
-        if cut is not None and cut["epoch"] == epoch and "loss_epoch" not in metrics:
-            metrics = {"loss_epoch": cut["train_loss"], "acc": cut["train_acc"], **metrics}
-            pl_module.chars_per_s = cut["chars_per_s"]
-        pl_module.cut_epoch = None
         row = {
-            "epoch": epoch,
-            "train_loss": metrics.get("loss_epoch", math.nan),
-            "train_acc": metrics.get("acc", math.nan),
+            "epoch": trainer.current_epoch + 1,
+            "train_loss": figures["train_loss"],
+            "train_acc": figures["train_acc"],
             "val_loss": metrics["val_loss"],
             "val_acc": metrics["val_acc"],
             "val_bpc": metrics["val_bpc"],
             "val_clean_bpc": metrics.get("val_clean_bpc", ""),
-            "chars_per_s": round(pl_module.chars_per_s, 1),
+            "chars_per_s": round(figures["chars_per_s"], 1),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }
         self._write([*self.rows(), row])

@@ -42,13 +42,14 @@ class LanguageModel(pl.LightningModule):
             else 1.0
             for split in ("train", *self.val_splits)
         }
+        # this epoch's training so far, for its log row (epoch_figures): loss x targets,
+        # correct, targets (tensors: no device sync per step), characters, seconds; kept in a
+        # checkpoint written within the epoch, so that a resumed epoch's row counts all of it
+        self._epoch_sums: list = [0.0, 0, 0]
         self._epoch_chars = 0.0
-        self._train_sums: list = [0.0, 0, 0]  # this epoch's loss x targets, correct, targets
-        # an epoch whose validation a Ctrl-C cut: its training figures, for its log row
-        # (EpochLog), written by the resumed run once that validation is run again
-        self.cut_epoch: dict | None = None
         self._epoch_started = 0.0
         self._epoch_busy = 0.0
+        self._step_sums: tuple | None = None  # the step's, added once the weights moved
         self.chars_per_s = 0.0
         # where training stands, for exact resumes: whole epochs done, batches of this epoch the
         # optimizer has stepped on, and the stream state after the last of them
@@ -95,11 +96,9 @@ class LanguageModel(pl.LightningModule):
             batch_size=weight,
         )  # fmt: skip
         self.log("acc", correct / weight, on_epoch=True, sync_dist=True, batch_size=weight)
-        # the same figures kept here (tensors: no device sync), for a Ctrl-C in validation
-        loss_sum, right, targets = self._train_sums
-        self._train_sums = [loss_sum + loss.detach() * count, right + correct, targets + count]
         # every rank steps the same shape
-        self._epoch_chars += count * self.trainer.world_size * self.chars_per_symbol["train"]
+        chars = count * self.trainer.world_size * self.chars_per_symbol["train"]
+        self._step_sums = (loss.detach() * count, correct, count, chars)
         return loss
 
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0):
@@ -112,6 +111,12 @@ class LanguageModel(pl.LightningModule):
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         # counted only once the weights moved: a Ctrl-C in mid-step resumes at this same batch
         self.batches_done, self._carry = batch_idx + 1, self._state["train"]
+        if self._step_sums is not None:
+            loss, correct, count, chars = self._step_sums
+            sums = self._epoch_sums
+            self._epoch_sums = [sums[0] + loss, sums[1] + correct, sums[2] + count]
+            self._epoch_chars += chars
+            self._step_sums = None
 
     def on_train_epoch_end(self) -> None:
         self.epochs_done += 1
@@ -119,15 +124,24 @@ class LanguageModel(pl.LightningModule):
 
     def on_train_start(self) -> None:
         rank_zero_info(describe_batch(self.train_config, self.trainer.world_size))
+        self._epoch_started = time.perf_counter() - self._epoch_busy  # resumed within an epoch
         if self._carry is not None:  # resumed in mid-epoch: streams go on from where they were
             self._state["train"] = [(h.to(self.device), c.to(self.device)) for h, c in self._carry]
 
-    def on_train_epoch_start(self) -> None:
-        self._epoch_chars, self._epoch_started = 0.0, time.perf_counter()
-        self._train_sums = [0.0, 0, 0]
+    def on_train_epoch_start(self) -> None:  # (not called for an epoch resumed within)
+        self._restore_epoch(None)
+        self._epoch_started = time.perf_counter()
         train_batches = self.trainer.train_dataloader.dataset
         if isinstance(train_batches, WindowBatches | TuneBatches):
             train_batches.epoch = self.current_epoch
+
+    def _restore_epoch(self, so_far: dict | None) -> None:
+        """Start this epoch's figures afresh, or from a checkpoint's `epoch_so_far`."""
+        so_far = so_far or {}
+        self._epoch_sums = [so_far.get(key, 0) for key in ("loss", "correct", "targets")]
+        self._epoch_chars = so_far.get("chars", 0.0)
+        self._epoch_busy = so_far.get("seconds", 0.0)
+        self.chars_per_s = self._epoch_chars / self._epoch_busy if self._epoch_busy else 0.0
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self._epoch_busy = time.perf_counter() - self._epoch_started
@@ -167,6 +181,7 @@ class LanguageModel(pl.LightningModule):
             carry = [(h.cpu(), c.cpu()) for h, c in self._carry]
         if self._stopped_in_validation():
             self._restart_validation(checkpoint)
+        within = mid_epoch or self._stopped_in_validation()
         checkpoint["tunegen"] = {
             "format_version": FORMAT_VERSION,
             "model": self.model_config,
@@ -181,7 +196,7 @@ class LanguageModel(pl.LightningModule):
             + int(self.batches_done >= steps and not self._stopped_in_validation()),
             "batches_done": self.batches_done if mid_epoch else 0,
             "carry": carry,
-            "cut_epoch": self._cut_epoch() if self._stopped_in_validation() else None,
+            "epoch_so_far": self._epoch_so_far() if within else None,
             **self.extra_meta,
         }
 
@@ -189,11 +204,27 @@ class LanguageModel(pl.LightningModule):
         trainer = self.trainer
         return trainer.interrupted and trainer.validating
 
-    def _cut_epoch(self) -> dict:
-        """The training figures of the epoch whose validation is being cut (rank 0's streams)."""
-        loss, correct, count = (float(value) for value in self._train_sums)
+    def _epoch_so_far(self) -> dict:
+        """This epoch's training so far (this rank's streams), for a checkpoint written within
+        it: a Ctrl-C in mid-epoch or during its validation."""
+        loss, correct, count = self._epoch_sums
         return {
-            "epoch": self.epochs_done + 1,
+            "loss": float(loss),
+            "correct": int(correct),
+            "targets": int(count),
+            "chars": self._epoch_chars,
+            "seconds": self._epoch_busy,
+        }
+
+    def epoch_figures(self) -> dict[str, float]:
+        """The epoch's training loss and accuracy per target, over every rank's streams, and
+        its chars/s, the batches before a resume included (Lightning's own epoch means count
+        only the batches since). Called on every rank: it sums across them."""
+        sums = torch.tensor([float(value) for value in self._epoch_sums], dtype=torch.float64)
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
+        loss, correct, count = sums.tolist()
+        return {
             "train_loss": loss / count if count else math.nan,
             "train_acc": correct / count if count else math.nan,
             "chars_per_s": self.chars_per_s,
@@ -221,7 +252,7 @@ class LanguageModel(pl.LightningModule):
         self.epochs_done = completed_epochs(checkpoint)
         self.batches_done = meta.get("batches_done", 0)
         self._carry = meta.get("carry")
-        self.cut_epoch = meta.get("cut_epoch")
+        self._restore_epoch(meta.get("epoch_so_far"))
 
 
 def describe_batch(config: TrainConfig, world_size: int) -> str:
