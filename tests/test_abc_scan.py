@@ -140,11 +140,17 @@ def test_ties_after_a_bar_line_two_ties_in_a_row_and_a_tempo_string_left_open(bo
         ("F8|[CE]2-[CEG]2 F4|F8|]", True),
         ("F8|C2-[CE]2 F4|F8|]", True),
         ("F8|F4 F2 [C2-E2]|[CE]2 F6|]", True),
+        # a staccato note is stored as a shorter note and a rest: its tie finds the rest
+        ("F8|.[D2F2]-[D2F2] F4|F8|]", False),
+        ("F8|[.D2F2]-[D2F2] F4|F8|]", False),
+        ("F8|[.D2-F2] [D2F2] F4|F8|]", False),
+        ("F8|[D2F2]-.[D2F2] F4|F8|]", True),
+        ("F8|.[D2F2] [D2F2]- [DF]2 F2|F8|]", True),
     ],
 )
 def test_every_tied_note_of_a_chord_is_looked_for_in_the_next_note(body, found):
     """abc2midi looks for each tied pitch (a note tied inside a chord, or every note of a chord
-    tied after it) in the next note, chord or grace note."""
+    tied after it) in the next note, chord or grace note; a staccato note cannot be tied."""
     problems = check_text("X:1\nT:t\nM:C\nL:1/8\nK:C\n" + body + "\n").problems
     assert problems == (() if found else ("Could not find note to be tied",)), problems
 

@@ -117,7 +117,7 @@ class BodyEvents:
             # abc2midi stores grace notes as notes: a tie may end on one or start from one.
             self._horn_last = None
             self._tie_check((pitch,))
-            self._last_pitches, self._last_tie_ok = (pitch,), True
+            self._last_pitches, self._last_tie_ok, self._last_short = (pitch,), True, ()
             return
         if "~" in deco and self._grace_open and not self._in_chord:
             # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
@@ -163,6 +163,8 @@ class BodyEvents:
                 time *= 2
             if pitches and any(c in _ORNAMENTS for c in deco + self._chord_deco):
                 self._error("Rolls and trills not supported in chords")
+            if pitches and "." in deco + self._chord_deco:  # stored as a note and a rest
+                self._chord_short += pitches
             self._chord_notes += 1
             if self._chord_first is None:
                 self._chord_first = time
@@ -187,7 +189,7 @@ class BodyEvents:
         self._tie_check(pitches)
         self._after_note(time, time // 2 if staccato else time)
         self._last_tie_ok = bool(pitches) and not staccato
-        self._last_pitches = pitches
+        self._last_pitches, self._last_short = pitches, ()
 
     def _hornpipe_note(self, num: int, denom: int) -> None:
         """R:hornpipe: abc2midi dots equal quavers (2/4: semiquavers) itself, pairing a note that
@@ -281,8 +283,11 @@ class BodyEvents:
             if self._chord_tie == self._chord_notes:
                 self._error("Bad tie: possibly two ties in a row")
             self._chord_tie = self._chord_notes
-            if self._chord_pitches:
-                self._chord_tied += self._chord_pitches[-1:]
+            last = self._chord_pitches[-1:]
+            if last and last[0] in self._chord_short:  # `[.D2-F2]`: a staccato note's rest
+                self._error("Could not find note to be tied")
+            elif last:
+                self._chord_tied += last
             return
         if self._tie and self._tie_pitches is self._chord_tied:
             self._tie = False  # `[C2-E2]-`: the tie after the chord ties all of its notes
@@ -293,6 +298,10 @@ class BodyEvents:
             tied_across = self._new_bar
             self._new_bar = False
             self._tie_pitches = self._last_pitches
+            if self._last_short:  # `.[D2F2]-`: a staccato note of the chord is not tied
+                self._error("Could not find note to be tied")
+                self._tie_pitches = tuple(p for p in self._last_pitches if p not in
+                                          self._last_short)  # fmt: skip
             if tied_across:
                 self._move_tied_time()
         else:
@@ -308,6 +317,7 @@ class BodyEvents:
         self._chord_tie = -1  # the chord's notes before its last tie
         self._chord_pitches = ()
         self._chord_tied = ()  # the pitches of its notes with a tie of their own
+        self._chord_short = ()  # ... of its staccato notes
 
     def _chord_off(self, match: re.Match[str]) -> None:
         if not self._in_chord:
@@ -329,7 +339,7 @@ class BodyEvents:
         self._tie_check(pitches)
         self._after_note(time, -1)
         self._last_tie_ok = True
-        self._last_pitches = pitches
+        self._last_pitches, self._last_short = pitches, self._chord_short
         if self._chord_tied:  # the notes tied inside the chord wait for the next note
             self._tie, self._tie_pitches, self._new_bar = True, self._chord_tied, False
 

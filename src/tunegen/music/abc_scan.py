@@ -107,6 +107,7 @@ class AbcScanner(LineReader):
         "_chord_first",
         "_chord_notes",
         "_chord_pitches",
+        "_chord_short",
         "_chord_tie",
         "_chord_tied",
         "_ending",
@@ -121,6 +122,7 @@ class AbcScanner(LineReader):
         "_last_compare",
         "_last_len",
         "_last_pitches",
+        "_last_short",
         "_last_tie_ok",
         "_meter",
         "_new_bar",
@@ -199,6 +201,7 @@ class AbcScanner(LineReader):
         self._chord_tie = -1
         self._chord_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._chord_tied: tuple[tuple[int, tuple[str, int]], ...] = ()
+        self._chord_short: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._in_grace = False
         self._grace_open = False  # grace notes still waiting for their host note
         self._broken: tuple[str, int] | None = None  # > or <, and how many
@@ -219,6 +222,7 @@ class AbcScanner(LineReader):
         self._bar_closed_time = 0  # ticks of the open bar already handed to `play`
         self._play_before: pb.Playback | None = None  # `play` before the last time handed to it
         self._last_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
+        self._last_short: tuple[tuple[int, tuple[str, int]], ...] = ()  # its staccato notes
 
     # -- state -----------------------------------------------------------------------------
 
