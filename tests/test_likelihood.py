@@ -70,3 +70,15 @@ def test_char_losses_add_up_to_the_tune_by_tune_score(trained):
     assert len(losses) == len(text) + 1 and all(loss >= 0 for loss in losses)
     alone = corpus_likelihood(checkpoint, [text], 1, 64, tune_by_tune=True)
     assert sum(losses) / len(losses) == pytest.approx(alone.loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", ["tunes.abc", "song.MID"])
+def test_evaluate_given_tunes_for_a_checkpoint_says_how_to_score_them(tmp_path, capsys, name):
+    """`tunegen evaluate tunes.abc` (tunes where the checkpoint goes): one line naming the file
+    and the command that scores generated tunes, exit code 2."""
+    from tunegen.cli import main
+
+    (tmp_path / name).write_text("X:1\nT:t\nK:C\nCDEF|\n")
+    assert main(["evaluate", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and f"--tunes {tmp_path / name}" in err[0], err

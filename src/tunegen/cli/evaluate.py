@@ -33,10 +33,19 @@ def add_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_evaluate)
 
 
+TUNE_SUFFIXES = (".abc", ".mid", ".midi")  # what --tunes reads, given as the checkpoint
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a checkpoint, or generated tunes against a corpus, and write the report."""
     if args.checkpoint is None and args.tunes is None:
         raise UsageError("evaluate needs a CHECKPOINT or --tunes FILE")
+    if args.checkpoint is not None and args.checkpoint.suffix.lower() in TUNE_SUFFIXES:
+        raise UsageError(
+            f"{args.checkpoint}: tunes, not a model checkpoint; to score generated tunes: "
+            f"tunegen evaluate --tunes {args.checkpoint} --against CORPUS (a bundled corpus "
+            "such as oneills1850, or an ABC file or folder)"
+        )
     if args.checkpoint is not None:
         return run_evaluate_checkpoint(args)
     if args.against is None:
