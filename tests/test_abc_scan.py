@@ -156,6 +156,28 @@ def test_every_tied_note_of_a_chord_is_looked_for_in_the_next_note(body, found):
 
 
 @pytest.mark.parametrize(
+    "body, problems",
+    [  # abc2midi 2023-02-08 (M:3/4: "Bar 1 has 5 time units while the time signature has 3")
+        ("AGABAG|TG6-|G4 Bd|e6|]", ["bar 1 has 5/4", "bar 2 has 1/4"]),
+        ("AGABAG|!trill!G6-|G4 Bd|e6|]", ["bar 1 has 5/4", "bar 2 has 1/4"]),
+        ("AGABAG|TG6-|G6-|G2 Bd e2|]", ["bar 1 has 7/4"]),  # the whole tie, two bar lines on
+        ("AGABAG|A2 B2 TG2|-G2 A2 B2|]", ["bar 1 has 1 "]),  # not moved by a tie after a bar line
+        ("|:A2 B2 TG2-|G2 A2 B2:|", ["bar 0 has 3/2 of a whole note, the metre 3/4 (in repeat)"]),
+        ("AGABAG|TG2-G4|G4 Bd|e6|]", []),  # within its bar
+        ("AGABAG|G6-|TG4 Bd|e6|]", []),  # the trill on the tied-to note
+        ("AGABAG|!trill![CE]2 A2 B2|]", ["Rolls and trills", "Rolls and trills"]),
+    ],
+)
+def test_a_trilled_note_takes_the_time_of_its_whole_tie(body, problems):
+    """abc2midi plays a trilled note (T or !trill!) for the time of its whole tie, in the bar
+    where it stands: that bar is long and the next ones short by the tied time."""
+    found = check_text("X:1\nT:t\nM:3/4\nL:1/8\nK:G\n" + body + "\n").problems
+    assert len(found) == len(problems) and all(
+        message.startswith(start) for message, start in zip(found, problems, strict=True)
+    ), found
+
+
+@pytest.mark.parametrize(
     "value, problem",
     [('1/4=96 "Slow', "Missing closing double quote"), ('1/4=96 "Slow"', None),
      ('96 "Slow', "Missing closing double quote"), ('1/4=96 x "Slow', None),

@@ -284,11 +284,13 @@ class BodyReader(BodyEvents):
                     self._error("'!' or '+' in middle of line ignored")
                 return size
             for name in text[i + 1 : close].split(";"):
-                # abc2midi passes !fermata! and !breath! on to the next note (store.c).
+                # abc2midi passes !fermata!, !breath! and !trill! on to the next note (store.c).
                 if name == "fermata":
                     self._passback += "H"
                 elif name == "breath":
                     self._passback += "."
+                elif name == "trill":  # ... and !trill!, as T
+                    self._passback += "T"
             return close + 1
         if char == "\\":
             if not final:

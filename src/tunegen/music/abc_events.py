@@ -118,6 +118,7 @@ class BodyEvents:
             self._horn_last = None
             self._tie_check((pitch,))
             self._last_pitches, self._last_tie_ok, self._last_short = (pitch,), True, ()
+            self._last_trill = False
             return
         if "~" in deco and self._grace_open and not self._in_chord:
             # abc2midi plays ~ as grace notes and the note: two grace groups in a row.
@@ -186,10 +187,19 @@ class BodyEvents:
         # abc2midi compares the lengths of broken-rhythm pairs as stored: a staccato note is
         # stored as a note of half its length and a rest, so it counts half.
         staccato = bool(pitches) and "." in deco
+        trill = self._trill_tie if self._tie else None  # this note goes on a trilled one
         self._tie_check(pitches)
         self._after_note(time, time // 2 if staccato else time)
+        if trill is not None and pitches:
+            # abc2midi plays a trilled note for the time of its whole tie, where it stands
+            moved = self._last_len[0] if self._last_len is not None else 0
+            self._bar_written -= moved
+            self._shift(trill, moved)
+        else:
+            self._trill_tie = None
         self._last_tie_ok = bool(pitches) and not staccato
         self._last_pitches, self._last_short = pitches, ()
+        self._last_trill = "T" in deco
 
     def _hornpipe_note(self, num: int, denom: int) -> None:
         """R:hornpipe: abc2midi dots equal quavers (2/4: semiquavers) itself, pairing a note that
@@ -253,7 +263,11 @@ class BodyEvents:
     def _shift_last(self, delta: int) -> None:
         """Add `delta` ticks to the last note or chord, in the bar it was counted in."""
         assert self._last_len is not None
-        _, raw_size, bars, voice = self._last_len
+        self._shift(self._last_len, delta)
+
+    def _shift(self, note: tuple[int, int, int, str | None], delta: int) -> None:
+        """Add `delta` ticks to a note or chord (its `_last_len` record), in its bar."""
+        _, raw_size, bars, voice = note
         if raw_size == self.play.raw_size or voice != self._voice:
             self._bar_written += delta  # not handed to the playback yet: still in this bar
             return
@@ -298,6 +312,10 @@ class BodyEvents:
             tied_across = self._new_bar
             self._new_bar = False
             self._tie_pitches = self._last_pitches
+            if self._last_trill:  # the trilled note takes the time of its tie (_sounding)
+                self._trill_tie = self._last_len
+            if self._trill_tie is not None:
+                tied_across = False  # `TF4|-F4`: its time stays with the trill
             if self._last_short:  # `.[D2F2]-`: a staccato note of the chord is not tied
                 self._error("Could not find note to be tied")
                 self._tie_pitches = tuple(p for p in self._last_pitches if p not in
@@ -340,6 +358,7 @@ class BodyEvents:
         self._after_note(time, -1)
         self._last_tie_ok = True
         self._last_pitches, self._last_short = pitches, self._chord_short
+        self._last_trill, self._trill_tie = False, None
         if self._chord_tied:  # the notes tied inside the chord wait for the next note
             self._tie, self._tie_pitches, self._new_bar = True, self._chord_tied, False
 

@@ -124,6 +124,7 @@ class AbcScanner(LineReader):
         "_last_pitches",
         "_last_short",
         "_last_tie_ok",
+        "_last_trill",
         "_meter",
         "_new_bar",
         "_note_open",
@@ -134,6 +135,7 @@ class AbcScanner(LineReader):
         "_store_pos",
         "_tie",
         "_tie_pitches",
+        "_trill_tie",
         "_tuplet_factor",
         "_tuplet_left",
         "_unit",
@@ -208,6 +210,7 @@ class AbcScanner(LineReader):
         # the last note or chord, for broken rhythm: (ticks, play.raw_size, bars, voice)
         self._last_len: tuple[int, int, int, str | None] | None = None
         self._last_tie_ok = False  # a tie may follow: the last thing was a note, not staccato
+        self._last_trill = False  # ... a trilled one (T, !trill!)
         self._last_compare: int | None = None
         self._hornpipe = False  # R:hornpipe in 2/4 or 4/4: abc2midi dots pairs of notes
         self._horn_meter = 4
@@ -216,6 +219,8 @@ class AbcScanner(LineReader):
         self._tie = False  # a tie waits for its note
         self._tie_pitches: tuple[tuple[int, tuple[str, int]], ...] = ()
         self._new_bar = False  # a bar line since the tie
+        # the trilled note a tie goes on from (its _last_len), while its tie goes on
+        self._trill_tie: tuple[int, int, int, str | None] | None = None
         self._pickup = 0
         self._section_bars = 0
         self._header_fields: dict[str, str] = {}
