@@ -178,6 +178,31 @@ def test_a_trilled_note_takes_the_time_of_its_whole_tie(body, problems):
 
 
 @pytest.mark.parametrize(
+    "bar, time",
+    [  # abc2midi 2023-02-08's bar times (quarter notes), M:C L:1/8, the bar between two C8
+        ("E>~G F2 G2 A2", "29/8"),  # E: 1 x 3/2 x 1/2, G: 1 x 1/2
+        ("E<~G F2 G2 A2", "33/8"),  # E: 1 x 1/2 x 3/2, G: 1 x 3/2
+        ("E>>~G F2 G2 A2", "107/32"),  # E: 7/4 x 1/4, G: 1/4
+        ("E2>~G F2 G2 A", "7/2"),  # no lengths compared
+        (".E>~G F2 G2 A2", "61/16"),  # a staccato E: only its note, not its rest
+        ("E>~HG F2 G2 A2", "31/8"),
+        ("HE>~G F2 G2 A2", None),  # (a fermata: 2 x 3/4 makes the bar right)
+        ("[EG]>~G F2 G2 A2", None),  # a chord is lengthened as usual
+        ("E>~z F2 G2 A2", None),  # a rest takes no roll
+    ],
+)
+def test_a_rolled_note_after_broken_rhythm_is_counted_as_abc2midi_counts_it(bar, time):
+    """A>~B: abc2midi gives A's stored note B's factor as well as its own, and compares no
+    lengths; the check says what abc2midi says of the bar."""
+    found = check_text(f"X:1\nT:t\nM:C\nL:1/8\nK:C\nC8|{bar}|C8|]\n").problems
+    if time is None:
+        assert found == (), found
+    else:
+        quarters = Fraction(time)
+        assert found == (f"bar 1 has {quarters / 4} of a whole note, the metre 1",), found
+
+
+@pytest.mark.parametrize(
     "value, problem",
     [('1/4=96 "Slow', "Missing closing double quote"), ('1/4=96 "Slow"', None),
      ('96 "Slow', "Missing closing double quote"), ('1/4=96 x "Slow', None),

@@ -189,7 +189,7 @@ class BodyEvents:
         staccato = bool(pitches) and "." in deco
         trill = self._trill_tie if self._tie else None  # this note goes on a trilled one
         self._tie_check(pitches)
-        self._after_note(time, time // 2 if staccato else time)
+        self._after_note(time, time // 2 if staccato else time, bool(pitches) and "~" in deco)
         if trill is not None and pitches:
             # abc2midi plays a trilled note for the time of its whole tie, where it stands
             moved = self._last_len[0] if self._last_len is not None else 0
@@ -213,23 +213,30 @@ class BodyEvents:
         if position == 32 // self._horn_meter:
             self._broken = (">", 1)
 
-    def _after_note(self, time: int, compare: int) -> None:
+    def _after_note(self, time: int, compare: int, rolled: bool = False) -> None:
         """Add a note, rest or chord of `time` ticks to the bar, applying a broken rhythm.
 
         `compare` is the length abc2midi compares for broken rhythm (-1: a chord, which always
-        passes, since abc2midi compares the chord's opening marker, of length 0/0).
+        passes, since abc2midi compares the chord's opening marker, of length 0/0); `rolled`:
+        a note with a roll (~).
         """
         if self._broken is not None:
             sign, count = self._broken
             self._broken = None
             last = self._last_compare
-            if last is None or (last != compare and last != -1 and compare != -1):
+            # a rolled note after a note or rest (A>~B): abc2midi compares no lengths, and
+            # gives the stored note of A (a staccato note's first half) B's factor too
+            odd = rolled and last is not None and last != -1
+            if last is None or (not odd and last != compare and last != -1 and compare != -1):
                 self._error("Cannot apply broken rhythm. Notes not equal durations")
             else:
                 long = {1: 3, 2: 7, 3: 15}[count]
                 half = (long + 1) // 2
                 first, second = (long, 1) if sign == ">" else (1, long)
                 self._lengthen_last(first, half)
+                if odd and self._last_len is not None:
+                    stored = last * first // half  # A's note as stored, with its own factor
+                    self._shift_last(stored * second // half - stored)
                 time = time * second // half
                 if compare != -1:  # a note after > is stored shortened: a chain a>b>c compares that
                     compare = compare * second // half

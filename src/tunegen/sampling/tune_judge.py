@@ -238,7 +238,8 @@ class TuneJudge:
         ):
             # a backquote is a reserved character abc2midi ignores; inline voices and
             # instructions are refused as their field lines are (see _BODY_FIELDS); abc2midi
-            # counts a rolled note after broken rhythm (A>~B) in a way of its own
+            # counts a rolled note after broken rhythm (A>~B) in a way of its own (the scanner
+            # follows it: A gets B's factor too), which no player would mean
             return self._bad(f"bar {len(scan.bars) + 1}: {self.tail!r} is not written")
         if char == "\n":
             self.line_head = ""
