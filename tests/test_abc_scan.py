@@ -119,9 +119,14 @@ def test_ties_after_a_bar_line_two_ties_in_a_row_and_a_tempo_string_left_open(bo
     """A tie written after a bar line moves the tied note's time into the next bar (a chord's
     is counted in both); a second tie before a note is an error, and so is a tempo string with
     no closing quote."""
-    found = check_text("X:1\nT:t\nM:C\nL:1/8\nK:C\n" + body + "\n").problems
-    assert len(found) == len(problems) and all(
-        message.startswith(start) for message, start in zip(found, problems, strict=True)
+    _assert_problems("X:1\nT:t\nM:C\nL:1/8\nK:C\n" + body + "\n", problems)
+
+
+def _assert_problems(text: str, starts: list[str]) -> None:
+    """The check finds one problem in `text` per start given, in that order."""
+    found = check_text(text).problems
+    assert len(found) == len(starts) and all(
+        message.startswith(start) for message, start in zip(found, starts, strict=True)
     ), found
 
 
@@ -171,10 +176,7 @@ def test_every_tied_note_of_a_chord_is_looked_for_in_the_next_note(body, found):
 def test_a_trilled_note_takes_the_time_of_its_whole_tie(body, problems):
     """abc2midi plays a trilled note (T or !trill!) for the time of its whole tie, in the bar
     where it stands: that bar is long and the next ones short by the tied time."""
-    found = check_text("X:1\nT:t\nM:3/4\nL:1/8\nK:G\n" + body + "\n").problems
-    assert len(found) == len(problems) and all(
-        message.startswith(start) for message, start in zip(found, problems, strict=True)
-    ), found
+    _assert_problems("X:1\nT:t\nM:3/4\nL:1/8\nK:G\n" + body + "\n", problems)
 
 
 @pytest.mark.parametrize(
