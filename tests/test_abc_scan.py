@@ -205,6 +205,29 @@ def test_a_rolled_note_after_broken_rhythm_is_counted_as_abc2midi_counts_it(bar,
 
 
 @pytest.mark.parametrize(
+    "head, body, problems",
+    [  # abc2midi 2023-02-08, M:6/8: "Bar 0 has 5 time units ... in repeat"
+        ("", "d|F2A A2c|d3 d2:|", []),  # the pickup makes one bar with the bar before :|
+        ("V:1\n", "d|F2A A2c|d3 d2:|", ["bar 0 has 5/8", "bar 1 has 1/8"]),
+        ("V:1 midi program 1 74\n", "d|F2A A2c|d3 d2||f|fdf fdf|d3 d2:|", ["bar 0", "bar 1"]),
+        ("V:1\n", "F2A A2c|d3 d2:|", ["bar 0 has 5/8"]),  # (with no V:, 11/8)
+        ("", "F2A A2c|d3 d2:|", ["bar 0 has 11/8"]),
+        ("", "V:1\nd|F2A A2c|d3 d2:|", ["bar 0 has 5/8", "bar 1 has 1/8"]),  # a V: line
+        ("", "[V:1]d|F2A A2c|d3 d2:|", []),  # an inline [V:] does not
+        # a second voice's bars count in the verdict too
+        ("", "V:1\nF2A A2c|d3 d2 z|F2A A2c|]\nV:2\nF2A A2c|d3 d2|F2A A2c|]", ["bar 1 has 5/8"]),
+    ],
+)
+def test_a_voice_named_by_a_v_line_repeats_from_before_its_first_bar(head, body, problems):
+    """A tune whose (first) voice a V: line names: abc2midi's repeat with no |: before it goes
+    back to before the first bar line, so the time the bar before :| left is a bar of its own,
+    and a pickup another."""
+    text = f"X:1\nT:t\nM:6/8\nL:1/8\n{head}K:D\n{body}\n"
+    _assert_problems(text, problems)
+    assert check_text(text).every_bar_right == (not problems)
+
+
+@pytest.mark.parametrize(
     "value, problem",
     [('1/4=96 "Slow', "Missing closing double quote"), ('1/4=96 "Slow"', None),
      ('96 "Slow', "Missing closing double quote"), ('1/4=96 x "Slow', None),

@@ -72,7 +72,7 @@ class LineReader(BodyReader):
         elif name == "P":
             self._error("P: field in header should go after K: field")
         elif name == "V":
-            self._switch_voice(value)
+            self._switch_voice(value, line=True)
         elif name == "K":
             self._set_key(value, header=True)
             self._start_body()
@@ -92,7 +92,7 @@ class LineReader(BodyReader):
             counts = meter_counts(self._header_fields.get("M") or "4/4")
             self._hornpipe = True
             self._horn_meter = counts[0] if counts else 4
-        self.play = pb.Playback(self._meter)
+        self.play = pb.Playback(self._meter, repeat_first=self._voice is not None)
 
     def _set_meter(self, value: str, header: bool) -> None:
         meter, problem = parse_meter(value)
@@ -149,22 +149,25 @@ class LineReader(BodyReader):
                 "P: in the body is not followed as parts",
             )
         elif name == "V":
-            self._switch_voice(value)
+            self._switch_voice(value, line=not inline)
         else:
             self._error("Field not allowed in tune body")
 
-    def _switch_voice(self, value: str) -> None:
+    def _switch_voice(self, value: str, line: bool) -> None:
         """V: or [V:]: each voice is a track of its own, with its own bars and repeats.
 
         The music before the first V: belongs to the first voice named (abc2midi: "will combine
         this body with this voice"). With two voices or more abc2midi mends no repeats (no
-        fixreps), so every voice's playback is rebuilt without them.
+        fixreps), so every voice's playback is rebuilt without them. A first voice named by a
+        V: line (not an inline [V:]) repeats from before its first bar line (`repeat_first`).
         """
         words = value.split()
         name = words[0] if words else ""
         if self._voice is None:  # the first voice named: the music so far is its own
             self._voice = name
             self._voice_names = (name,)
+            if line and not self.in_header:
+                self.play = self.play.named_by_a_line()
             return
         if name == self._voice:
             return

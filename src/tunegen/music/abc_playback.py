@@ -50,7 +50,7 @@ class BarCheck:
 _FIELDS = (
     "raw", "raw_size", "features", "size", "j", "pass_", "maxpass", "expect_repeat", "saved",
     "bar_time", "barno", "in_varend", "skipping", "meter", "initial_meter", "errors", "wrong",
-    "rep_point", "fix_expect", "plays", "start_repeat", "written", "mend",
+    "rep_point", "fix_expect", "plays", "start_repeat", "written", "mend", "repeat_first",
 )  # fmt: skip
 _STOP_SKIP = frozenset({REP_BAR, BAR_REP, DOUBLE})
 
@@ -88,9 +88,18 @@ class Playback:
 
     __slots__ = _FIELDS
 
-    def __init__(self, meter: int | None, start_repeat: bool = False, mend: bool = True) -> None:
+    def __init__(
+        self,
+        meter: int | None,
+        start_repeat: bool = False,
+        mend: bool = True,
+        repeat_first: bool = False,
+    ) -> None:
         """Start a voice in `meter` ticks (None: free metre). `mend=False` for tunes of two
-        voices or more, where abc2midi does not mend repeats (no fixreps)."""
+        voices or more, where abc2midi does not mend repeats (no fixreps). `repeat_first`: the
+        |: that an early :| jumps back to goes before the first music line's ||, not after it
+        (a voice a V: line names: a repeat played again closes, as its first bar, the time
+        the bar before :| left)."""
         self.raw: list[tuple[int, object]] = []
         self.raw_size = 0
         # abc2midi puts a || before the first music line (and a |: after it when the tune has
@@ -115,9 +124,10 @@ class Playback:
         self.plays = 0
         self.start_repeat = start_repeat
         self.mend = mend
+        self.repeat_first = repeat_first
         self.written = 0  # the written bar whose time was played last
         if start_repeat:
-            self.features.append((BAR, BAR_REP))
+            self.features.insert(0 if repeat_first else 1, (BAR, BAR_REP))
             self.size = 2
             self.fix_expect = True
         self.advance()
@@ -176,14 +186,24 @@ class Playback:
         """This voice read again as abc2midi reads voices of a tune with several: no fixreps."""
         return self._replayed(self.raw, self.raw_size, self.start_repeat, mend=False)
 
+    def named_by_a_line(self) -> Playback:
+        """This voice read again as the voice of a V: field line (see `repeat_first`)."""
+        return self._replayed(self.raw, self.raw_size, self.start_repeat, self.mend, True)
+
     def _restart(self) -> None:
         self._become(self._replayed(self.raw, self.raw_size, True, self.mend))
 
     def _replayed(
-        self, raw: list[tuple[int, object]], size: int, start_repeat: bool, mend: bool
+        self,
+        raw: list[tuple[int, object]],
+        size: int,
+        start_repeat: bool,
+        mend: bool,
+        repeat_first: bool | None = None,
     ) -> Playback:
         """A new voice in this one's first metre that has played `raw[:size]` as written."""
-        fresh = Playback(self.initial_meter, start_repeat, mend)
+        first = self.repeat_first if repeat_first is None else repeat_first
+        fresh = Playback(self.initial_meter, start_repeat, mend, first)
         for kind, value in raw[:size]:
             fresh._take(kind, value)
         fresh.raw, fresh.raw_size = raw, size

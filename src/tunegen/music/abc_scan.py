@@ -478,16 +478,16 @@ class AbcScanner(LineReader):
 
     def verdict(self) -> ScanVerdict:
         """The verdict on what has been read (call `finish` first for a whole tune)."""
-        errors = self.errors
+        errors, wrong = self.errors, self.wrong_bars  # every voice's
         problems = list(errors)
         problems += [
             f"bar {w.number} has {w.time} of a whole note, the metre {w.meter}"
             + (" (in repeat)" if w.repeat_pass == 2 else "")
-            for w in self.play.wrong
+            for w in wrong
         ]
         problems += self._warnings
         no_error = not errors
-        return ScanVerdict(no_error, no_error and not self.play.wrong, tuple(problems))
+        return ScanVerdict(no_error, no_error and not wrong, tuple(problems))
 
 
 _copy_fields = pb.slot_copier(AbcScanner.__slots__)
