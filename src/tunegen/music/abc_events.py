@@ -310,8 +310,10 @@ class BodyEvents:
             elif last:
                 self._chord_tied += last
             return
-        if self._tie and self._tie_pitches is self._chord_tied:
+        if self._tie and self._chord_tied and self._tie_pitches is self._chord_tied:
             self._tie = False  # `[C2-E2]-`: the tie after the chord ties all of its notes
+        if self._tie and self._last_compare == -1 and not self._new_bar:
+            return  # `[CE]2--`: abc2midi takes a chord's second tie as its first
         if self._tie:  # `C2--C2`, `C2-|-C2`: no note since the last tie
             self._error("Bad tie: possibly two ties in a row")
         elif self._last_tie_ok:
