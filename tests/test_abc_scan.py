@@ -232,6 +232,19 @@ def test_a_voice_named_by_a_v_line_repeats_from_before_its_first_bar(head, body,
 
 
 @pytest.mark.parametrize(
+    "bar, malformed",
+    [(".[.cB]2", True), (".[ .cB]2", True), ("H[HcB]2", True), ("u[vcB]2", True),
+     (".[c.B]2", False), ("[.cB]2", False), (".[cB]2", False), ("!trill![.cB]", False)],
+)  # fmt: skip
+def test_decorations_before_a_chord_and_on_its_first_note_are_malformed(bar, malformed):
+    """abc2midi 2023-02-08 reads one-letter decorations before a chord or on its first note,
+    not both: "Malformed note : expecting a-g or A-G"."""
+    problems = check_text(f"X:1\nT:t\nM:C\nL:1/8\nK:C\nF8|{bar} F2 F4|F8|]\n").problems
+    found = "Malformed note : expecting a-g or A-G" in problems
+    assert found == malformed, problems
+
+
+@pytest.mark.parametrize(
     "value, problem",
     [('1/4=96 "Slow', "Missing closing double quote"), ('1/4=96 "Slow"', None),
      ('96 "Slow', "Missing closing double quote"), ('1/4=96 x "Slow', None),

@@ -355,6 +355,9 @@ class BodyReader(BodyEvents):
     def _note_match(self, match: re.Match[str]) -> int:
         """Read the note `match` found; return where it ends."""
         deco, acc, micro, letter, octave = match.group("deco", "acc", "micro", "letter", "octave")
+        if deco and self._chord_deco and self._in_chord and not self._chord_notes:
+            # `.[.cB]`: abc2midi reads decorations before a chord or on its first note, not both
+            self._error("Malformed note : expecting a-g or A-G")
         if micro is not None and (acc == "=" or (acc is None and not deco)):
             # a microtone follows ^ or _ (=3B is malformed); after a decoration abc2midi
             # reads the number and ignores it (O2G, .4G: G)
