@@ -1,10 +1,14 @@
 """How often tunegen's bar check gives abc2midi's verdict, per tune, on generated and human tunes.
 
-    python benchmarks/abc2midi_agreement.py generated.abc [more.abc ...] [--corpora] [--record]
+    python benchmarks/abc2midi_agreement.py generated.abc [more.abc ...] [--corpora]
+                                            [--random N] [--record]
 
 For each set, every tune is judged alone by `abc2midi -c` (the reference converter) and by
 `tunegen.music.metre.check_tune`, on the same text (the corpora as tunegen reads them:
-normalised, one tune per `X:`). Two verdicts per tune: no error; no error and every bar right.
+normalised, one tune per `X:`), and with `--random N` on N random tunes (seeded: notes,
+rests, chords, ties, broken rhythm, tuplets, grace notes, decorations, chord symbols and bar
+lines thrown together, text no model or book writes). Two verdicts per tune: no error; no error
+and every bar right.
 Prints the agreement of each verdict and its confusion counts (abc2midi yes/no x check yes/no);
 `--record` appends the table, with the date, command and machine load, to benchmarks/RESULTS.md.
 Asserts nothing. Needs Debian's `abcmidi` package.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import sys
 import time
 from datetime import date
@@ -32,6 +37,75 @@ def corpus_texts(name: str, limit: int) -> list[str]:
     """The tunes of a bundled music21 collection, as tunegen reads them, one ABC text each."""
     corpus = read_corpus([str(path) for path in bundled_corpus_files(name)])
     return [tune.abc(n) for n, tune in enumerate(corpus.tunes[:limit], 1)]
+
+
+def random_tunes(count: int, seed: int) -> list[str]:
+    """`count` random tunes (the same for a seed), drawn with odds that keep about a fifth of
+    them free of abc2midi errors. Their bars are of random lengths: they exercise the no-error
+    verdict (and the bar check's repeats and carries), not every-bar-right."""
+    rng = random.Random(seed)
+    notes, lengths = "CDEFGABcdefgab", ["", "", "", "", "2", "2", "3", "4", "/", "3/2", "6"]
+    decorations = [""] * 40 + list(".~THuvMPSOLR") + ["!trill!", "!fermata!", "!roll!"]
+
+    def pitch() -> str:
+        note = rng.choice(notes)
+        octave = rng.choice(["", "", "", "", "," if note.isupper() else "'"])
+        return rng.choice(["", "", "", "", "", "", "", "", "^", "_", "="]) + note + octave
+
+    def note(length: str | None = None) -> str:
+        length = rng.choice(lengths) if length is None else length
+        return rng.choice(decorations) + pitch() + length
+
+    def item() -> str:
+        r, length = rng.random(), rng.choice(lengths)
+        if r < 0.50:
+            return note()
+        if r < 0.55:  # a chord, a note of it staccato or tied now and then
+            inner = "".join(
+                rng.choice(["", "", "", "", "", "."]) + pitch() + rng.choice([length, length, "2"])
+                + rng.choice(["", "", "", "", "-"])
+                for _ in range(rng.randint(1, 3))
+            )  # fmt: skip
+            return rng.choice(["", "", "", "", ".", "~"]) + f"[{inner}]" + rng.choice(["", "2"])
+        if r < 0.60:
+            return rng.choice("zx") + length
+        if r < 0.66:  # a tie, over a bar line now and then, onto a decorated note
+            tied, gap = pitch(), rng.choice(["", "", "|", " "])
+            onto = rng.choice(["", "", "", "", ".", "T", "H"])
+            return f"{rng.choice(decorations)}{tied}{length}-{gap}{onto}{tied}{rng.choice(lengths)}"
+        if r < 0.73:
+            pair = [rng.choice(["", "", "", "", ".", "T", "H", "~"]) + pitch() for _ in "ab"]
+            return pair[0] + length + rng.choice([">", "<", ">>"]) + pair[1] + length
+        if r < 0.77:
+            return "(3" + note("") + note("") + note("")
+        if r < 0.80:
+            return "{" + pitch() + rng.choice(["", pitch()]) + "}" + note()
+        if r < 0.84:
+            return "(" + note() + note() + ")"
+        if r < 0.87:
+            return '"' + rng.choice(["G", "D7", "Am", "C"]) + '"' + note()
+        return " "
+
+    tunes = []
+    for number in range(1, count + 1):
+        body, open_repeat = [], False
+        for _ in range(rng.randint(2, 12)):
+            body.append("".join(item() for _ in range(rng.randint(1, 7))))
+            bar = rng.choice(["|"] * 30 + ["||", "|:", ":|", "::", "|]", "[|"])
+            if bar == "|:" and open_repeat:
+                bar = "|"
+            open_repeat = bar in ("|:", "::") or (open_repeat and bar != ":|")
+            body.append(bar + ("\n" if rng.random() < 0.2 else ""))
+        if open_repeat:
+            body.append("A:|")
+        metre = rng.choice(["4/4", "3/4", "6/8", "2/4", "C", "9/8", "C|", "12/8", "3/8", "2/2"])
+        unit = rng.choice(["1/8", "1/8", "1/16", "1/4"])
+        extra = rng.choice(["", "", "", "R:hornpipe\n", "Q:1/4=120\n", "V:1\n"])
+        key = rng.choice(["G", "D", "Am", "F", "Bb", "Edor"])
+        tunes.append(
+            f"X:{number}\nT:random\nM:{metre}\nL:{unit}\n{extra}K:{key}\n{''.join(body)}\n"
+        )
+    return tunes
 
 
 def agreement(texts: list[str]) -> dict[str, object]:
@@ -78,6 +152,7 @@ def main() -> None:
     parser.add_argument("files", nargs="*", type=Path, help="ABC tunebooks (e.g. generated)")
     parser.add_argument("--corpora", action="store_true", help="also the bundled collections")
     parser.add_argument("--limit", type=int, default=100_000, help="tunes per set at most")
+    parser.add_argument("--random", type=int, default=0, help="also N random tunes (seed 1)")
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args()
     if not abc2midi.available():
@@ -87,6 +162,8 @@ def main() -> None:
     ]
     if args.corpora:
         sets += [(name, corpus_texts(name, args.limit)) for name in CORPORA]
+    if args.random:
+        sets.append(("random tunes (seed 1)", random_tunes(args.random, seed=1)))
     load = os.getloadavg()
     rows = [(name, agreement(texts[: args.limit])) for name, texts in sets]
     text = table(rows)

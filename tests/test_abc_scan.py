@@ -151,6 +151,10 @@ def _assert_problems(text: str, starts: list[str]) -> None:
         ("F8|[.D2-F2] [D2F2] F4|F8|]", False),
         ("F8|[D2F2]-.[D2F2] F4|F8|]", True),
         ("F8|.[D2F2] [D2F2]- [DF]2 F2|F8|]", True),
+        ("F8|.[D2-F2] [D2F2] F4|F8|]", False),  # staccato before the chord: each of its notes
+        # ... unless a length follows the chord: abc2midi ties its notes as they are
+        ("F8|.[DF]2-[DF]2 F4|F8|]", True),
+        ("F8|[.D-F]2 [DF]2 F4|F8|]", True),
         # a second tie right after a chord's is taken as the first
         ("F8|F2 [CE]2--[CE]2 F2|F8|]", True),
         ("F8|F2 [C2-E2]--[CE]2 F2|F8|]", True),

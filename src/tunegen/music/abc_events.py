@@ -164,7 +164,7 @@ class BodyEvents:
                 time *= 2
             if pitches and any(c in _ORNAMENTS for c in deco + self._chord_deco):
                 self._error("Rolls and trills not supported in chords")
-            if pitches and "." in deco + self._chord_deco:  # stored as a note and a rest
+            if pitches and "." in deco:  # stored as a note and a rest
                 self._chord_short += pitches
             self._chord_notes += 1
             if self._chord_first is None:
@@ -304,11 +304,7 @@ class BodyEvents:
             if self._chord_tie == self._chord_notes:
                 self._error("Bad tie: possibly two ties in a row")
             self._chord_tie = self._chord_notes
-            last = self._chord_pitches[-1:]
-            if last and last[0] in self._chord_short:  # `[.D2-F2]`: a staccato note's rest
-                self._error("Could not find note to be tied")
-            elif last:
-                self._chord_tied += last
+            self._chord_tied += self._chord_pitches[-1:]  # (a staccato one: see _chord_off)
             return
         if self._tie and self._chord_tied and self._tie_pitches is self._chord_tied:
             self._tie = False  # `[C2-E2]-`: the tie after the chord ties all of its notes
@@ -344,15 +340,23 @@ class BodyEvents:
         self._chord_tie = -1  # the chord's notes before its last tie
         self._chord_pitches = ()
         self._chord_tied = ()  # the pitches of its notes with a tie of their own
-        self._chord_short = ()  # ... of its staccato notes
+        self._chord_short = ()  # ... of its notes written staccato (`[.DF]`)
 
     def _chord_off(self, match: re.Match[str]) -> None:
         if not self._in_chord:
             self._error("Chord already finished")
             return
         self._in_chord = False
+        staccato = "." in self._chord_deco  # `.[DF]`: every note of it is staccato
         self._chord_deco = ""
         num, slashes, den = match.groups()
+        # A staccato note is stored as a shorter note and a rest, which a tie from it finds
+        # (`[.D2-F2]`, `.[D2F2]-`: "Could not find note to be tied"); after a chord length
+        # (`[.D-F]2`) abc2midi ties its notes as they are.
+        short = () if num or slashes else self._chord_pitches if staccato else self._chord_short
+        if any(tied in short for tied in self._chord_tied):
+            self._error("Could not find note to be tied")
+            self._chord_tied = tuple(tied for tied in self._chord_tied if tied not in short)
         if num or slashes:
             time = self._note_time(_length(num, slashes, den), False)
         else:
@@ -366,7 +370,7 @@ class BodyEvents:
         self._tie_check(pitches)
         self._after_note(time, -1)
         self._last_tie_ok = True
-        self._last_pitches, self._last_short = pitches, self._chord_short
+        self._last_pitches, self._last_short = pitches, short
         self._last_trill, self._trill_tie = False, None
         if self._chord_tied:  # the notes tied inside the chord wait for the next note
             self._tie, self._tie_pitches, self._new_bar = True, self._chord_tied, False
