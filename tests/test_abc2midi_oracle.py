@@ -1,4 +1,4 @@
-"""The bar check against abc2midi, the reference converter, on a fixed set of 389 tunes.
+"""The bar check against abc2midi, the reference converter, on a fixed set of 393 tunes.
 
 tests/data/abc2midi_oracle.abc holds hand-made edge cases (pickups, endings, ::, |], tuplets,
 broken rhythm, grace notes, chords, ties, M:C|, L:1/16, key modes, R:hornpipe, chord symbols,

@@ -199,6 +199,11 @@ def test_a_trilled_note_takes_the_time_of_its_whole_tie(body, problems):
         ("HE>~G F2 G2 A2", None),  # (a fermata: 2 x 3/4 makes the bar right)
         ("[EG]>~G F2 G2 A2", None),  # a chord is lengthened as usual
         ("E>~z F2 G2 A2", None),  # a rest takes no roll
+        # `~G3`: three stored notes of a unit each; a broken rhythm after it compares and
+        # adjusts the last one
+        ("~G3>C F2 G2", None),
+        ("~G3<C F2 G2", None),
+        ("~G3>~C F2 G2", "29/8"),
     ],
 )
 def test_a_rolled_note_after_broken_rhythm_is_counted_as_abc2midi_counts_it(bar, time):
@@ -246,6 +251,16 @@ def test_decorations_before_a_chord_and_on_its_first_note_are_malformed(bar, mal
     problems = check_text(f"X:1\nT:t\nM:C\nL:1/8\nK:C\nF8|{bar} F2 F4|F8|]\n").problems
     found = "Malformed note : expecting a-g or A-G" in problems
     assert found == malformed, problems
+
+
+@pytest.mark.parametrize(
+    "bar, unequal", [("~G3>C F2 G2", False), ("~G3>C3 F2 G", True), ("~G6>C6", False)]
+)
+def test_a_roll_of_three_units_compares_its_last_unit_in_broken_rhythm(bar, unequal):
+    """abc2midi stores `~G3` as three notes of a unit: `~G3>C` is a broken rhythm between equal
+    notes, `~G3>C3` is not ("Notes not equal durations"); `~G6` is one note."""
+    problems = check_text(f"X:1\nT:t\nM:C\nL:1/8\nK:C\nC8|{bar}|C8|]\n").problems
+    assert ("Cannot apply broken rhythm. Notes not equal durations" in problems) == unequal
 
 
 @pytest.mark.parametrize(

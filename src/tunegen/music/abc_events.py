@@ -187,9 +187,13 @@ class BodyEvents:
         # abc2midi compares the lengths of broken-rhythm pairs as stored: a staccato note is
         # stored as a note of half its length and a rest, so it counts half.
         staccato = bool(pitches) and "." in deco
+        rolled = bool(pitches) and "~" in deco
         trill = self._trill_tie if self._tie else None  # this note goes on a trilled one
         self._tie_check(pitches)
-        self._after_note(time, time // 2 if staccato else time, bool(pitches) and "~" in deco)
+        if rolled and n == 3 * m:  # `~G3`: abc2midi stores three notes of a unit each
+            self._after_note(time, time // 3, rolled, part=time // 3)
+        else:
+            self._after_note(time, time // 2 if staccato else time, rolled)
         if trill is not None and pitches:
             # abc2midi plays a trilled note for the time of its whole tie, where it stands
             moved = self._last_len[0] if self._last_len is not None else 0
@@ -213,12 +217,15 @@ class BodyEvents:
         if position == 32 // self._horn_meter:
             self._broken = (">", 1)
 
-    def _after_note(self, time: int, compare: int, rolled: bool = False) -> None:
+    def _after_note(
+        self, time: int, compare: int, rolled: bool = False, part: int | None = None
+    ) -> None:
         """Add a note, rest or chord of `time` ticks to the bar, applying a broken rhythm.
 
         `compare` is the length abc2midi compares for broken rhythm (-1: a chord, which always
         passes, since abc2midi compares the chord's opening marker, of length 0/0); `rolled`:
-        a note with a roll (~).
+        a note with a roll (~); `part`: the ticks of its last stored note, which a broken
+        rhythm after it lengthens or shortens (None: all of it).
         """
         if self._broken is not None:
             sign, count = self._broken
@@ -244,6 +251,7 @@ class BodyEvents:
         self._bar_pending = True
         # where the note's time is: still in _bar_written until the playback's next feature
         self._last_len = (time, self.play.raw_size, len(self.bars), self._voice)
+        self._last_part = time if part is None else part
         self._last_compare = compare
 
     def _lengthen_last(self, first: int, half: int) -> None:
@@ -252,7 +260,7 @@ class BodyEvents:
         note before a bar line lengthens the bar it is in (`ABd|>ef`: that bar is long, the
         next one short)."""
         if self._last_len is not None:
-            previous = self._last_len[0]
+            previous = self._last_part  # (`~G3>A`: its last third)
             self._shift_last(previous * first // half - previous)
 
     def _move_tied_time(self) -> None:

@@ -121,6 +121,7 @@ class AbcScanner(LineReader):
         "_in_grace",
         "_last_compare",
         "_last_len",
+        "_last_part",
         "_last_pitches",
         "_last_short",
         "_last_tie_ok",
@@ -209,6 +210,7 @@ class AbcScanner(LineReader):
         self._broken: tuple[str, int] | None = None  # > or <, and how many
         # the last note or chord, for broken rhythm: (ticks, play.raw_size, bars, voice)
         self._last_len: tuple[int, int, int, str | None] | None = None
+        self._last_part = 0  # its ticks that a broken rhythm after it adjusts (_after_note)
         self._last_tie_ok = False  # a tie may follow: the last thing was a note, not staccato
         self._last_trill = False  # ... a trilled one (T, !trill!)
         self._last_compare: int | None = None
