@@ -424,6 +424,8 @@ def test_a_repeat_back_over_a_pickup_opens_after_it(written, mended):
     ],
 )
 def test_a_repeat_is_opened_only_where_that_makes_the_tune_right(written):
+    """Any other fault at a :| (a last bar short or long with the pickup, a first bar line that
+    is not a plain one, no pickup) is sampled again as before, and no repeat is opened."""
     from tunegen.sampling.loop import BACK
 
     rule, stats, batch = _rule_and_batch()
