@@ -300,10 +300,10 @@ class BodyEvents:
         if not self._tie:
             return
         self._tie = False
-        new_bar = self._new_bar
+        found = {pitch for pitch, _ in pitches}
+        places = {place for _, place in pitches} if self._new_bar else set()
         for tied, tied_place in self._tie_pitches:
-            if not any(pitch == tied or (new_bar and place == tied_place) for pitch, place in
-                       pitches):  # fmt: skip
+            if tied not in found and tied_place not in places:
                 self._error("Could not find note to be tied")
                 return
 
@@ -331,8 +331,8 @@ class BodyEvents:
                 tied_across = False  # `TF4|-F4`: its time stays with the trill
             if self._last_short:  # `.[D2F2]-`: a staccato note of the chord is not tied
                 self._error("Could not find note to be tied")
-                self._tie_pitches = tuple(p for p in self._last_pitches if p not in
-                                          self._last_short)  # fmt: skip
+                untied = self._last_short
+                self._tie_pitches = tuple(p for p in self._last_pitches if p not in untied)
             if tied_across:
                 self._move_tied_time()
         else:

@@ -188,7 +188,9 @@ class Playback:
 
     def named_by_a_line(self) -> Playback:
         """This voice read again as the voice of a V: field line (see `repeat_first`)."""
-        return self._replayed(self.raw, self.raw_size, self.start_repeat, self.mend, True)
+        return self._replayed(
+            self.raw, self.raw_size, self.start_repeat, self.mend, repeat_first=True
+        )
 
     def _restart(self) -> None:
         self._become(self._replayed(self.raw, self.raw_size, True, self.mend))
